@@ -1,0 +1,18 @@
+package v1beta1
+
+// Condition types and reasons shared by Portico's configuration objects.
+const (
+	// ConditionReady is True when the object is valid and in use.
+	ConditionReady = "Ready"
+	// ConditionConflicting is True on an IPAddressPool whose addresses overlap another pool's.
+	ConditionConflicting = "Conflicting"
+
+	ReasonValid          = "Valid"
+	ReasonInvalid        = "Invalid"
+	ReasonOverlap        = "Overlap"
+	ReasonNoOverlap      = "NoOverlap"
+	ReasonPoolNotFound   = "PoolNotFound"
+	ReasonSelectsNothing = "SelectsNothing"
+	ReasonSecretNotFound = "SecretNotFound"
+	ReasonLastValidInUse = "LastValidConfigInUse"
+)
