@@ -1,0 +1,399 @@
+package allocator
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Port is one protocol/port pair an owner exposes on its address.
+type Port struct {
+	Protocol string
+	Port     int32
+}
+
+// Owner is a Service asking for addresses.
+type Owner struct {
+	Key        string // "namespace/name", unique
+	SharingKey string // empty = exclusive: the address cannot be shared
+	// BackendKey must be equal among owners sharing an address. The caller
+	// encodes what makes sharing safe (externalTrafficPolicy Local and the
+	// selector); "" for Cluster.
+	BackendKey string
+	Ports      []Port
+}
+
+// Options configures New.
+type Options struct {
+	// Rand drives the random picks; tests seed it for reproducible
+	// addresses. Nil means a generator seeded randomly.
+	Rand *rand.Rand
+}
+
+func setOptionsDefaults(opts Options) Options {
+	if opts.Rand == nil {
+		opts.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	return opts
+}
+
+// Allocator tracks which owners hold which addresses. It is safe for
+// concurrent use.
+type Allocator struct {
+	mu      sync.Mutex
+	rng     *rand.Rand
+	pools   map[string]*poolState
+	sorted  []*rangeState // every pool's ranges, by First, for locate
+	holders map[netip.Addr]holding
+	owned   map[string][]netip.Addr // owner key → held addresses
+	// shared indexes held addresses by sharing key, so that an automatic
+	// pick with a sharing key finds its partners without scanning holders.
+	shared map[string]map[netip.Addr]struct{}
+}
+
+// holding is one held address. All owners in it have the same non-empty
+// SharingKey when there are several of them.
+type holding struct {
+	rs     *rangeState // nil when no current pool contains the address
+	owners []Owner     // sorted by Key
+}
+
+func (h holding) sharingKey() string {
+	if len(h.owners) == 0 {
+		return ""
+	}
+	return h.owners[0].SharingKey
+}
+
+// others returns the holders except the one with key.
+func (h holding) others(key string) []Owner {
+	i, found := slices.BinarySearchFunc(h.owners, key, byKey)
+	if !found {
+		return h.owners
+	}
+	return slices.Delete(slices.Clone(h.owners), i, i+1)
+}
+
+func byKey(o Owner, key string) int { return strings.Compare(o.Key, key) }
+
+// New returns an Allocator with no pools.
+func New(opts Options) *Allocator {
+	opts = setOptionsDefaults(opts)
+	return &Allocator{
+		rng:     opts.Rand,
+		pools:   map[string]*poolState{},
+		holders: map[netip.Addr]holding{},
+		owned:   map[string][]netip.Addr{},
+		shared:  map[string]map[netip.Addr]struct{}{},
+	}
+}
+
+// Allocate gives owner one automatically chosen address of the family (is6
+// false means IPv4) and returns it with its pool's name.
+//
+// In order: if owner already holds an address of the family it gets that
+// one back (the pool name is "" if no current pool contains it); if it has
+// a SharingKey, an address held by compatible owners with that key, in one
+// of pools and of the family, is reused; otherwise a free address comes from
+// the first of pools, in priority order, that has one. Unknown pool names
+// are skipped. The error wraps ErrFull when the pools are exhausted and
+// ErrNoFamily when none of them has a range of the family.
+func (a *Allocator) Allocate(owner Owner, pools []string, is6 bool) (netip.Addr, string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if owner.Key == "" {
+		return netip.Addr{}, "", errors.New("allocator: owner has an empty key")
+	}
+
+	var mine netip.Addr
+	for _, ip := range a.owned[owner.Key] {
+		if ip.Is6() == is6 && (!mine.IsValid() || ip.Less(mine)) {
+			mine = ip
+		}
+	}
+	if mine.IsValid() {
+		h := a.holders[mine]
+		if err := a.join(mine, h.rs, owner); err != nil {
+			return netip.Addr{}, "", err
+		}
+		return mine, poolName(h.rs), nil
+	}
+
+	if owner.SharingKey != "" {
+		if ip, rs := a.sharedCandidate(owner, pools, is6); ip.IsValid() {
+			if err := a.join(ip, rs, owner); err != nil {
+				return netip.Addr{}, "", err
+			}
+			return ip, rs.pool.name, nil
+		}
+	}
+
+	hasFamily := false
+	for _, name := range pools {
+		p := a.pools[name]
+		if p == nil {
+			continue
+		}
+		// Upper bands of every range first, so that a pool's requested
+		// addresses are the last thing it gives away.
+		for _, upper := range []bool{true, false} {
+			for _, rs := range p.ranges {
+				if rs.r.First.Is6() != is6 {
+					continue
+				}
+				hasFamily = true
+				var lo, n, used uint64
+				switch {
+				case upper && rs.upperFree():
+					lo, n = rs.upperWindow()
+					used = rs.usedUp
+				case !upper && rs.lowerFree():
+					lo, n, used = 0, rs.band, rs.usedValid-rs.usedUp
+				default:
+					continue
+				}
+				ip, err := a.pick(rs, lo, n, used)
+				if err != nil {
+					return netip.Addr{}, "", err
+				}
+				if err := a.join(ip, rs, owner); err != nil {
+					return netip.Addr{}, "", err
+				}
+				return ip, name, nil
+			}
+		}
+	}
+	if !hasFamily {
+		return netip.Addr{}, "", fmt.Errorf("%w: %s in pools %q", ErrNoFamily, family(is6), pools)
+	}
+	return netip.Addr{}, "", fmt.Errorf("%w: %s in pools %q", ErrFull, family(is6), pools)
+}
+
+// sharedCandidate returns the address to share with owner, preferring pool
+// priority and then the lowest address so the choice is reproducible.
+func (a *Allocator) sharedCandidate(owner Owner, pools []string, is6 bool) (netip.Addr, *rangeState) {
+	var best netip.Addr
+	var bestRS *rangeState
+	bestPrio := len(pools)
+	for ip := range a.shared[owner.SharingKey] {
+		h := a.holders[ip]
+		if ip.Is6() != is6 || h.rs == nil || h.rs.pool.avoids(ip) {
+			continue
+		}
+		prio := slices.Index(pools, h.rs.pool.name)
+		if prio < 0 || prio > bestPrio || prio == bestPrio && best.Less(ip) {
+			continue
+		}
+		if conflict(ip, owner, h.others(owner.Key)) != nil {
+			continue
+		}
+		best, bestRS, bestPrio = ip, h.rs, prio
+	}
+	return best, bestRS
+}
+
+// Assign gives owner the address ip, which must lie in one of pools and not
+// be avoided by its pool (else ErrNotInPools), and must be free or held only
+// by owners it may share with (else a *ConflictError wrapping ErrInUse). It
+// returns the pool's name. Assigning an address the owner already holds
+// succeeds and records the owner's current ports and keys.
+func (a *Allocator) Assign(owner Owner, ip netip.Addr, pools []string) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if owner.Key == "" {
+		return "", errors.New("allocator: owner has an empty key")
+	}
+	ip = ip.Unmap()
+	rs := a.locate(ip)
+	if rs == nil || !slices.Contains(pools, rs.pool.name) {
+		return "", notInPools(ip, pools, poolName(rs))
+	}
+	if rs.pool.avoids(ip) {
+		return "", fmt.Errorf("%w: %s ends in .0 or .255 and pool %q avoids such addresses", ErrNotInPools, ip, rs.pool.name)
+	}
+	if err := a.join(ip, rs, owner); err != nil {
+		return "", err
+	}
+	return rs.pool.name, nil
+}
+
+// Restore records that owner already holds ip, as found in a Service's
+// status when the controller starts. Pools, avoided addresses and pool
+// policy are not checked: what is announced stays recorded. It fails only
+// when ip is held by owners owner may not share with, and then it changes
+// nothing, so duplicates are reported rather than silently fixed.
+func (a *Allocator) Restore(owner Owner, ip netip.Addr) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if owner.Key == "" {
+		return errors.New("allocator: owner has an empty key")
+	}
+	ip = ip.Unmap()
+	if !ip.IsValid() {
+		return fmt.Errorf("allocator: restore %s: invalid address", owner.Key)
+	}
+	if h, ok := a.holders[ip]; ok {
+		return a.join(ip, h.rs, owner)
+	}
+	return a.join(ip, a.locate(ip), owner)
+}
+
+// join adds owner to the holders of ip (rs is ip's range, used when ip is
+// not held yet), or refreshes owner's entry when it already holds ip.
+func (a *Allocator) join(ip netip.Addr, rs *rangeState, owner Owner) error {
+	h, held := a.holders[ip]
+	if cerr := conflict(ip, owner, h.others(owner.Key)); cerr != nil {
+		return cerr
+	}
+	if !held {
+		h.rs = rs
+		if rs != nil {
+			rs.count(ip, true)
+		}
+	}
+	oldKey := h.sharingKey()
+	owner.Ports = slices.Clone(owner.Ports) // the caller may reuse its slice
+	if i, found := slices.BinarySearchFunc(h.owners, owner.Key, byKey); found {
+		h.owners[i] = owner
+	} else {
+		h.owners = slices.Insert(h.owners, i, owner)
+		a.owned[owner.Key] = append(a.owned[owner.Key], ip)
+	}
+	a.holders[ip] = h
+	if newKey := h.sharingKey(); !held || newKey != oldKey {
+		a.unindex(ip, oldKey)
+		a.index(ip, newKey)
+	}
+	return nil
+}
+
+// Release frees every address the owner holds. Unknown keys are a no-op.
+func (a *Allocator) Release(key string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, ip := range a.owned[key] {
+		a.dropHolder(key, ip)
+	}
+	delete(a.owned, key)
+}
+
+// ReleaseAddr frees one address of the owner. It is a no-op when the owner
+// does not hold ip.
+func (a *Allocator) ReleaseAddr(key string, ip netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ip = ip.Unmap()
+	if !slices.Contains(a.owned[key], ip) {
+		return
+	}
+	a.dropHolder(key, ip)
+	if mine := slices.DeleteFunc(a.owned[key], func(x netip.Addr) bool { return x == ip }); len(mine) == 0 {
+		delete(a.owned, key)
+	} else {
+		a.owned[key] = mine
+	}
+}
+
+// dropHolder removes key from the holders of ip, freeing ip when nobody is
+// left; the caller updates a.owned.
+func (a *Allocator) dropHolder(key string, ip netip.Addr) {
+	h := a.holders[ip]
+	i, found := slices.BinarySearchFunc(h.owners, key, byKey)
+	if !found {
+		return
+	}
+	oldKey := h.sharingKey()
+	h.owners = slices.Delete(h.owners, i, i+1)
+	if len(h.owners) > 0 {
+		a.holders[ip] = h
+		return
+	}
+	delete(a.holders, ip)
+	if h.rs != nil {
+		h.rs.count(ip, false)
+	}
+	a.unindex(ip, oldKey)
+}
+
+func (a *Allocator) index(ip netip.Addr, key string) {
+	if key == "" {
+		return
+	}
+	m := a.shared[key]
+	if m == nil {
+		m = map[netip.Addr]struct{}{}
+		a.shared[key] = m
+	}
+	m[ip] = struct{}{}
+}
+
+func (a *Allocator) unindex(ip netip.Addr, key string) {
+	if m := a.shared[key]; m != nil {
+		delete(m, ip)
+		if len(m) == 0 {
+			delete(a.shared, key)
+		}
+	}
+}
+
+// Addresses returns the addresses the owner holds, sorted.
+func (a *Allocator) Addresses(key string) []netip.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := slices.Clone(a.owned[key])
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// PoolOf returns the current pool containing ip, whether or not ip is held.
+func (a *Allocator) PoolOf(ip netip.Addr) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rs := a.locate(ip.Unmap())
+	return poolName(rs), rs != nil
+}
+
+func poolName(rs *rangeState) string {
+	if rs == nil {
+		return ""
+	}
+	return rs.pool.name
+}
+
+// Usage counts a pool's addresses. Assigned counts distinct held addresses
+// inside the pool's ranges (shared ones once, restored avoided ones
+// included); Available counts the addresses the pool could still hand out.
+// Both saturate at math.MaxUint64.
+type Usage struct {
+	AssignedV4, AssignedV6   uint64
+	AvailableV4, AvailableV6 uint64
+}
+
+// Usage returns the counters of the named pool; zero for an unknown pool.
+// It costs O(ranges of the pool).
+func (a *Allocator) Usage(pool string) Usage {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var u Usage
+	p := a.pools[pool]
+	if p == nil {
+		return u
+	}
+	var free4, free6 u128
+	for _, rs := range p.ranges {
+		free := rs.valid.sub(u128{0, rs.usedValid})
+		if rs.r.Is4() {
+			u.AssignedV4 += rs.used
+			free4 = free4.add(free)
+		} else {
+			u.AssignedV6 += rs.used
+			free6 = free6.add(free)
+		}
+	}
+	u.AvailableV4, u.AvailableV6 = free4.sat64(), free6.sat64()
+	return u
+}

@@ -1,0 +1,49 @@
+package allocator_test
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/portico-lb/portico/controller/allocator"
+	"github.com/portico-lb/portico/internal/iprange"
+)
+
+func Example() {
+	prod, _ := iprange.Parse("192.0.2.10/32")
+	spare, _ := iprange.Parse("198.51.100.0/24")
+	a := allocator.New(allocator.Options{})
+	a.SetPools([]allocator.Pool{
+		{Name: "prod", Ranges: []iprange.Range{prod}},
+		{Name: "spare", Ranges: []iprange.Range{spare}, AvoidBuggyIPs: true},
+	})
+	order := []string{"prod", "spare"}
+
+	// Two Services with the same sharing key and distinct ports share one address.
+	web := allocator.Owner{Key: "shop/web", SharingKey: "shop", Ports: []allocator.Port{{Protocol: "TCP", Port: 443}}}
+	dns := allocator.Owner{Key: "shop/dns", SharingKey: "shop", Ports: []allocator.Port{{Protocol: "UDP", Port: 53}}}
+	for _, o := range []allocator.Owner{web, dns} {
+		ip, pool, err := a.Allocate(o, order, false)
+		fmt.Println(o.Key, ip, pool, err)
+	}
+
+	// An exclusive Service cannot join them; it may take a requested address elsewhere.
+	db := allocator.Owner{Key: "shop/db"}
+	_, err := a.Assign(db, netip.MustParseAddr("192.0.2.10"), order)
+	fmt.Println(err, errors.Is(err, allocator.ErrInUse))
+	_, err = a.Assign(db, netip.MustParseAddr("198.51.100.255"), order)
+	fmt.Println(errors.Is(err, allocator.ErrNotInPools))
+	pool, err := a.Assign(db, netip.MustParseAddr("198.51.100.7"), order)
+	fmt.Println(pool, err)
+
+	fmt.Printf("%+v\n", a.Usage("prod"))
+	fmt.Printf("%+v\n", a.Usage("spare"))
+	// Output:
+	// shop/web 192.0.2.10 prod <nil>
+	// shop/dns 192.0.2.10 prod <nil>
+	// allocator: 192.0.2.10 is in use: held by shop/dns, and shop/db does not share (no sharing key) true
+	// true
+	// spare <nil>
+	// {AssignedV4:1 AssignedV6:0 AvailableV4:0 AvailableV6:0}
+	// {AssignedV4:1 AssignedV6:0 AvailableV4:253 AvailableV6:0}
+}
