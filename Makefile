@@ -19,10 +19,16 @@ setup:
 	@K8S_VERSION=$(K8S_VERSION) PORTICO_CACHE=$(PORTICO_CACHE) bash e2etest/setup/k8s-binaries.sh
 
 ## generate: deepcopy, CRDs and RBAC from the markers in api/ and controller/.
+# CRDs keep their descriptions: they are the `kubectl explain` text. controller-gen
+# writes no role.yaml while controller/ holds no +kubebuilder:rbac markers, so an
+# empty ClusterRole stands in for it and deploy/rbac always builds.
 generate:
 	go tool controller-gen object paths=./api/...
-	go tool controller-gen crd:maxDescLen=0 paths=./api/... output:crd:artifacts:config=deploy/crd/bases
+	go tool controller-gen crd paths=./api/... output:crd:artifacts:config=deploy/crd/bases
+	rm -f deploy/rbac/role.yaml
 	go tool controller-gen rbac:roleName=portico-controller paths=./controller/... output:rbac:artifacts:config=deploy/rbac
+	@test -f deploy/rbac/role.yaml || printf '%s\n' '---' 'apiVersion: rbac.authorization.k8s.io/v1' 'kind: ClusterRole' \
+		'metadata:' '  name: portico-controller' 'rules: []' >deploy/rbac/role.yaml
 	gofmt -w api/
 
 ## verify-generated: fail when generated files differ from what `make generate` writes.
@@ -44,8 +50,14 @@ test: setup verify-generated vet
 test-unit:
 	go test -count=1 -short ./...
 
+## lab: start the lab in the background (API server, etcd, controller), run the demo, print how to poke it.
 lab: setup
-	go run ./e2etest/cmd/lab
+	go run ./e2etest/cmd/lab up
+
+## lab-down: stop the lab and remove its state directory; fine when nothing runs.
+.PHONY: lab-down
+lab-down:
+	go run ./e2etest/cmd/lab down
 
 bench-alloc: setup
 	go test -run '^$$' -bench . -benchmem ./controller/allocator/

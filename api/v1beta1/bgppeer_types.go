@@ -4,44 +4,90 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// Cross-field rules of BGPPeerSpec. Durations are Go durations ("90s",
+// "1m30s"); every rule that calls duration() first tests the syntax, so a
+// malformed value gets its own syntax message (from the field's rule) instead
+// of a CEL evaluation error here.
+// +kubebuilder:validation:XValidation:rule=`!has(self.sourceAddress) || !isIP(self.sourceAddress) || !isIP(self.peerAddress) || ip(self.sourceAddress).family() == ip(self.peerAddress).family()`,message="spec.sourceAddress must be of the same IP family as spec.peerAddress",fieldPath=".sourceAddress"
+// +kubebuilder:validation:XValidation:rule=`!has(self.keepaliveTime) || !has(self.holdTime) || !self.holdTime.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') || !self.keepaliveTime.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') || duration(self.holdTime) != duration('0s') || duration(self.keepaliveTime) == duration('0s')`,message="spec.keepaliveTime must be 0 or unset when spec.holdTime is 0 (a hold time of 0 turns keepalives off)",fieldPath=".keepaliveTime"
+// +kubebuilder:validation:XValidation:rule=`!has(self.keepaliveTime) || !self.keepaliveTime.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') || (has(self.holdTime) && (!self.holdTime.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') || duration(self.holdTime) == duration('0s'))) || (duration(self.keepaliveTime) > duration('0s') && duration(self.keepaliveTime) < (has(self.holdTime) ? duration(self.holdTime) : duration('90s')))`,message="spec.keepaliveTime must be more than 0 and less than spec.holdTime (90s when unset), typically a third of it",fieldPath=".keepaliveTime"
+
 // BGPPeerSpec describes one BGP session from the selected nodes to a router.
 type BGPPeerSpec struct {
-	// MyASN is the local autonomous system number.
+	// MyASN is the local autonomous system number, 1 to 4294967295.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967295
 	MyASN int64 `json:"myASN"`
-	// PeerASN is the router's autonomous system number.
+	// PeerASN is the router's autonomous system number, 1 to 4294967295. When
+	// it equals myASN the session is iBGP, otherwise eBGP.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967295
 	PeerASN int64 `json:"peerASN"`
-	// PeerAddress is the router's IPv4 or IPv6 address.
+	// PeerAddress is the router's IPv4 or IPv6 address (no zone).
+	// +required
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule=`isIP(self) && !ip(self).isUnspecified() && !cidr('224.0.0.0/4').containsIP(self) && !cidr('ff00::/8').containsIP(self)`,messageExpression=`'spec.peerAddress: "' + self + '" is not the unicast IPv4 or IPv6 address of a router (zones and IPv4-mapped IPv6 are not allowed)'`
 	PeerAddress string `json:"peerAddress"`
-	// PeerPort is the router's BGP port.
+	// PeerPort is the router's BGP TCP port.
 	// +optional
 	// +kubebuilder:default:=179
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
 	PeerPort int32 `json:"peerPort,omitempty"`
-	// SourceAddress is the local address the session starts from.
+	// SourceAddress is the local address the session starts from; it must be
+	// an address of the node and of the same family as peerAddress. Empty
+	// lets the kernel choose.
 	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule=`isIP(self) && !ip(self).isUnspecified() && !cidr('224.0.0.0/4').containsIP(self) && !cidr('ff00::/8').containsIP(self)`,messageExpression=`'spec.sourceAddress: "' + self + '" is not a unicast IPv4 or IPv6 address (zones and IPv4-mapped IPv6 are not allowed)'`
 	SourceAddress string `json:"sourceAddress,omitempty"`
-	// RouterID is the BGP router ID (an IPv4 address). Defaults to the node's address.
+	// RouterID is the BGP router ID, written as an IPv4 address (also for
+	// IPv6-only sessions). Empty means one derived from the node's address.
 	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule=`isIP(self) && ip(self).family() == 4 && !ip(self).isUnspecified() && !cidr('224.0.0.0/4').containsIP(self)`,messageExpression=`'spec.routerID: "' + self + '" is not a router ID; it is written as a unicast IPv4 address such as 192.0.2.1'`
 	RouterID string `json:"routerID,omitempty"`
-	// HoldTime is the BGP hold time: 0 (no keepalives) or at least 3s.
+	// HoldTime is the BGP hold time proposed to the router: 0 (no keepalives,
+	// the session never times out) or 3s to 65535s.
+	// Empty means the usual BGP default, 90s.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$')`,messageExpression=`'spec.holdTime: "' + self + '" is not a duration such as 90s or 1m30s'`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') || duration(self) == duration('0s') || (duration(self) >= duration('3s') && duration(self) <= duration('65535s'))`,messageExpression=`'spec.holdTime: ' + self + ' is not a valid BGP hold time; use 0, or 3s to 65535s'`
 	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
-	// KeepaliveTime is the interval between keepalives; it must be below holdTime.
+	// KeepaliveTime is the interval between keepalive messages: more than 0
+	// and less than holdTime, or 0 when holdTime is 0. Empty means a third of
+	// the hold time.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$')`,messageExpression=`'spec.keepaliveTime: "' + self + '" is not a duration such as 30s'`
 	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
-	// ConnectTime is the interval between attempts to connect.
+	// ConnectTime is the interval between attempts to open the session, 1s to
+	// 65535s. Empty means the BGP implementation's default.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$')`,messageExpression=`'spec.connectTime: "' + self + '" is not a duration such as 10s'`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') || (duration(self) >= duration('1s') && duration(self) <= duration('65535s'))`,messageExpression=`'spec.connectTime: ' + self + ' is out of range; use 1s to 65535s'`
 	ConnectTime *metav1.Duration `json:"connectTime,omitempty"`
-	// EBGPMultiHop allows the router to be more than one hop away.
+	// EBGPMultiHop allows an eBGP router to be more than one hop away.
 	// +optional
 	EBGPMultiHop bool `json:"ebgpMultiHop,omitempty"`
-	// PasswordSecret references a Secret of type kubernetes.io/basic-auth in
-	// Portico's namespace whose "password" key is the TCP MD5 password.
+	// PasswordSecret references a Secret of type kubernetes.io/basic-auth
+	// whose "password" key is the TCP MD5 password.
 	// +optional
 	PasswordSecret *SecretReference `json:"passwordSecret,omitempty"`
-	// NodeSelectors limit the nodes that open this session. Empty means every node.
+	// NodeSelectors limit the nodes that open this session: a node qualifies
+	// when it matches any of them. Empty means every node.
 	// +optional
+	// +listType=atomic
 	NodeSelectors []metav1.LabelSelector `json:"nodeSelectors,omitempty"`
-	// GracefulRestart keeps routes at the router while a speaker restarts.
+	// GracefulRestart keeps routes at the router while a speaker restarts
+	// (RFC 4724).
 	// +optional
 	GracefulRestart bool `json:"gracefulRestart,omitempty"`
 }
@@ -49,15 +95,22 @@ type BGPPeerSpec struct {
 // SecretReference names a Secret.
 type SecretReference struct {
 	// Name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,messageExpression=`'spec.passwordSecret.name: "' + self + '" is not a Secret name (lower-case letters, digits, "-" and ".", starting and ending with a letter or digit)'`
 	Name string `json:"name"`
 	// Namespace of the Secret; defaults to Portico's namespace.
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')`,messageExpression=`'spec.passwordSecret.namespace: "' + self + '" is not a namespace name (lower-case letters, digits and "-", starting and ending with a letter or digit, at most 63 characters)'`
 	Namespace string `json:"namespace,omitempty"`
 }
 
 // BGPPeerStatus reports the sessions to this peer, one per node.
 type BGPPeerStatus struct {
-	// Conditions: Ready.
+	// Conditions: Ready (the peer is valid and configured on the selected
+	// nodes).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -72,10 +125,14 @@ type BGPPeerStatus struct {
 // BGPSessionStatus is the state of one node's session with the peer.
 type BGPSessionStatus struct {
 	// Node is the node that holds the session.
+	// +required
 	Node string `json:"node"`
-	// State is the BGP finite-state-machine state, e.g. Established or Active.
+	// State is the BGP finite-state-machine state: Idle, Connect, Active,
+	// OpenSent, OpenConfirm or Established.
+	// +required
 	State string `json:"state"`
-	// EstablishedSince is when the session last reached Established.
+	// EstablishedSince is when the session last reached Established; the
+	// session's uptime is measured from it.
 	// +optional
 	EstablishedSince *metav1.Time `json:"establishedSince,omitempty"`
 	// PrefixesSent is the number of prefixes advertised to the peer.
@@ -88,11 +145,21 @@ type BGPSessionStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,categories=portico
+// +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.spec.peerAddress`,description="The router's address"
+// +kubebuilder:printcolumn:name="Port",type=integer,JSONPath=`.spec.peerPort`,priority=1,description="The router's BGP port"
+// +kubebuilder:printcolumn:name="Peer-ASN",type=integer,JSONPath=`.spec.peerASN`,description="The router's AS number"
+// +kubebuilder:printcolumn:name="My-ASN",type=integer,JSONPath=`.spec.myASN`,description="The local AS number"
+// +kubebuilder:printcolumn:name="Hold-Time",type=string,JSONPath=`.spec.holdTime`,priority=1,description="Proposed BGP hold time"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,description="True when the peer is valid and in use"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BGPPeer struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   BGPPeerSpec   `json:"spec"`
+	// Spec is the session to open.
+	Spec BGPPeerSpec `json:"spec"`
+	// Status reports the sessions, written by the controller and speakers.
+	// +optional
 	Status BGPPeerStatus `json:"status,omitempty"`
 }
 

@@ -21,7 +21,8 @@ var ErrSyntax = errors.New("not a CIDR or a first-last range")
 
 // Parse reads a CIDR ("192.0.2.0/24") or a dash range ("192.0.2.10-192.0.2.20").
 // A CIDR covers every address of the prefix, network and broadcast included,
-// because load-balancer pools are often single /32s.
+// because load-balancer pools are often single /32s; it must have no bits set
+// beyond its prefix length.
 func Parse(s string) (Range, error) {
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "/") {
@@ -31,6 +32,11 @@ func Parse(s string) (Range, error) {
 		}
 		if p.Addr().Zone() != "" || p.Addr().Is4In6() {
 			return Range{}, fmt.Errorf("iprange: %q: %w: zones and IPv4-mapped IPv6 are not allowed", s, ErrSyntax)
+		}
+		// Masking silently would hand out other hosts' addresses when the
+		// user meant a single address; admission refuses it too.
+		if m := p.Masked(); m != p {
+			return Range{}, fmt.Errorf("iprange: %q: address has bits set beyond the prefix length; did you mean %s or %s/%d?", s, m, p.Addr(), p.Addr().BitLen())
 		}
 		return FromPrefix(p), nil
 	}

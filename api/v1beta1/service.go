@@ -1,0 +1,48 @@
+package v1beta1
+
+// The Service-facing API: load balancer class, annotations and the condition
+// Portico writes on every Service it serves.
+const (
+	// LoadBalancerClass is the spec.loadBalancerClass Portico serves. By
+	// default it also serves Services with no class.
+	LoadBalancerClass = "portico.dev/lb"
+
+	// AnnotationAddressPool names the pool to take addresses from.
+	AnnotationAddressPool = "portico.dev/address-pool"
+	// AnnotationLoadBalancerIPs requests specific addresses, comma separated,
+	// at most one per IP family.
+	AnnotationLoadBalancerIPs = "portico.dev/load-balancer-ips"
+	// AnnotationAllowSharedIP is the sharing key: Services with the same key
+	// may share an address when their ports do not clash.
+	AnnotationAllowSharedIP = "portico.dev/allow-shared-ip"
+
+	// ServiceConditionIPAssigned is True when the Service holds its addresses.
+	ServiceConditionIPAssigned = "portico.dev/ip-assigned"
+)
+
+// Reasons of the ServiceConditionIPAssigned condition and of Service Events.
+const (
+	ReasonAssigned                = "Assigned"
+	ReasonNoPoolMatches           = "NoPoolMatches"
+	ReasonPoolExhausted           = "PoolExhausted"
+	ReasonRequestedIPTaken        = "RequestedIPTaken"
+	ReasonRequestedIPNotInAnyPool = "RequestedIPNotInAnyPool"
+	ReasonRequestedIPNotAllowed   = "RequestedIPNotAllowed"
+	ReasonWrongFamily             = "WrongFamily"
+	ReasonInvalidRequest          = "InvalidRequest"
+	ReasonPoolDisabled            = "PoolDisabled"
+	ReasonDuplicateIP             = "DuplicateIP"
+	ReasonIPChanged               = "IPChanged"
+	ReasonIPReleased              = "IPReleased"
+)
+
+// MetalLB's Service annotations, honoured as aliases so users can switch over.
+// Portico's own annotation wins when several are set.
+const (
+	MetalLBAddressPool       = "metallb.io/address-pool"
+	MetalLBLegacyAddressPool = "metallb.universe.tf/address-pool"
+	MetalLBLoadBalancerIPs   = "metallb.io/loadBalancerIPs"
+	MetalLBLegacyLBIPs       = "metallb.universe.tf/loadBalancerIPs"
+	MetalLBAllowSharedIP     = "metallb.io/allow-shared-ip"
+	MetalLBLegacySharedIP    = "metallb.universe.tf/allow-shared-ip"
+)

@@ -1,0 +1,76 @@
+package v1beta1_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/internal/kubeapi"
+)
+
+// One real kube-apiserver + etcd serves every admission test of the package;
+// the CRDs it installs are the generated ones in deploy/crd/bases.
+var (
+	k8s        client.Client
+	restConfig *rest.Config
+	// noServer says why there is no API server; tests that need one skip
+	// with it, or fail when PORTICO_REQUIRE_APISERVER is set.
+	noServer string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		noServer = "admission tests start kube-apiserver and etcd; skipped with -short"
+		return m.Run()
+	}
+	if err := kubeapi.Available(kubeapi.Options{}); err != nil {
+		noServer = err.Error()
+		return m.Run()
+	}
+	srv, err := kubeapi.Start(kubeapi.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
+	scheme := runtime.NewScheme()
+	if err := v1beta1.AddToScheme(scheme); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	restConfig = srv.Config
+	k8s, err = client.New(restConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// needServer skips the test when there is no API server, or fails it when
+// PORTICO_REQUIRE_APISERVER asks for the integration tier (make test sets it).
+func needServer(t *testing.T) {
+	t.Helper()
+	if k8s != nil {
+		return
+	}
+	if os.Getenv("PORTICO_REQUIRE_APISERVER") != "" && !testing.Short() {
+		t.Fatalf("PORTICO_REQUIRE_APISERVER is set but there is no API server: %s", noServer)
+	}
+	t.Skip(noServer)
+}
