@@ -15,4 +15,5 @@ const (
 	ReasonSelectsNothing = "SelectsNothing"
 	ReasonSecretNotFound = "SecretNotFound"
 	ReasonLastValidInUse = "LastValidConfigInUse"
+	ReasonPeerNotFound   = "PeerNotFound"
 )

@@ -1,0 +1,153 @@
+package config
+
+import (
+	"testing"
+	"time"
+
+	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// FuzzFor builds snapshots from fuzzed strings (pool addresses, a community,
+// a peer address, a label key) and runs For twice, the second time on an
+// edited snapshot with the first Config as previous. For must not panic, and
+// the model must keep its promises whatever the input.
+func FuzzFor(f *testing.F) {
+	for _, seed := range [][6]string{
+		{"192.0.2.0/24", "192.0.2.128/25", "fd00::/64", "65000:1", "192.0.2.1", "zone"},  // overlap between pools
+		{"192.0.2.0/24", "192.0.2.0/24", "192.0.2.0/24", "large:1:2:3", "fd00::1", "a"},  // all the same
+		{"10.0.0.1-10.0.0.0", "::/0", "0.0.0.0/0", "no-export", "::ffff:1.2.3.4", "k"},   // reversed; everything
+		{"", "garbage", "1.2.3.4/33", "1:2:3", "", "bad key!"},                           // nothing valid
+		{"fe80::1%eth0/64", "::ffff:10.0.0.0/120", "10.0.0.0/8", "", "fe80::1%eth0", ""}, // zones, IPv4-mapped
+	} {
+		f.Add(seed[0], seed[1], seed[2], seed[3], seed[4], seed[5])
+	}
+	f.Fuzz(func(t *testing.T, a1, a2, a3, community, peerAddr, key string) {
+		snapshot := func(first, second string) ClusterResources {
+			sel := []metav1.LabelSelector{{MatchLabels: map[string]string{key: "x"}}}
+			return ClusterResources{
+				Pools: []v1beta1.IPAddressPool{
+					ipPool("p0", 0, first, second),
+					ipPool("p1", 1, a3),
+					modPool(ipPool("p2", 2, second), func(p *v1beta1.IPAddressPool) {
+						p.Labels = map[string]string{"zone": key}
+						p.Spec.AllocateTo = &v1beta1.ServiceAllocation{NamespaceSelectors: sel}
+					}),
+				},
+				BGPPeers: []v1beta1.BGPPeer{bgpPeer("peer", peerAddr)},
+				L2Advertisements: []v1beta1.L2Advertisement{l2Adv("l2", v1beta1.L2AdvertisementSpec{
+					IPAddressPoolSelectors: sel, Interfaces: []string{key},
+				})},
+				BGPAdvertisements: []v1beta1.BGPAdvertisement{bgpAdv("bgp", v1beta1.BGPAdvertisementSpec{
+					Communities: []string{community}, AggregationLength: ptr(int32(24)), Peers: []string{"peer"},
+				})},
+			}
+		}
+		c1, p1 := For(snapshot(a1, a2), nil)
+		checkModel(t, c1, p1)
+		c2, p2 := For(snapshot(a2, a1), c1)
+		checkModel(t, c2, p2)
+	})
+}
+
+// checkModel checks what every Config promises: pools do not overlap, ranges
+// are well formed and sorted, advertisements only name what is in the model,
+// and every Problem names an object and says something.
+func checkModel(t *testing.T, c *Config, problems []Problem) {
+	t.Helper()
+	pools := c.Pools()
+	for i, p := range pools {
+		for j, r := range p.Ranges {
+			if r.Last.Less(r.First) || r.First.BitLen() != r.Last.BitLen() || r.First.Zone() != "" {
+				t.Fatalf("pool %s has a malformed range %v", p.Name, r)
+			}
+			if j > 0 && r.First.Compare(p.Ranges[j-1].Last) <= 0 && r.Is4() == p.Ranges[j-1].Is4() {
+				t.Fatalf("pool %s ranges unsorted or overlapping: %v", p.Name, p.Ranges)
+			}
+		}
+		for _, q := range pools[i+1:] {
+			for _, r := range p.Ranges {
+				for _, s := range q.Ranges {
+					if r.Overlaps(s) {
+						t.Fatalf("pools %s and %s overlap: %v, %v", p.Name, q.Name, r, s)
+					}
+				}
+			}
+		}
+	}
+	for _, a := range c.L2Advertisements() {
+		for _, name := range a.Pools {
+			if c.Pool(name) == nil {
+				t.Fatalf("L2Advertisement %s names pool %q, which is not in the model", a.Name, name)
+			}
+		}
+	}
+	for _, a := range c.BGPAdvertisements() {
+		for _, name := range a.Pools {
+			if c.Pool(name) == nil {
+				t.Fatalf("BGPAdvertisement %s names pool %q, which is not in the model", a.Name, name)
+			}
+			if ps := aggregationProblems(object{}, a, c.Pool(name)); len(ps) > 0 {
+				t.Fatalf("BGPAdvertisement %s does not fit pool %s: %v", a.Name, name, ps)
+			}
+		}
+		for _, name := range a.Peers {
+			if c.BGPPeer(name) == nil {
+				t.Fatalf("BGPAdvertisement %s names peer %q, which is not in the model", a.Name, name)
+			}
+		}
+	}
+	for _, p := range problems {
+		if p.Kind == "" || p.Name == "" || p.Reason == "" || p.Message == "" {
+			t.Fatalf("incomplete Problem %#v", p)
+		}
+	}
+}
+
+// FuzzPeer builds a BGPPeer from fuzzed fields. For must not panic, and a peer
+// it accepts must be usable as is: addresses valid and of one family, a
+// port, timers that a BGP session accepts.
+func FuzzPeer(f *testing.F) {
+	f.Add("192.0.2.1", "", "", int64(64512), int32(0), int64(-1), int64(-1), int64(-1))                         // defaults
+	f.Add("fd00::1", "fd00::2", "10.0.0.1", int64(4294967295), int32(1179), int64(9e9), int64(3e9), int64(1e9)) // every field
+	f.Add("192.0.2.1", "fd00::2", "fd00::3", int64(0), int32(70000), int64(2e9), int64(5e9), int64(0))          // every error
+	f.Add("fe80::1%eth0", "::ffff:1.2.3.4", "0.0.0.0", int64(-1), int32(-1), int64(0), int64(1), int64(-1))     // odd addresses
+	f.Fuzz(func(t *testing.T, addr, source, routerID string, asn int64, port int32, hold, keepalive, connect int64) {
+		d := func(ns int64) *metav1.Duration {
+			if ns < 0 {
+				return nil // unset
+			}
+			return dur(time.Duration(ns))
+		}
+		in := v1beta1.BGPPeer{ObjectMeta: objectMeta("p", 0, nil), Spec: v1beta1.BGPPeerSpec{
+			MyASN: asn, PeerASN: 64513, PeerAddress: addr, PeerPort: port, SourceAddress: source, RouterID: routerID,
+			HoldTime: d(hold), KeepaliveTime: d(keepalive), ConnectTime: d(connect),
+		}}
+		c, problems := For(ClusterResources{BGPPeers: []v1beta1.BGPPeer{in}}, nil)
+		p := c.BGPPeer("p")
+		if p == nil {
+			if !hasError(problems) {
+				t.Fatalf("peer left out without an error: %v", problems)
+			}
+			return
+		}
+		switch {
+		case len(problems) != 0:
+			t.Fatalf("peer in use with problems: %v", problems)
+		case p.MyASN == 0 || p.PeerASN == 0 || p.Port == 0:
+			t.Fatalf("zero ASN or port: %+v", p)
+		case !p.Address.IsValid() || p.Address.Zone() != "" || p.Address.Is4In6():
+			t.Fatalf("bad peer address: %+v", p)
+		case p.SourceAddress.IsValid() && p.SourceAddress.Is4() != p.Address.Is4():
+			t.Fatalf("source of another family: %+v", p)
+		case p.RouterID.IsValid() && !p.RouterID.Is4():
+			t.Fatalf("router ID not IPv4: %+v", p)
+		case p.HoldTime != 0 && (p.HoldTime < 3*time.Second || p.KeepaliveTime <= 0 || p.KeepaliveTime >= p.HoldTime):
+			t.Fatalf("timers a session would refuse: %+v", p)
+		case p.HoldTime == 0 && p.KeepaliveTime != 0:
+			t.Fatalf("keepalives without a hold time: %+v", p)
+		case p.ConnectTime < 0:
+			t.Fatalf("negative connect time: %+v", p)
+		}
+	})
+}

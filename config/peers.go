@@ -1,0 +1,207 @@
+package config
+
+import (
+	"math"
+	"net/netip"
+	"time"
+
+	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Defaults and limits of BGPPeer fields. The default hold time and
+// keepalive are RFC 4271's suggested values; its timers are 16-bit seconds.
+const (
+	defaultPeerPort  = 179
+	defaultHoldTime  = 90 * time.Second
+	minHoldTime      = 3 * time.Second // RFC 4271: zero or at least three seconds
+	maxTimer         = math.MaxUint16 * time.Second
+	passwordKey      = "password"
+	minConnectTime   = time.Second
+	keepalivePerHold = 3
+)
+
+// BGPPeer is a validated BGPPeer with its defaults applied and its password
+// resolved. It must not be modified.
+type BGPPeer struct {
+	Name    string
+	MyASN   uint32
+	PeerASN uint32
+	Address netip.Addr
+	Port    uint16
+	// SourceAddress is the zero Addr when unset.
+	SourceAddress netip.Addr
+	// RouterID is the zero Addr when unset: the speaker uses its node's address.
+	RouterID netip.Addr
+	// HoldTime zero means the session sends no keepalives.
+	HoldTime      time.Duration
+	KeepaliveTime time.Duration
+	// ConnectTime zero means the BGP implementation's default.
+	ConnectTime  time.Duration
+	EBGPMultiHop bool
+	// Password is the TCP MD5 password, empty for none. Never log it.
+	Password string
+	// NodeSelectors select the nodes that open the session; empty means all.
+	NodeSelectors   []labels.Selector
+	GracefulRestart bool
+}
+
+// peerInputs is what validating a BGPPeer needs besides the object itself.
+type peerInputs struct {
+	secrets          []corev1.Secret
+	installNamespace string
+	nodes            []corev1.Node
+}
+
+// buildPeer validates one BGPPeer. It returns nil when the peer has errors.
+func buildPeer(in *v1beta1.BGPPeer, env peerInputs) (*BGPPeer, []Problem) {
+	o := object{kindPeer, in.Name}
+	spec := &in.Spec
+	var problems []Problem
+	p := &BGPPeer{
+		Name:            in.Name,
+		EBGPMultiHop:    spec.EBGPMultiHop,
+		GracefulRestart: spec.GracefulRestart,
+	}
+
+	var ok bool
+	if p.MyASN, ok = asn(spec.MyASN); !ok {
+		problems = append(problems, o.errorf("spec.myASN", v1beta1.ReasonInvalid, "%d is not an AS number (1 to 4294967295)", spec.MyASN))
+	}
+	if p.PeerASN, ok = asn(spec.PeerASN); !ok {
+		problems = append(problems, o.errorf("spec.peerASN", v1beta1.ReasonInvalid, "%d is not an AS number (1 to 4294967295)", spec.PeerASN))
+	}
+
+	var ps []Problem
+	p.Address, ps = parseHostAddr(o, "spec.peerAddress", spec.PeerAddress)
+	problems = append(problems, ps...)
+	switch {
+	case spec.PeerPort == 0:
+		p.Port = defaultPeerPort
+	case spec.PeerPort < 0 || spec.PeerPort > math.MaxUint16:
+		problems = append(problems, o.errorf("spec.peerPort", v1beta1.ReasonInvalid, "%d is not a TCP port", spec.PeerPort))
+	default:
+		p.Port = uint16(spec.PeerPort)
+	}
+	if spec.SourceAddress != "" {
+		p.SourceAddress, ps = parseHostAddr(o, "spec.sourceAddress", spec.SourceAddress)
+		problems = append(problems, ps...)
+		if len(ps) == 0 && p.Address.IsValid() && p.SourceAddress.Is4() != p.Address.Is4() {
+			problems = append(problems, o.errorf("spec.sourceAddress", v1beta1.ReasonInvalid,
+				"%s and the peer address %s are of different families", p.SourceAddress, p.Address))
+		}
+	}
+	if spec.RouterID != "" {
+		p.RouterID, ps = parseHostAddr(o, "spec.routerID", spec.RouterID)
+		problems = append(problems, ps...)
+		if len(ps) == 0 && !p.RouterID.Is4() {
+			problems = append(problems, o.errorf("spec.routerID", v1beta1.ReasonInvalid, "%s is not an IPv4 address; a router ID is 32 bits", p.RouterID))
+		}
+	}
+
+	p.HoldTime, p.KeepaliveTime, p.ConnectTime, ps = peerTimers(o, spec)
+	problems = append(problems, ps...)
+
+	p.Password, ps = password(o, spec.PasswordSecret, env)
+	problems = append(problems, ps...)
+
+	p.NodeSelectors, ps = parseSelectors(o, "spec.nodeSelectors", spec.NodeSelectors)
+	problems = append(problems, ps...)
+	problems = append(problems, nodeSelectorWarnings(o, spec.NodeSelectors, p.NodeSelectors, env.nodes)...)
+
+	if hasError(problems) {
+		return nil, problems
+	}
+	return p, problems
+}
+
+func asn(n int64) (uint32, bool) {
+	if n < 1 || n > math.MaxUint32 {
+		return 0, false
+	}
+	return uint32(n), true
+}
+
+// parseHostAddr accepts one unicast address. Zones and IPv4-mapped IPv6 are
+// refused: the first names an interface of one node only, the second is an
+// IPv4 address in disguise that would be given the wrong family.
+func parseHostAddr(o object, field, s string) (netip.Addr, []Problem) {
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		return netip.Addr{}, []Problem{o.errorf(field, v1beta1.ReasonInvalid, "%q is not an IP address", s)}
+	case a.Zone() != "" || a.Is4In6():
+		return netip.Addr{}, []Problem{o.errorf(field, v1beta1.ReasonInvalid, "%q: zones and IPv4-mapped IPv6 addresses are not allowed", s)}
+	case a.IsUnspecified() || a.IsMulticast():
+		return netip.Addr{}, []Problem{o.errorf(field, v1beta1.ReasonInvalid, "%s is not a unicast address", a)}
+	}
+	return a, nil
+}
+
+// peerTimers fills in and checks the session timers: holdTime defaults to 90s
+// and keepaliveTime to a third of the hold time, as RFC 4271 suggests.
+func peerTimers(o object, spec *v1beta1.BGPPeerSpec) (hold, keepalive, connect time.Duration, problems []Problem) {
+	hold = defaultHoldTime
+	if spec.HoldTime != nil {
+		hold = spec.HoldTime.Duration
+		if hold != 0 && (hold < minHoldTime || hold > maxTimer) {
+			problems = append(problems, o.errorf("spec.holdTime", v1beta1.ReasonInvalid, "%s must be 0 or between %s and %s", hold, minHoldTime, maxTimer))
+		}
+	}
+	keepalive = hold / keepalivePerHold
+	if spec.KeepaliveTime != nil {
+		keepalive = spec.KeepaliveTime.Duration
+		switch {
+		case hold == 0 && keepalive != 0:
+			problems = append(problems, o.errorf("spec.keepaliveTime", v1beta1.ReasonInvalid, "%s must be 0 when holdTime is 0", keepalive))
+		case hold != 0 && (keepalive <= 0 || keepalive >= hold):
+			problems = append(problems, o.errorf("spec.keepaliveTime", v1beta1.ReasonInvalid, "%s must be more than 0 and less than holdTime (%s)", keepalive, hold))
+		}
+	}
+	if spec.ConnectTime != nil {
+		connect = spec.ConnectTime.Duration
+		if connect < minConnectTime || connect > maxTimer {
+			problems = append(problems, o.errorf("spec.connectTime", v1beta1.ReasonInvalid, "%s must be between %s and %s", connect, minConnectTime, maxTimer))
+		}
+	}
+	return hold, keepalive, connect, problems
+}
+
+// password resolves the TCP MD5 password from its Secret. A reference without
+// a namespace means Portico's own namespace.
+func password(o object, ref *v1beta1.SecretReference, env peerInputs) (string, []Problem) {
+	const field = "spec.passwordSecret"
+	if ref == nil {
+		return "", nil
+	}
+	if ref.Name == "" {
+		return "", []Problem{o.errorf(field+".name", v1beta1.ReasonInvalid, "the Secret name is empty")}
+	}
+	ns := ref.Namespace
+	if ns == "" {
+		ns = env.installNamespace
+	}
+	for i := range env.secrets {
+		s := &env.secrets[i]
+		if s.Name != ref.Name || s.Namespace != ns {
+			continue
+		}
+		pw, ok := s.Data[passwordKey]
+		if !ok {
+			// StringData is write-only in the API server, but objects
+			// built in code (tests, dry runs) may carry it.
+			var str string
+			str, ok = s.StringData[passwordKey]
+			pw = []byte(str)
+		}
+		switch {
+		case !ok:
+			return "", []Problem{o.errorf(field, v1beta1.ReasonInvalid, "Secret %q has no %q key", ns+"/"+ref.Name, passwordKey)}
+		case len(pw) == 0:
+			return "", []Problem{o.errorf(field, v1beta1.ReasonInvalid, "Secret %q has an empty %q", ns+"/"+ref.Name, passwordKey)}
+		}
+		return string(pw), nil
+	}
+	return "", []Problem{o.errorf(field, v1beta1.ReasonSecretNotFound, "Secret %q not found", ns+"/"+ref.Name)}
+}
