@@ -1,0 +1,175 @@
+package configsync
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/config"
+)
+
+// Every change funnels into one request: the model is built from all
+// objects at once, so there is nothing to gain from per-object keys.
+var configKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "portico-config"}}
+
+// Reconciler rebuilds the model on any configuration change.
+type Reconciler struct {
+	client   client.Client
+	recorder events.EventRecorder
+	syncer   *Syncer
+	// changed is called after each rebuild, to re-evaluate Services and
+	// refresh pool status.
+	changed func(ctx context.Context) error
+}
+
+var _ reconcile.Reconciler = (*Reconciler)(nil)
+
+// Reconcile rebuilds the model and reports its problems.
+func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	if err := r.syncer.Load(ctx); err != nil {
+		return reconcile.Result{}, err
+	}
+	_, problems := r.syncer.ipam.Config()
+	if err := r.reportProblems(ctx, problems); err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.changed(ctx); err != nil {
+		return reconcile.Result{}, err
+	}
+	log.FromContext(ctx).V(1).Info("configuration rebuilt", "problems", len(problems))
+	return reconcile.Result{}, nil
+}
+
+// reportProblems sets a Ready condition on every advertisement and peer.
+func (r *Reconciler) reportProblems(ctx context.Context, problems []config.Problem) error {
+	byObject := map[string][]config.Problem{}
+	for _, p := range problems {
+		byObject[p.Kind+"/"+p.Name] = append(byObject[p.Kind+"/"+p.Name], p)
+	}
+	var (
+		l2    v1beta1.L2AdvertisementList
+		peers v1beta1.BGPPeerList
+		advs  v1beta1.BGPAdvertisementList
+	)
+	var objs []statusObject
+	if err := r.client.List(ctx, &l2); err != nil {
+		return fmt.Errorf("configsync: listing l2advertisements: %w", err)
+	}
+	for i := range l2.Items {
+		objs = append(objs, statusObject{&l2.Items[i], "L2Advertisement", &l2.Items[i].Status.Conditions})
+	}
+	if err := r.client.List(ctx, &peers); err != nil {
+		return fmt.Errorf("configsync: listing bgppeers: %w", err)
+	}
+	for i := range peers.Items {
+		objs = append(objs, statusObject{&peers.Items[i], "BGPPeer", &peers.Items[i].Status.Conditions})
+	}
+	if err := r.client.List(ctx, &advs); err != nil {
+		return fmt.Errorf("configsync: listing bgpadvertisements: %w", err)
+	}
+	for i := range advs.Items {
+		objs = append(objs, statusObject{&advs.Items[i], "BGPAdvertisement", &advs.Items[i].Status.Conditions})
+	}
+	for _, o := range objs {
+		if err := r.setReady(ctx, o, byObject[o.kind+"/"+o.obj.GetName()]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type statusObject struct {
+	obj        client.Object
+	kind       string
+	conditions *[]metav1.Condition
+}
+
+// ReadyCondition summarises an object's problems: False on the first error,
+// True with the warnings in the message otherwise.
+func ReadyCondition(problems []config.Problem, generation int64) metav1.Condition {
+	c := metav1.Condition{Type: v1beta1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1beta1.ReasonValid, Message: "valid and in use", ObservedGeneration: generation}
+	var warnings []string
+	for _, p := range problems {
+		if !p.Warning {
+			c.Status, c.Reason, c.Message = metav1.ConditionFalse, p.Reason, p.Error()
+			return c
+		}
+		warnings = append(warnings, p.Error())
+	}
+	if len(warnings) > 0 {
+		c.Reason = problems[0].Reason
+		c.Message = "in use, with warnings: " + strings.Join(warnings, "; ")
+	}
+	return c
+}
+
+func (r *Reconciler) setReady(ctx context.Context, o statusObject, problems []config.Problem) error {
+	before := append([]metav1.Condition(nil), *o.conditions...)
+	cond := ReadyCondition(problems, o.obj.GetGeneration())
+	meta.SetStatusCondition(o.conditions, cond)
+	if equality.Semantic.DeepEqual(before, *o.conditions) {
+		return nil
+	}
+	if err := r.client.Status().Update(ctx, o.obj); err != nil {
+		return fmt.Errorf("configsync: %s %q: writing status: %w", o.kind, o.obj.GetName(), err)
+	}
+	if old := meta.FindStatusCondition(before, v1beta1.ConditionReady); len(problems) > 0 && (old == nil || old.Message != cond.Message) {
+		r.recorder.Eventf(o.obj, nil, corev1.EventTypeWarning, cond.Reason, "Validate", "%s", cond.Message)
+	}
+	return nil
+}
+
+// Options configures the configuration controller.
+type Options struct {
+	// Syncer loads the model; required.
+	Syncer *Syncer
+	// Changed is called after each rebuild; required.
+	Changed func(ctx context.Context) error
+}
+
+// New adds the configuration controller to mgr.
+func New(mgr ctrl.Manager, o Options) error {
+	if o.Syncer == nil || o.Changed == nil {
+		return fmt.Errorf("configsync: Syncer and Changed are required")
+	}
+	r := &Reconciler{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-controller"), syncer: o.Syncer, changed: o.Changed}
+	toConfig := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{configKey}
+	})
+	// Status writes do not change the model; only spec (generation) and
+	// label changes (pool selectors) do.
+	specOrLabels := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
+	nodeLabels := builder.WithPredicates(predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool { return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels()) },
+	})
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("config").
+		Watches(&v1beta1.IPAddressPool{}, toConfig, specOrLabels).
+		Watches(&v1beta1.L2Advertisement{}, toConfig, specOrLabels).
+		Watches(&v1beta1.BGPPeer{}, toConfig, specOrLabels).
+		Watches(&v1beta1.BGPAdvertisement{}, toConfig, specOrLabels).
+		Watches(&corev1.Secret{}, toConfig).
+		Watches(&corev1.Node{}, toConfig, nodeLabels).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("configsync: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,349 @@
+package ipam
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/config"
+	"github.com/portico-lb/portico/controller/allocator"
+)
+
+// IPAM is safe for concurrent use.
+type IPAM struct {
+	mu       sync.Mutex
+	cfg      *config.Config
+	problems []config.Problem
+	alloc    *allocator.Allocator
+	// pending holds Services waiting for an address, retried when one frees.
+	pending map[string]struct{}
+	// duplicates holds Services whose status addresses another Service
+	// already held at start-up, with those addresses.
+	duplicates map[string][]netip.Addr
+}
+
+// New returns an IPAM with an empty configuration.
+func New(alloc *allocator.Allocator) *IPAM {
+	m := &IPAM{
+		alloc:      alloc,
+		pending:    map[string]struct{}{},
+		duplicates: map[string][]netip.Addr{},
+	}
+	m.cfg, _ = config.For(config.ClusterResources{}, nil)
+	return m
+}
+
+// SetConfig installs a new model and the problems found building it.
+// Allocations are kept; Services are re-evaluated by their next Decide.
+func (m *IPAM) SetConfig(cfg *config.Config, problems []config.Problem) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg = cfg
+	m.problems = problems
+	pools := make([]allocator.Pool, 0, len(cfg.Pools()))
+	for _, p := range cfg.Pools() {
+		pools = append(pools, allocator.Pool{Name: p.Name, Ranges: p.Ranges, AvoidBuggyIPs: p.AvoidBuggyIPs})
+	}
+	slices.SortFunc(pools, func(a, b allocator.Pool) int { return strings.Compare(a.Name, b.Name) })
+	m.alloc.SetPools(pools)
+}
+
+// Config returns the current model and its problems.
+func (m *IPAM) Config() (*config.Config, []config.Problem) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg, m.problems
+}
+
+// Restore records an address a Service already holds in its status. It is
+// called for every Service before the first Decide. A conflict marks the
+// Service as a duplicate: it keeps its status and gets a DuplicateIP
+// condition until the other holder lets go.
+func (m *IPAM) Restore(owner allocator.Owner, addrs []netip.Addr) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for _, a := range addrs {
+		if err := m.alloc.Restore(owner, a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		m.duplicates[owner.Key] = slices.Clone(addrs)
+		return fmt.Errorf("service %s: %w", owner.Key, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Forget releases everything key holds. It reports whether an address was
+// freed, so waiting Services can be retried.
+func (m *IPAM) Forget(key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.pending, key)
+	delete(m.duplicates, key)
+	freed := len(m.alloc.Addresses(key)) > 0
+	m.alloc.Release(key)
+	return freed
+}
+
+// Pending returns the Services waiting for an address, sorted.
+func (m *IPAM) Pending() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys := make([]string, 0, len(m.pending))
+	for k := range m.pending {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Usage reports a pool's address use.
+func (m *IPAM) Usage(pool string) allocator.Usage {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.alloc.Usage(pool)
+}
+
+// Decide gives req the addresses it should hold now, changing the
+// allocation as needed. freed reports whether an address was released, so
+// waiting Services can be retried.
+func (m *IPAM) Decide(req Request) (d Decision, freed bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := req.Owner.Key
+	before := m.alloc.Addresses(key)
+
+	if addrs, dup := m.duplicates[key]; dup {
+		if d, stillDup := m.retryDuplicate(req, addrs); stillDup {
+			return d, false
+		}
+	}
+	if len(req.Requested) > 0 {
+		d = m.decideRequested(req)
+	} else {
+		d = m.decideAutomatic(req)
+	}
+	if !d.Assigned {
+		d.Addrs, d.Pools = nil, nil
+		m.pending[key] = struct{}{}
+	} else {
+		delete(m.pending, key)
+	}
+	// Let go of everything not decided on, including what a failed
+	// decision took on the way (the IPv4 half of a dual-stack request).
+	for _, a := range m.alloc.Addresses(key) {
+		if !slices.Contains(d.Addrs, a) {
+			m.alloc.ReleaseAddr(key, a)
+		}
+	}
+	for _, a := range before {
+		if !slices.Contains(d.Addrs, a) {
+			freed = true
+		}
+	}
+	return d, freed
+}
+
+// retryDuplicate re-checks a Service that held a duplicate address at
+// start-up: it keeps its status until the addresses are its alone.
+func (m *IPAM) retryDuplicate(req Request, addrs []netip.Addr) (Decision, bool) {
+	var errs []string
+	for _, a := range addrs {
+		if err := m.alloc.Restore(req.Owner, a); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) == 0 {
+		delete(m.duplicates, req.Owner.Key)
+		return Decision{}, false
+	}
+	return Decision{Keep: true, Reason: v1beta1.ReasonDuplicateIP,
+		Message: "address in status is also held by another Service; not changed, fix one of them: " + strings.Join(errs, "; ")}, true
+}
+
+func (m *IPAM) decideRequested(req Request) Decision {
+	if d, ok := checkRequestedFamilies(req); !ok {
+		return d
+	}
+	var d Decision
+	for _, ip := range req.Requested {
+		pool, ok := m.alloc.PoolOf(ip)
+		if !ok {
+			return fail(v1beta1.ReasonRequestedIPNotInAnyPool, "requested address %s is in no IPAddressPool", ip)
+		}
+		if req.Pool != "" && pool != req.Pool {
+			return fail(v1beta1.ReasonRequestedIPNotAllowed, "requested address %s is in pool %q, but the Service asks for pool %q", ip, pool, req.Pool)
+		}
+		p := m.cfg.Pool(pool)
+		if !p.Allows(req.Info) {
+			return fail(v1beta1.ReasonRequestedIPNotAllowed, "requested address %s is in pool %q, whose allocateTo does not admit Services in namespace %q with these labels", ip, pool, req.Info.Namespace)
+		}
+		if p.Disabled && !m.holds(req.Owner.Key, ip) {
+			return fail(v1beta1.ReasonPoolDisabled, "requested address %s is in pool %q, which is disabled", ip, pool)
+		}
+		if _, err := m.alloc.Assign(req.Owner, ip, []string{pool}); err != nil {
+			if conflict, ok := errors.AsType[*allocator.ConflictError](err); ok {
+				return fail(v1beta1.ReasonRequestedIPTaken, "requested address %s is taken: %s", ip, conflict.Reason)
+			}
+			return fail(v1beta1.ReasonRequestedIPTaken, "requested address %s: %v", ip, err)
+		}
+		d.Addrs = append(d.Addrs, ip)
+		d.Pools = append(d.Pools, pool)
+	}
+	d.Assigned = true
+	d.Reason = v1beta1.ReasonAssigned
+	d.Message = describe(d)
+	return d
+}
+
+func checkRequestedFamilies(req Request) (Decision, bool) {
+	seen := map[bool]netip.Addr{}
+	for _, ip := range req.Requested {
+		is6 := ip.Is6()
+		if !slices.Contains(req.Families, is6) {
+			return fail(v1beta1.ReasonWrongFamily, "requested address %s is %s, but the Service's ipFamilies are %s", ip, familyName(is6), familyNames(req.Families)), false
+		}
+		if other, dup := seen[is6]; dup {
+			return fail(v1beta1.ReasonInvalidRequest, "requested addresses %s and %s are both %s; request at most one per family", other, ip, familyName(is6)), false
+		}
+		seen[is6] = ip
+	}
+	if req.RequireAll && len(seen) < len(req.Families) {
+		return fail(v1beta1.ReasonInvalidRequest, "the Service requires %s but requests only %d address(es); request one per family", familyNames(req.Families), len(seen)), false
+	}
+	return Decision{}, true
+}
+
+func (m *IPAM) decideAutomatic(req Request) Decision {
+	names, d, ok := m.candidatePools(req)
+	if !ok {
+		return d
+	}
+	held := m.alloc.Addresses(req.Owner.Key)
+	var failed *Decision
+	for _, is6 := range req.Families {
+		if a, pool, ok := m.keepHeld(req, held, is6); ok {
+			d.Addrs = append(d.Addrs, a)
+			d.Pools = append(d.Pools, pool)
+			continue
+		}
+		// An address of this family that may not be kept is let go first:
+		// Allocate would otherwise hand it back, being idempotent.
+		for _, a := range held {
+			if a.Is6() == is6 {
+				m.alloc.ReleaseAddr(req.Owner.Key, a)
+			}
+		}
+		if len(names) == 0 {
+			f := fail(v1beta1.ReasonNoPoolMatches, "no enabled IPAddressPool with autoAssign admits Services in namespace %q with these labels", req.Info.Namespace)
+			if req.Pool != "" {
+				f = fail(v1beta1.ReasonPoolDisabled, "pool %q named by the Service is disabled and gives out no new addresses", req.Pool)
+			}
+			if failed == nil {
+				failed = &f
+			}
+			continue
+		}
+		a, pool, err := m.alloc.Allocate(req.Owner, names, is6)
+		if err != nil {
+			f := fail(v1beta1.ReasonPoolExhausted, "no free %s address in pool(s) %s: %v", familyName(is6), strings.Join(names, ", "), err)
+			if !errors.Is(err, allocator.ErrFull) {
+				f.Reason = v1beta1.ReasonNoPoolMatches
+			}
+			if failed == nil {
+				failed = &f
+			}
+			continue
+		}
+		d.Addrs = append(d.Addrs, a)
+		d.Pools = append(d.Pools, pool)
+	}
+	if failed != nil && (req.RequireAll || len(d.Addrs) == 0) {
+		return *failed
+	}
+	d.Assigned = true
+	d.Reason = v1beta1.ReasonAssigned
+	d.Message = describe(d)
+	return d
+}
+
+// candidatePools returns the pools an automatic pick may use, in order.
+func (m *IPAM) candidatePools(req Request) ([]string, Decision, bool) {
+	if req.Pool != "" {
+		p := m.cfg.Pool(req.Pool)
+		switch {
+		case p == nil:
+			return nil, fail(v1beta1.ReasonNoPoolMatches, "pool %q named by the Service does not exist or is not valid", req.Pool), false
+		case !p.Allows(req.Info):
+			return nil, fail(v1beta1.ReasonNoPoolMatches, "pool %q does not admit Services in namespace %q with these labels (see its spec.allocateTo)", req.Pool, req.Info.Namespace), false
+		case p.Disabled:
+			// Disabled pools keep what they gave; keepHeld handles that.
+			return nil, Decision{}, true
+		}
+		return []string{req.Pool}, Decision{}, true
+	}
+	var names []string
+	for _, p := range m.cfg.AutoPools(req.Info) {
+		names = append(names, p.Name)
+	}
+	if len(names) == 0 && len(m.alloc.Addresses(req.Owner.Key)) == 0 {
+		return nil, fail(v1beta1.ReasonNoPoolMatches, "no enabled IPAddressPool with autoAssign admits Services in namespace %q with these labels", req.Info.Namespace), false
+	}
+	return names, Decision{}, true
+}
+
+// keepHeld returns the address of family is6 the Service already holds, if
+// it may keep it: the address is in a pool (disabled or not) that still
+// admits the Service and, when the Service names a pool, is that pool.
+func (m *IPAM) keepHeld(req Request, held []netip.Addr, is6 bool) (netip.Addr, string, bool) {
+	for _, a := range held {
+		if a.Is6() != is6 {
+			continue
+		}
+		pool, ok := m.alloc.PoolOf(a)
+		if !ok || (req.Pool != "" && pool != req.Pool) {
+			continue
+		}
+		if p := m.cfg.Pool(pool); p != nil && p.Allows(req.Info) {
+			return a, pool, true
+		}
+	}
+	return netip.Addr{}, "", false
+}
+
+func (m *IPAM) holds(key string, ip netip.Addr) bool {
+	return slices.Contains(m.alloc.Addresses(key), ip)
+}
+
+func fail(reason, format string, args ...any) Decision {
+	return Decision{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+func describe(d Decision) string {
+	parts := make([]string, len(d.Addrs))
+	for i, a := range d.Addrs {
+		parts[i] = fmt.Sprintf("%s from pool %q", a, d.Pools[i])
+	}
+	return "assigned " + strings.Join(parts, ", ")
+}
+
+func familyName(is6 bool) string {
+	if is6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+func familyNames(fams []bool) string {
+	names := make([]string, len(fams))
+	for i, f := range fams {
+		names[i] = familyName(f)
+	}
+	return "[" + strings.Join(names, ", ") + "]"
+}

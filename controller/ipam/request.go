@@ -1,0 +1,41 @@
+package ipam
+
+import (
+	"net/netip"
+
+	"github.com/portico-lb/portico/config"
+	"github.com/portico-lb/portico/controller/allocator"
+)
+
+// Request is what a Service asks for, already parsed from its spec and annotations.
+type Request struct {
+	// Owner identifies the Service and its sharing constraints.
+	Owner allocator.Owner
+	// Info is what pool policy (namespaces, selectors) needs.
+	Info config.ServiceInfo
+	// Families lists the IP families wanted, in the Service's order
+	// (false = IPv4, true = IPv6).
+	Families []bool
+	// RequireAll is true unless the Service prefers but does not require dual-stack.
+	RequireAll bool
+	// Requested addresses, at most one per family; empty means automatic.
+	Requested []netip.Addr
+	// Pool is the pool the Service names, or empty.
+	Pool string
+}
+
+// Decision is the outcome for one Service.
+type Decision struct {
+	// Addrs are the addresses the Service holds, in its family order, with
+	// the pool each came from.
+	Addrs []netip.Addr
+	Pools []string
+	// Assigned is true when the Service has every address it needs.
+	Assigned bool
+	// Keep is true when the Service's current status must be left alone
+	// (its address is a duplicate found at start-up, reported, not fixed).
+	Keep bool
+	// Reason and Message explain the outcome for the Service's condition.
+	Reason  string
+	Message string
+}

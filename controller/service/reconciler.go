@@ -1,0 +1,253 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/controller/ipam"
+)
+
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Loader loads the current configuration into ipam; the service reconciler
+// calls it once before its first decision so a restart never judges
+// Services against an empty configuration.
+type Loader func(ctx context.Context) error
+
+// Reconciler assigns addresses to the LoadBalancer Services Portico serves.
+type Reconciler struct {
+	client       client.Client
+	recorder     events.EventRecorder
+	ipam         *ipam.IPAM
+	serveNoClass bool
+	load         Loader
+	// enqueue asks for Services to be reconciled again (waiting Services
+	// when an address frees up, every Service when the config changes).
+	enqueue func(keys []types.NamespacedName)
+	// changed is told whenever an allocation changed, for pool status.
+	changed func()
+
+	seedMu sync.Mutex
+	seeded bool
+}
+
+var _ reconcile.Reconciler = (*Reconciler)(nil)
+
+// Reconcile brings one Service's status in line with its addresses.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	logger := log.FromContext(ctx)
+	if err := r.seed(ctx); err != nil {
+		return reconcile.Result{}, err
+	}
+	key := req.Namespace + "/" + req.Name
+
+	var svc corev1.Service
+	if err := r.client.Get(ctx, req.NamespacedName, &svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(key)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, fmt.Errorf("service %s: %w", key, err)
+	}
+	if !svc.DeletionTimestamp.IsZero() || !serves(&svc, r.serveNoClass) {
+		r.forget(key)
+		return reconcile.Result{}, r.clearStatus(ctx, &svc)
+	}
+
+	var ns corev1.Namespace
+	if err := r.client.Get(ctx, types.NamespacedName{Name: svc.Namespace}, &ns); err != nil && !apierrors.IsNotFound(err) {
+		return reconcile.Result{}, fmt.Errorf("service %s: namespace: %w", key, err)
+	}
+	request, err := requestFor(&svc, ns.Labels)
+	var d ipam.Decision
+	if rerr, ok := errors.AsType[*RequestError](err); ok {
+		d = ipam.Decision{Reason: v1beta1.ReasonInvalidRequest, Message: rerr.Error()}
+		if r.ipam.Forget(key) {
+			r.afterRelease()
+		}
+	} else {
+		var freed bool
+		d, freed = r.ipam.Decide(request)
+		if freed {
+			r.afterRelease()
+		}
+	}
+	r.changed()
+	if d.Keep {
+		return reconcile.Result{}, r.writeCondition(ctx, &svc, d)
+	}
+	logger.V(1).Info("decided", "addresses", d.Addrs, "reason", d.Reason)
+	return reconcile.Result{}, r.writeStatus(ctx, &svc, d)
+}
+
+// seed restores every served Service's addresses from its status before
+// the first decision, so a restart changes no address.
+func (r *Reconciler) seed(ctx context.Context) error {
+	r.seedMu.Lock()
+	defer r.seedMu.Unlock()
+	if r.seeded {
+		return nil
+	}
+	logger := log.FromContext(ctx)
+	if err := r.load(ctx); err != nil {
+		return fmt.Errorf("loading configuration: %w", err)
+	}
+	var list corev1.ServiceList
+	if err := r.client.List(ctx, &list); err != nil {
+		return fmt.Errorf("listing services: %w", err)
+	}
+	restored := 0
+	for i := range list.Items {
+		svc := &list.Items[i]
+		addrs := statusAddrs(svc)
+		if !serves(svc, r.serveNoClass) || len(addrs) == 0 {
+			continue
+		}
+		if err := r.ipam.Restore(ownerFor(svc), addrs); err != nil {
+			logger.Error(err, "duplicate address in Service status; leaving it for a human", "service", client.ObjectKeyFromObject(svc))
+			r.recorder.Eventf(svc, nil, corev1.EventTypeWarning, v1beta1.ReasonDuplicateIP, "Restore", "%v", err)
+			continue
+		}
+		restored++
+	}
+	logger.Info("restored assignments from Service status", "services", len(list.Items), "restored", restored)
+	r.seeded = true
+	r.changed()
+	return nil
+}
+
+func (r *Reconciler) forget(key string) {
+	if r.ipam.Forget(key) {
+		r.afterRelease()
+		r.changed()
+	}
+}
+
+// afterRelease retries the Services waiting for an address.
+func (r *Reconciler) afterRelease() {
+	pending := r.ipam.Pending()
+	if len(pending) == 0 {
+		return
+	}
+	keys := make([]types.NamespacedName, 0, len(pending))
+	for _, k := range pending {
+		ns, name, _ := strings.Cut(k, "/")
+		keys = append(keys, types.NamespacedName{Namespace: ns, Name: name})
+	}
+	r.enqueue(keys)
+}
+
+// writeStatus writes the Service's addresses and condition in one status
+// update, and nothing when both are already as desired.
+func (r *Reconciler) writeStatus(ctx context.Context, svc *corev1.Service, d ipam.Decision) error {
+	desired := svc.DeepCopy()
+	desired.Status.LoadBalancer.Ingress = ingressFor(d.Addrs)
+	setCondition(desired, d)
+	if equality.Semantic.DeepEqual(svc.Status, desired.Status) {
+		return nil
+	}
+	if err := r.client.Status().Update(ctx, desired); err != nil {
+		return fmt.Errorf("service %s/%s: writing status: %w", svc.Namespace, svc.Name, err)
+	}
+	r.recordChange(svc, d)
+	return nil
+}
+
+// writeCondition updates only the condition, leaving the addresses alone.
+func (r *Reconciler) writeCondition(ctx context.Context, svc *corev1.Service, d ipam.Decision) error {
+	desired := svc.DeepCopy()
+	setCondition(desired, d)
+	if equality.Semantic.DeepEqual(svc.Status, desired.Status) {
+		return nil
+	}
+	if err := r.client.Status().Update(ctx, desired); err != nil {
+		return fmt.Errorf("service %s/%s: writing condition: %w", svc.Namespace, svc.Name, err)
+	}
+	r.recordChange(svc, d)
+	return nil
+}
+
+// recordChange emits Events only for changes and warnings: a first
+// assignment is visible in the status and would double the writes.
+func (r *Reconciler) recordChange(old *corev1.Service, d ipam.Decision) {
+	before := statusAddrs(old)
+	prev := meta.FindStatusCondition(old.Status.Conditions, v1beta1.ServiceConditionIPAssigned)
+	switch {
+	case !d.Assigned:
+		if prev == nil || prev.Reason != d.Reason || prev.Message != d.Message {
+			r.recorder.Eventf(old, nil, corev1.EventTypeWarning, d.Reason, "Assign", "%s", d.Message)
+		}
+	case len(before) > 0 && !slices.Equal(before, d.Addrs):
+		r.recorder.Eventf(old, nil, corev1.EventTypeNormal, v1beta1.ReasonIPChanged, "Assign", "addresses changed from %v: %s", before, d.Message)
+	}
+}
+
+// clearStatus removes Portico's addresses and condition from a Service it no
+// longer serves. A Service whose status another controller wrote is left alone.
+func (r *Reconciler) clearStatus(ctx context.Context, svc *corev1.Service) error {
+	if meta.FindStatusCondition(svc.Status.Conditions, v1beta1.ServiceConditionIPAssigned) == nil {
+		return nil
+	}
+	desired := svc.DeepCopy()
+	desired.Status.LoadBalancer.Ingress = nil
+	meta.RemoveStatusCondition(&desired.Status.Conditions, v1beta1.ServiceConditionIPAssigned)
+	if err := r.client.Status().Update(ctx, desired); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("service %s/%s: clearing status: %w", svc.Namespace, svc.Name, err)
+	}
+	if len(svc.Status.LoadBalancer.Ingress) > 0 {
+		r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, v1beta1.ReasonIPReleased, "Release", "released %v: the Service is no longer a LoadBalancer served by Portico", statusAddrs(svc))
+	}
+	return nil
+}
+
+func setCondition(svc *corev1.Service, d ipam.Decision) {
+	status := metav1.ConditionFalse
+	if d.Assigned {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&svc.Status.Conditions, metav1.Condition{
+		Type:               v1beta1.ServiceConditionIPAssigned,
+		Status:             status,
+		Reason:             d.Reason,
+		Message:            d.Message,
+		ObservedGeneration: svc.Generation,
+	})
+}
+
+// ingressFor sets ipMode explicitly: the API server defaults it to VIP, and
+// leaving it out would make every comparison differ and every status be
+// written twice.
+func ingressFor(addrs []netip.Addr) []corev1.LoadBalancerIngress {
+	if len(addrs) == 0 {
+		return nil
+	}
+	vip := corev1.LoadBalancerIPModeVIP
+	out := make([]corev1.LoadBalancerIngress, len(addrs))
+	for i, a := range addrs {
+		out[i] = corev1.LoadBalancerIngress{IP: a.String(), IPMode: &vip}
+	}
+	return out
+}
