@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,7 +22,6 @@ import (
 
 func main() {
 	var (
-		kubeconfig  = flag.String("kubeconfig", "", "path to a kubeconfig; empty means in-cluster")
 		namespace   = flag.String("namespace", envOr("POD_NAMESPACE", "portico-system"), "namespace Portico runs in")
 		leaderElect = flag.Bool("leader-elect", false, "elect a leader so only one replica assigns addresses")
 		metricsAddr = flag.String("metrics-bind-address", ":8080", "Prometheus metrics address; 0 disables")
@@ -39,7 +37,8 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	// --kubeconfig is registered by controller-runtime's config package.
+	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		log.Error(err, "loading kubeconfig")
 		os.Exit(1)

@@ -1,0 +1,295 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The files of the state directory.
+const (
+	fileSettings   = "lab.json"   // what Up asked the supervisor to start
+	fileLock       = "lock"       // flock held by the supervisor for its whole life
+	filePID        = "pid"        // the supervisor's pid
+	fileLabLog     = "lab.log"    // the supervisor's output
+	fileReady      = "ready"      // written last by the supervisor: readyInfo
+	fileKubeconfig = "kubeconfig" // admin kubeconfig for the API server
+	fileController = "portico-controller"
+	fileCtrlLog    = "controller.log"
+	dirTmp         = "tmp" // $TMPDIR of the supervisor: envtest's certificates and etcd data
+)
+
+// isLabBinary reports whether name is a program the supervisor starts.
+// Status and Down find those by a command-line argument under the state
+// directory (envtest puts its certificate and data directories in $TMPDIR,
+// which Up points there), so they are found even when the supervisor died
+// without stopping them. Only these names count, so a `tail -f` of a lab log
+// is never taken for part of the lab.
+func isLabBinary(name string) bool {
+	switch name {
+	case "kube-apiserver", "etcd", fileController:
+		return true
+	}
+	return false
+}
+
+// settings is what Up hands to the supervisor through the state directory,
+// so the supervisor needs no flags.
+type settings struct {
+	ModuleRoot  string `json:"moduleRoot"`
+	MetricsAddr string `json:"metricsAddr"`
+	ProbeAddr   string `json:"probeAddr"`
+}
+
+// readyInfo is what the supervisor tells Up once everything runs.
+type readyInfo struct {
+	Kubectl       string `json:"kubectl"`
+	Server        string `json:"server"`
+	ControllerPID int    `json:"controllerPID"`
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("lab: encoding %s: %w", path, err)
+	}
+	// Write then rename, so a reader polling for the file never sees half of it.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	return nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("lab: decoding %s: %w", path, err)
+	}
+	return nil
+}
+
+func readReady(dir string) (readyInfo, error) {
+	var info readyInfo
+	err := readJSON(filepath.Join(dir, fileReady), &info)
+	return info, err
+}
+
+// lockDir takes the state directory's lock for the life of this process. The
+// lock, not the pid file, says whether a supervisor is alive: the kernel drops
+// it when the process dies, however it dies, and a reused pid cannot hold it.
+// The descriptor is close-on-exec, so the processes the supervisor starts do
+// not keep the lock after it is gone.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, fileLock), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lab: %w in %s", ErrRunning, dir)
+		}
+		return nil, fmt.Errorf("lab: locking %s: %w", f.Name(), err)
+	}
+	return f, nil
+}
+
+// supervisorPID returns the pid in the pid file and whether a supervisor
+// holds the lock.
+func supervisorPID(dir string) (pid int, running bool, err error) {
+	f, err := os.Open(filepath.Join(dir, fileLock))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("lab: %w", err)
+	}
+	defer f.Close()
+	switch err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); {
+	case err == nil:
+		// Nobody holds it: the supervisor is gone. Closing f releases ours.
+		return 0, false, nil
+	case !errors.Is(err, syscall.EWOULDBLOCK):
+		return 0, false, fmt.Errorf("lab: probing %s: %w", f.Name(), err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, filePID))
+	if err != nil {
+		// The supervisor locks before it writes its pid; it is just starting.
+		return 0, true, nil
+	}
+	pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, true, fmt.Errorf("lab: %s: %w", filepath.Join(dir, filePID), err)
+	}
+	return pid, true, nil
+}
+
+// alive reports whether pid is a live process. A zombie counts as dead: it
+// has stopped, and its parent may not be around to reap it soon.
+func alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which may hold spaces and ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
+
+// findProcesses returns the live lab binaries whose command line names a
+// path under dir.
+func findProcesses(dir string) ([]Process, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("lab: listing processes: %w", err)
+	}
+	prefix := dir + string(filepath.Separator)
+	var found []Process
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		// Processes come and go while we read; a vanished one is skipped.
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || len(cmdline) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		name := filepath.Base(args[0])
+		if !isLabBinary(name) || !alive(pid) {
+			continue
+		}
+		for _, a := range args[1:] {
+			if strings.Contains(a, prefix) {
+				found = append(found, Process{PID: pid, Name: name})
+				break
+			}
+		}
+	}
+	return found, nil
+}
+
+// stopSupervisor sends SIGTERM to the supervisor and waits, up to timeout,
+// until it has removed the state directory and exited.
+func stopSupervisor(ctx context.Context, dir string, pid int, timeout time.Duration) error {
+	if pid <= 0 {
+		return fmt.Errorf("lab: the supervisor in %s has not written its pid yet", dir)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("lab: signalling supervisor %d: %w", pid, err)
+	}
+	return waitFor(ctx, timeout, func() bool {
+		_, err := os.Stat(dir)
+		return errors.Is(err, os.ErrNotExist) && !alive(pid)
+	}, fmt.Sprintf("supervisor %d to stop and remove %s", pid, dir))
+}
+
+// removeLeftovers kills the supervisor and the lab binaries that outlived
+// it, then removes the state directory.
+func (l *Lab) removeLeftovers(ctx context.Context) error {
+	dir := l.opts.Dir
+	if err := checkLabDir(dir); err != nil {
+		return err
+	}
+	var victims []Process
+	if pid, running, err := supervisorPID(dir); err != nil {
+		return err
+	} else if running && pid > 0 {
+		victims = append(victims, Process{PID: pid, Name: "supervisor"})
+	}
+	procs, err := findProcesses(dir)
+	if err != nil {
+		return err
+	}
+	victims = append(victims, procs...)
+	// Stop them in the reverse order of start: an API server whose etcd is
+	// gone takes long to shut down, and a controller whose API server is gone
+	// retries.
+	rank := map[string]int{"supervisor": 0, fileController: 1, "kube-apiserver": 2, "etcd": 3}
+	slices.SortStableFunc(victims, func(a, b Process) int { return rank[a.Name] - rank[b.Name] })
+	for _, p := range victims {
+		if err := kill(ctx, l.opts.Out, p); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("lab: removing %s: %w", dir, err)
+	}
+	fmt.Fprintf(l.opts.Out, "Removed %s.\n", dir)
+	return nil
+}
+
+// checkLabDir refuses to let the lab remove a directory it did not make, as
+// a mistyped $PORTICO_LAB_DIR could name one: the directory must be empty or
+// hold one of the files only the lab writes.
+func checkLabDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	for _, name := range []string{fileSettings, fileLock, fileLabLog} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("lab: %s is not a lab state directory (no %s, %s or %s); not removing it. Set PORTICO_LAB_DIR to another directory",
+		dir, fileSettings, fileLock, fileLabLog)
+}
+
+// kill stops a process that is not our child: SIGTERM, then SIGKILL if it
+// is still there after 10 s.
+func kill(ctx context.Context, out io.Writer, p Process) error {
+	var err error
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		if !alive(p.PID) {
+			return nil
+		}
+		fmt.Fprintf(out, "  sending %v to %s[%d]\n", sig, p.Name, p.PID)
+		_ = syscall.Kill(p.PID, sig) // ESRCH: it just exited, which is what we want
+		err = waitFor(ctx, 10*time.Second, func() bool { return !alive(p.PID) }, fmt.Sprintf("%s[%d] to exit", p.Name, p.PID))
+		if err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// waitFor polls cond until it holds, ctx ends or timeout passes.
+func waitFor(ctx context.Context, timeout time.Duration, cond func() bool, what string) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("lab: waiting for %s: %w", what, context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
+	return nil
+}
