@@ -3,9 +3,11 @@ package kubeapi
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -116,7 +118,14 @@ func Start(o Options) (*Server, error) {
 	}
 	env.ControlPlane.Etcd = &envtest.Etcd{Path: o.Etcd}
 	api := &envtest.APIServer{Path: filepath.Join(o.BinDir, "kube-apiserver")}
+	// envtest keeps an address only when a port comes with it; otherwise it
+	// picks loopback. The lab needs the bridge address, so reserve a port there.
+	port, err := freePort(o.ListenAddress)
+	if err != nil {
+		return nil, err
+	}
 	api.SecureServing.Address = o.ListenAddress
+	api.SecureServing.Port = strconv.Itoa(port)
 	args := api.Configure()
 	args.Set("service-cluster-ip-range", o.ServiceCIDR)
 	args.Set("service-node-port-range", o.NodePortRange)
@@ -141,6 +150,15 @@ func (s *Server) Stop() error {
 		return fmt.Errorf("kubeapi: stopping: %w", err)
 	}
 	return nil
+}
+
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("kubeapi: reserving a port on %s: %w", host, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // ModuleRoot walks up from the working directory to the directory holding go.mod.
