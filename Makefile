@@ -40,6 +40,7 @@ build:
 	go build ./...
 
 vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 
 ## test: every tier that can run here (unit, envtest integration; root e2e when root).

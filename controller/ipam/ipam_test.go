@@ -89,8 +89,8 @@ func TestDecide(t *testing.T) {
 			req: req("ns/a"), wantReason: v1beta1.ReasonPoolExhausted,
 		},
 		{
-			name:  "shared with same key, other port",
-			pools: []v1beta1.IPAddressPool{v4},
+			name:   "shared with same key, other port",
+			pools:  []v1beta1.IPAddressPool{v4},
 			before: []Request{req("ns/b", requesting("192.0.2.1"), func(r *Request) { r.Owner.SharingKey = "k" })},
 			req: req("ns/a", requesting("192.0.2.1"), func(r *Request) {
 				r.Owner.SharingKey = "k"

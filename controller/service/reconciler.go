@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -94,11 +95,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	r.changed()
 	if d.Keep {
-		return reconcile.Result{}, r.writeCondition(ctx, &svc, d)
+		err = r.writeCondition(ctx, &svc, d)
+	} else {
+		logger.V(1).Info("decided", "addresses", d.Addrs, "reason", d.Reason)
+		err = r.writeStatus(ctx, &svc, d)
 	}
-	logger.V(1).Info("decided", "addresses", d.Addrs, "reason", d.Reason)
-	return reconcile.Result{}, r.writeStatus(ctx, &svc, d)
+	if apierrors.IsConflict(err) {
+		// The cache is behind a write; its watch event brings the newer
+		// Service and the decision stands, so retry quietly.
+		logger.V(1).Info("status write conflicted; retrying", "error", err.Error())
+		return reconcile.Result{RequeueAfter: conflictRetry}, nil
+	}
+	return reconcile.Result{}, err
 }
+
+// conflictRetry is short: a conflict only means the cache lagged a write.
+const conflictRetry = 50 * time.Millisecond
 
 // seed restores every served Service's addresses from its status before
 // the first decision, so a restart changes no address.
