@@ -1,0 +1,297 @@
+package layer2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ndp"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Announcer answers ARP and NDP for the IPs this node announces, on the
+// interfaces it is told to, and announces take-overs with gratuitous ARP and
+// unsolicited Neighbor Advertisements. Set may be called at any time, before
+// or during Run, from any goroutine.
+type Announcer struct {
+	cfg  Config
+	log  logr.Logger
+	m    *metrics
+	kick chan struct{} // Set asks Run to open missing responders now
+
+	mu       sync.Mutex
+	running  bool
+	want     map[netip.Addr][]string
+	links    map[string]link        // last successful scan; nil until the first
+	ifaces   map[string]*ifaceState // open responders, by interface name
+	scanErr  error
+	problems map[string]error // per interface: why it could not be bound
+}
+
+// ifaceState is what is open on one interface, and the link it was opened on.
+type ifaceState struct {
+	link     link
+	arp, ndp *responder
+}
+
+// New returns an Announcer with cfg's zero fields defaulted. Nothing is
+// opened before Run.
+func New(cfg Config, logger logr.Logger) *Announcer {
+	return &Announcer{
+		cfg:    setConfigDefaults(cfg),
+		log:    logger,
+		m:      newMetrics(),
+		kick:   make(chan struct{}, 1),
+		want:   map[netip.Addr][]string{},
+		ifaces: map[string]*ifaceState{},
+	}
+}
+
+// Collectors returns the Announcer's metrics, for main to register once.
+func (a *Announcer) Collectors() []prometheus.Collector { return a.m.collectors() }
+
+// Set replaces the desired set: each IP maps to the interfaces to answer on,
+// and no names means every up interface with an address whose prefix contains
+// the IP. IPs dropped from the set are no longer answered when Set returns;
+// gained ones are announced at once on interfaces already open, and within
+// moments on interfaces Run still has to open.
+func (a *Announcer) Set(want map[netip.Addr][]string) {
+	norm, rejected := normalize(want)
+	if len(rejected) > 0 {
+		a.log.Info("ignoring addresses nobody resolves with ARP/NDP", "ips", rejected)
+	}
+	a.mu.Lock()
+	a.want = norm
+	if a.links != nil {
+		p, _ := assign(norm, a.links)
+		a.applyLocked(p)
+	}
+	a.mu.Unlock()
+	select {
+	case a.kick <- struct{}{}:
+	default: // a reconcile is already pending
+	}
+}
+
+// Run opens responders for the interfaces the desired set needs, re-lists
+// interfaces every RescanInterval, and answers until ctx ends; then it closes
+// every socket and returns nil. An interface that cannot be bound is reported
+// by Healthy, retried at the next rescan, and does not stop the others.
+func (a *Announcer) Run(ctx context.Context) error {
+	a.mu.Lock()
+	if a.running {
+		a.mu.Unlock()
+		return errors.New("layer2: Run is already running")
+	}
+	a.running = true
+	a.mu.Unlock()
+	defer a.shutdown()
+
+	ns, err := enterNetns(ctx, a.cfg.NetNS)
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(a.cfg.RescanInterval)
+	defer tick.Stop()
+	for {
+		a.reconcile(ctx, ns)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-a.kick:
+		}
+	}
+}
+
+// Healthy returns nil, or why interfaces could not be listed or bound, one
+// error per interface: a named interface that does not exist or is not
+// Ethernet, a socket the kernel refused, an IPv6 link-local address still in
+// DAD. The other interfaces keep serving meanwhile. A link that is merely down
+// is not reported: nothing can be sent on it, and it is picked up (and
+// re-announced) when it comes back.
+func (a *Announcer) Healthy() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	if a.scanErr != nil {
+		errs = append(errs, a.scanErr)
+	}
+	for _, name := range slices.Sorted(maps.Keys(a.problems)) {
+		errs = append(errs, a.problems[name])
+	}
+	return errors.Join(errs...)
+}
+
+// reconcile lists interfaces and makes the open responders match the desired
+// set: it closes those no longer needed or whose link went away, flapped or
+// changed, and opens the missing ones, which then announce their IPs.
+func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
+	var links map[string]link
+	err := ns.do(ctx, func() (err error) {
+		links, err = listLinks()
+		return err
+	})
+	if ctx.Err() != nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		if a.scanErr == nil {
+			a.log.Error(err, "listing interfaces; keeping current responders")
+		}
+		a.scanErr = err
+		return
+	}
+	a.scanErr = nil
+	a.links = links
+	p, problems := assign(a.want, links)
+
+	for name, st := range a.ifaces {
+		l, ok := links[name]
+		need := p[name]
+		// A changed index means the interface was re-created; a changed
+		// carrier count means it went down and up since the last scan, and
+		// neighbours may have flushed us. Either way: reopen and re-announce.
+		same := ok && l.usable() && l.index == st.link.index && l.carrierUps == st.link.carrierUps
+		if st.arp != nil && (!same || need == nil || len(need.v4) == 0) {
+			st.arp.close()
+			st.arp = nil
+		}
+		// The NDP socket is bound to the link-local address; if that went
+		// away (IPv6 addresses are flushed on link down) the socket is dead.
+		if st.ndp != nil && (!same || need == nil || len(need.v6) == 0 || l.linkLocal != st.link.linkLocal) {
+			st.ndp.close()
+			st.ndp = nil
+		}
+		if st.arp == nil && st.ndp == nil {
+			delete(a.ifaces, name)
+			continue
+		}
+		st.link = l
+	}
+
+	for name, need := range p {
+		l := links[name]
+		st := a.ifaces[name]
+		if st == nil {
+			st = &ifaceState{link: l}
+		}
+		var errs []error
+		if len(need.v4) > 0 && st.arp == nil {
+			r, err := a.openARP(ctx, ns, l)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("layer2: interface %q: ARP: %w", name, err))
+			}
+			st.arp = r
+		}
+		if len(need.v6) > 0 && st.ndp == nil {
+			r, err := a.openNDP(ctx, ns, l)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("layer2: interface %q: NDP: %w", name, err))
+			}
+			st.ndp = r
+		}
+		if err := errors.Join(errs...); err != nil {
+			problems[name] = err
+		}
+		if st.arp != nil || st.ndp != nil {
+			a.ifaces[name] = st
+		}
+	}
+	a.applyLocked(p)
+	a.setProblemsLocked(problems)
+}
+
+// applyLocked hands every open responder its share of the plan.
+func (a *Announcer) applyLocked(p plan) {
+	served := map[netip.Addr]struct{}{}
+	for name, st := range a.ifaces {
+		need := p[name]
+		if need == nil {
+			need = &ifacePlan{}
+		}
+		if st.arp != nil {
+			st.arp.set(need.v4)
+			for _, ip := range need.v4 {
+				served[ip] = struct{}{}
+			}
+		}
+		if st.ndp != nil {
+			st.ndp.set(need.v6)
+			for _, ip := range need.v6 {
+				served[ip] = struct{}{}
+			}
+		}
+	}
+	a.m.announced.Set(float64(len(served)))
+}
+
+// setProblemsLocked records the problems of this reconcile and logs the ones
+// that changed, so a socket that fails every second logs once.
+func (a *Announcer) setProblemsLocked(problems map[string]error) {
+	for name, err := range problems {
+		if old, ok := a.problems[name]; !ok || old.Error() != err.Error() {
+			a.log.Error(err, "interface cannot be served; retrying at every rescan", "interface", name)
+		}
+	}
+	for name := range a.problems {
+		if _, ok := problems[name]; !ok {
+			a.log.Info("interface problem resolved", "interface", name)
+		}
+	}
+	a.problems = problems
+}
+
+func (a *Announcer) openARP(ctx context.Context, ns *nsThread, l link) (*responder, error) {
+	var c *arp.Client
+	err := ns.do(ctx, func() (err error) {
+		c, err = arp.Dial(l.netInterface())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newARPResponder(ctx, l.name, c, a.cfg, a.log, a.m), nil
+}
+
+func (a *Announcer) openNDP(ctx context.Context, ns *nsThread, l link) (*responder, error) {
+	var c *ndp.Conn
+	err := ns.do(ctx, func() (err error) {
+		c, err = listenNDP(l)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newNDPResponder(ctx, l.name, c, l.mac, a.cfg, a.log, a.m), nil
+}
+
+// shutdown closes every responder once Run ends; Set keeps working and the
+// next Run starts from the desired set.
+func (a *Announcer) shutdown() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, st := range a.ifaces {
+		if st.arp != nil {
+			st.arp.close()
+		}
+		if st.ndp != nil {
+			st.ndp.close()
+		}
+	}
+	a.ifaces = map[string]*ifaceState{}
+	a.links = nil
+	a.scanErr = nil
+	a.problems = nil
+	a.running = false
+	a.m.announced.Set(0)
+}

@@ -1,0 +1,115 @@
+package layer2
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+)
+
+// normalize copies a desired set into the form the package works with:
+// zones dropped, IPv4-mapped addresses unmapped, interface names sorted and
+// deduplicated. Addresses nobody can answer ARP/NDP for (unspecified,
+// loopback, link-local, multicast, broadcast) are returned separately.
+func normalize(want map[netip.Addr][]string) (map[netip.Addr][]string, []netip.Addr) {
+	out := make(map[netip.Addr][]string, len(want))
+	var rejected []netip.Addr
+	for ip, names := range want {
+		ip = ip.WithZone("").Unmap()
+		if !ip.IsGlobalUnicast() {
+			rejected = append(rejected, ip)
+			continue
+		}
+		// Two keys can meet here (192.0.2.1 and ::ffff:192.0.2.1): merge.
+		out[ip] = append(out[ip], names...)
+	}
+	for ip, names := range out {
+		names = slices.DeleteFunc(names, func(n string) bool { return n == "" })
+		slices.Sort(names)
+		out[ip] = slices.Compact(names)
+	}
+	sortAddrs(rejected)
+	return out, rejected
+}
+
+// plan is which IPs each interface answers for, per family, each sorted.
+type plan map[string]*ifacePlan
+
+type ifacePlan struct {
+	v4, v6 []netip.Addr
+}
+
+// assign maps the desired set onto the links of one scan. An IP with
+// interface names goes to those of them that are usable; an IP without goes
+// to every usable link with an address whose prefix contains it. Named
+// interfaces that do not exist or cannot carry ARP/NDP are returned as
+// problems; links that are merely down are skipped without complaint (their
+// state is the operator's, and they are picked up when they come back).
+func assign(want map[netip.Addr][]string, links map[string]link) (plan, map[string]error) {
+	p := plan{}
+	problems := map[string]error{}
+	add := func(name string, ip netip.Addr) {
+		ifp := p[name]
+		if ifp == nil {
+			ifp = &ifacePlan{}
+			p[name] = ifp
+		}
+		if ip.Is4() {
+			ifp.v4 = append(ifp.v4, ip)
+		} else {
+			ifp.v6 = append(ifp.v6, ip)
+		}
+	}
+	for ip, names := range want {
+		if len(names) == 0 {
+			for name, l := range links {
+				if l.usable() && onSubnet(l, ip) {
+					add(name, ip)
+				}
+			}
+			continue
+		}
+		for _, name := range names {
+			l, ok := links[name]
+			switch {
+			case !ok:
+				problems[name] = fmt.Errorf("layer2: interface %q: not found", name)
+			case l.flags&net.FlagLoopback != 0 || len(l.mac) != 6:
+				problems[name] = fmt.Errorf("layer2: interface %q: not an Ethernet interface, cannot answer ARP/NDP", name)
+			case l.usable():
+				add(name, ip)
+			}
+		}
+	}
+	for _, ifp := range p {
+		sortAddrs(ifp.v4)
+		sortAddrs(ifp.v6)
+	}
+	return p, problems
+}
+
+// onSubnet reports whether one of l's prefixes contains ip.
+func onSubnet(l link, ip netip.Addr) bool {
+	for _, pfx := range l.prefixes {
+		if pfx.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// count is the number of distinct IPs in the plan.
+func (p plan) count() int {
+	seen := map[netip.Addr]struct{}{}
+	for _, ifp := range p {
+		for _, a := range ifp.v4 {
+			seen[a] = struct{}{}
+		}
+		for _, a := range ifp.v6 {
+			seen[a] = struct{}{}
+		}
+	}
+	return len(seen)
+}
+
+func sortAddrs(a []netip.Addr) { slices.SortFunc(a, netip.Addr.Compare) }

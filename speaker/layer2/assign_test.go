@@ -1,0 +1,104 @@
+package layer2
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestNormalize(t *testing.T) {
+	in := map[netip.Addr][]string{
+		netip.MustParseAddr("::ffff:192.0.2.10"): {"eth1", "eth0", "eth1", ""},
+		netip.MustParseAddr("2001:db8::10%eth0"): nil,
+		netip.MustParseAddr("fe80::1"):           {"eth0"},
+		netip.MustParseAddr("224.0.0.1"):         nil,
+		netip.MustParseAddr("0.0.0.0"):           nil,
+		netip.MustParseAddr("127.0.0.1"):         nil,
+		netip.MustParseAddr("255.255.255.255"):   nil,
+	}
+	got, rejected := normalize(in)
+	want := map[netip.Addr][]string{
+		vip4: {"eth0", "eth1"},
+		vip6: nil,
+	}
+	if diff := cmp.Diff(want, got, equateAddrs); diff != "" {
+		t.Errorf("normalize (-want +got):\n%s", diff)
+	}
+	wantRejected := []netip.Addr{
+		netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("224.0.0.1"),
+		netip.MustParseAddr("255.255.255.255"), netip.MustParseAddr("fe80::1"),
+	}
+	if diff := cmp.Diff(wantRejected, rejected, equateAddrs); diff != "" {
+		t.Errorf("rejected (-want +got):\n%s", diff)
+	}
+}
+
+func TestAssign(t *testing.T) {
+	up := net.FlagUp | net.FlagRunning
+	mac := func(b byte) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, 0, b} }
+	links := map[string]link{
+		"eth0": {name: "eth0", flags: up, mac: mac(1), prefixes: []netip.Prefix{
+			netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("2001:db8::1/64"), netip.MustParsePrefix("fe80::1/64"),
+		}},
+		"eth1": {name: "eth1", flags: up, mac: mac(2), prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}},
+		// Same subnet as eth0 but down: skipped, named or not.
+		"eth2": {name: "eth2", flags: net.FlagUp, mac: mac(3), prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}},
+		"lo":   {name: "lo", flags: up | net.FlagLoopback, prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
+		"wg0":  {name: "wg0", flags: up, prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.3/24")}},
+	}
+	other6 := netip.MustParseAddr("2001:db8:1::10")
+	tests := []struct {
+		name         string
+		want         map[netip.Addr][]string
+		plan         plan
+		problemNames []string
+	}{
+		{
+			name: "no names: every usable link whose subnet holds the IP",
+			want: map[netip.Addr][]string{vip4: nil, vip6: nil, other6: nil},
+			plan: plan{"eth0": {v4: []netip.Addr{vip4}, v6: []netip.Addr{vip6}}},
+		},
+		{
+			name: "names: those interfaces, subnet or not",
+			want: map[netip.Addr][]string{vip4: {"eth1"}, other6: {"eth0", "eth1"}},
+			plan: plan{"eth0": {v6: []netip.Addr{other6}}, "eth1": {v4: []netip.Addr{vip4}, v6: []netip.Addr{other6}}},
+		},
+		{
+			name: "down link named: skipped quietly",
+			want: map[netip.Addr][]string{vip4: {"eth2"}},
+			plan: plan{},
+		},
+		{
+			name:         "missing and non-Ethernet links named: problems",
+			want:         map[netip.Addr][]string{vip4: {"eth9", "lo", "wg0", "eth0"}},
+			plan:         plan{"eth0": {v4: []netip.Addr{vip4}}},
+			problemNames: []string{"eth9", "lo", "wg0"},
+		},
+		{
+			name: "several IPs per interface, sorted",
+			want: map[netip.Addr][]string{other4: {"eth0"}, vip4: {"eth0"}},
+			plan: plan{"eth0": {v4: []netip.Addr{vip4, other4}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			norm, _ := normalize(tt.want)
+			p, problems := assign(norm, links)
+			if diff := cmp.Diff(tt.plan, p, equateAddrs, cmp.AllowUnexported(ifacePlan{})); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+			var names []string
+			for name, err := range problems {
+				names = append(names, name)
+				if err == nil {
+					t.Errorf("problem %q has no error", name)
+				}
+			}
+			if diff := cmp.Diff(tt.problemNames, names, cmpSortStrings); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

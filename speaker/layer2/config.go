@@ -1,0 +1,51 @@
+package layer2
+
+import "time"
+
+// Config tunes an Announcer. The zero value is ready to use.
+type Config struct {
+	// GratuitousCount is how many gratuitous ARP rounds (a request and a reply
+	// form) or unsolicited Neighbor Advertisements are sent when this node
+	// takes an IP over. Several, because a single frame is easily lost while
+	// switches are still learning the new port. Default 3 (RFC 4861's
+	// MAX_NEIGHBOR_ADVERTISEMENT).
+	GratuitousCount int
+
+	// GratuitousInterval separates those rounds; the first one goes out at
+	// once. Default 100ms.
+	GratuitousInterval time.Duration
+
+	// RescanInterval is how often interfaces are listed again, to find links
+	// that appeared, went down or came back, and addresses that changed.
+	// Default 1s.
+	RescanInterval time.Duration
+
+	// NetNS, when set, is the path of a network namespace (for example
+	// /run/netns/node-1) in which interfaces are listed and sockets opened.
+	// Sockets stay bound to the namespace they were created in, so only that
+	// step needs the namespace. Empty means the caller's namespace, which is
+	// what the speaker (hostNetwork) uses; tests and the lab set it to run an
+	// Announcer inside a namespace from an ordinary process.
+	NetNS string
+}
+
+const (
+	defaultGratuitousCount    = 3
+	defaultGratuitousInterval = 100 * time.Millisecond
+	defaultRescanInterval     = time.Second
+)
+
+// setConfigDefaults fills every unset or nonsensical field, so the rest of the
+// package never has to check.
+func setConfigDefaults(cfg Config) Config {
+	if cfg.GratuitousCount <= 0 {
+		cfg.GratuitousCount = defaultGratuitousCount
+	}
+	if cfg.GratuitousInterval <= 0 {
+		cfg.GratuitousInterval = defaultGratuitousInterval
+	}
+	if cfg.RescanInterval <= 0 {
+		cfg.RescanInterval = defaultRescanInterval
+	}
+	return cfg
+}

@@ -1,0 +1,24 @@
+// Package layer2 makes this node answer ARP (IPv4) and NDP (IPv6) for the
+// service IPs it has won, and announces each take-over with gratuitous ARP and
+// unsolicited Neighbor Advertisements.
+//
+// The VIPs are never added to an interface: kube-proxy's rules take the
+// traffic once a frame reaches the node, so the kernel does not know the
+// addresses and will not answer for them. An Announcer does it instead, with
+// one raw ARP socket and one ICMPv6 socket per interface that needs them.
+//
+// The package only applies a decision taken elsewhere: speaker/announcer
+// computes which (IP, interfaces) this node announces and hands the whole set
+// to Announcer.Set. Run opens and closes the per-interface responders, re-lists
+// interfaces every RescanInterval (new links, flaps, addresses), and Healthy
+// names the interfaces that could not be bound and why.
+//
+// Wire formats stay in github.com/mdlayher/arp and github.com/mdlayher/ndp.
+// What to answer, and with what, is decided by pure functions kept apart from
+// the sockets, so it is unit-tested and fuzzed without privileges; the socket
+// code is tested through a fake net.PacketConn and, as root, in network
+// namespaces.
+//
+// layer2 must not import a Kubernetes client or any Portico API type: its
+// input is a map of netip.Addr to interface names, nothing more.
+package layer2
