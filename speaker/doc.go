@@ -1,4 +1,10 @@
-// Package speaker will hold the per-node speaker: membership, the announcer
-// and its layer 2 (ARP/NDP) and BGP back ends. It is empty until the speaker
-// issue lands.
+// Package speaker runs on every node and makes the addresses the controller
+// assigned reachable. It composes the sub-packages, each with one job:
+// membership (which speakers are alive), announcer (which node announces
+// each address: a pure function), layer2 (ARP/NDP answers for this node's
+// share), and, later, bgp.
+//
+// This package only watches the API server, feeds the announcer and applies
+// its decision; it never writes a Service's spec or addresses. It reports
+// what it announces as a Service status condition and Events.
 package speaker

@@ -1,0 +1,28 @@
+// Package membership tells a speaker which speakers are alive, with
+// sub-second failure detection.
+//
+// Every speaker is one member of a memberlist (SWIM gossip) cluster, named
+// after its node. Speakers find each other through the API server: each
+// keeps a Lease portico-speaker-<node> in the install namespace whose
+// annotations carry its memberlist address and its node's subnets, lists
+// the Leases of the others and joins the addresses it does not know yet.
+// From then on memberlist's probes decide who is alive; the Leases are only
+// read again to find newcomers and to heal partitions, so an API server
+// outage moves nothing.
+//
+// If memberlist cannot run (its port cannot be bound), the speaker falls
+// back to the Leases: a node counts as alive while its Lease keeps being
+// renewed, and Healthy reports ErrDegraded. Nodes in this state advertise no
+// memberlist address, and the other speakers judge them by their Lease too,
+// so every speaker still sees the same set.
+//
+// A node that joins, or comes back, is alive at once but Stable only after
+// it has been up for Config.HoldDown (see holddown.go for the rules,
+// including when a speaker counts itself). Consumers that elect announcing
+// nodes should elect among Stable members, so a flapping node does not drag
+// addresses back and forth.
+//
+// The package reports who is alive and nothing more: it decides nothing
+// about IP addresses, pools or announcements, and imports no other Portico
+// package. speaker/announcer turns Alive() into what this node announces.
+package membership

@@ -1,0 +1,137 @@
+package membership
+
+import (
+	"bytes"
+	"log"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/hashicorp/memberlist"
+)
+
+const (
+	// gossipLabel is prepended to every memberlist packet; packets with
+	// another label (or none) are dropped. It keeps Portico from merging
+	// with another memberlist cluster on the same port, such as MetalLB's.
+	gossipLabel = "portico"
+	// tcpTimeout bounds a join's TCP push/pull. memberlist's 10s default
+	// would let one dead address in a Lease stall discovery for that long.
+	tcpTimeout = 2 * time.Second
+	// deadNodeReclaim lets a node that died come back under a new address
+	// (a rebooted node with a new IP) after this long. Node names are
+	// unique in a cluster, so a quick reclaim is safe.
+	deadNodeReclaim = time.Second
+)
+
+// memberlistConfig builds memberlist's configuration from ours.
+func memberlistConfig(cfg Config, v *view, logger logr.Logger) *memberlist.Config {
+	c := memberlist.DefaultLANConfig()
+	c.Name = cfg.NodeName
+	c.BindAddr = cfg.BindAddr.String()
+	c.BindPort = cfg.BindPort
+	c.AdvertiseAddr = cfg.BindAddr.String()
+	c.AdvertisePort = cfg.BindPort
+	c.Label = gossipLabel
+
+	c.ProbeInterval = cfg.ProbeInterval
+	c.ProbeTimeout = cfg.ProbeTimeout
+	c.SuspicionMult = cfg.SuspicionMult
+	c.GossipInterval = cfg.GossipInterval
+	c.RetransmitMult = cfg.RetransmitMult
+	c.TCPTimeout = tcpTimeout
+	c.DeadNodeReclaimTime = deadNodeReclaim
+	// Left at the LAN defaults on purpose:
+	//  - AwarenessMaxMultiplier 8 (Lifeguard's local health multiplier): a
+	//    node that misses its own deadlines, say because it is starved of
+	//    CPU, probes up to 8× more slowly instead of declaring healthy
+	//    nodes dead. That keeps one slow node from making the cluster flap.
+	//  - IndirectChecks 3 and TCP fallback pings: a lost UDP packet alone
+	//    never kills a member; three others and a TCP connect must fail too.
+	//  - SuspicionMaxTimeoutMult, PushPullInterval, GossipNodes.
+	if len(cfg.SecretKey) > 0 {
+		c.SecretKey = cfg.SecretKey
+	}
+
+	c.Delegate = metaDelegate{meta: encodeSubnets(cfg.Subnets)}
+	c.Events = eventDelegate{view: v, log: logger}
+	c.Logger = log.New(logWriter{log: logger}, "", 0)
+	return c
+}
+
+// metaDelegate gives memberlist this node's metadata: its subnets, so that
+// peers learn them from gossip and not only from the API server.
+type metaDelegate struct{ meta []byte }
+
+var _ memberlist.Delegate = metaDelegate{}
+
+func (d metaDelegate) NodeMeta(limit int) []byte {
+	if len(d.meta) > limit {
+		return nil // cannot happen: validate bounds the size
+	}
+	return d.meta
+}
+func (metaDelegate) NotifyMsg([]byte)                {}
+func (metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }
+func (metaDelegate) LocalState(bool) []byte          { return nil }
+func (metaDelegate) MergeRemoteState([]byte, bool)   {}
+
+// eventDelegate feeds memberlist's view of who is alive into ours.
+// memberlist calls it with its node lock held; the view never blocks.
+type eventDelegate struct {
+	view *view
+	log  logr.Logger
+}
+
+var _ memberlist.EventDelegate = eventDelegate{}
+
+func (d eventDelegate) NotifyJoin(n *memberlist.Node) {
+	d.log.V(1).Info("member alive", "member", n.Name, "addr", n.Address())
+	d.view.setGossip(n.Name, d.info(n))
+}
+
+func (d eventDelegate) NotifyLeave(n *memberlist.Node) {
+	d.log.V(1).Info("member gone", "member", n.Name, "addr", n.Address())
+	d.view.dropGossip(n.Name)
+}
+
+func (d eventDelegate) NotifyUpdate(n *memberlist.Node) {
+	d.view.setGossip(n.Name, d.info(n))
+}
+
+func (d eventDelegate) info(n *memberlist.Node) memberInfo {
+	var info memberInfo
+	if a, ok := netip.AddrFromSlice(n.Addr); ok {
+		info.addr = netip.AddrPortFrom(a.Unmap(), n.Port)
+	}
+	subnets, err := decodeSubnets(string(n.Meta))
+	if err != nil {
+		// Still alive: liveness does not depend on the metadata.
+		d.log.Info("member sent unreadable subnets", "member", n.Name, "error", err.Error())
+	}
+	info.subnets = subnets
+	return info
+}
+
+// logWriter turns memberlist's log lines ("[WARN] memberlist: …") into logr
+// records. Everything goes to V(1), except [DEBUG], which memberlist writes
+// on every failed probe and stream connection, and which goes to V(2).
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	line := string(bytes.TrimRight(p, "\n"))
+	level := ""
+	if strings.HasPrefix(line, "[") {
+		if i := strings.IndexByte(line, ']'); i > 0 {
+			level, line = line[1:i], strings.TrimSpace(line[i+1:])
+		}
+	}
+	line = strings.TrimPrefix(line, "memberlist: ")
+	v := 1
+	if level == "DEBUG" {
+		v = 2
+	}
+	w.log.V(v).Info(line, "source", "memberlist", "severity", level)
+	return len(p), nil
+}

@@ -1,0 +1,209 @@
+package membership
+
+import (
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The hold-down tests run in a synctest bubble: time.Sleep advances a fake
+// clock at once, so the timings are exact and nothing really waits.
+
+func TestHoldDownPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHoldDown("self", 3*time.Second)
+		h.up("self", time.Now())
+		h.settle()
+		time.Sleep(10 * time.Second) // self is long past its own hold-down
+
+		if !h.up("b", time.Now()) {
+			t.Fatal("up(b) did not report a new member")
+		}
+		if h.stable("b", time.Now()) {
+			t.Fatal("b stable right after joining")
+		}
+		if d, ok := h.next(time.Now()); !ok || d != 3*time.Second {
+			t.Fatalf("next = %v, %v; want 3s", d, ok)
+		}
+		time.Sleep(3*time.Second - time.Nanosecond)
+		if h.stable("b", time.Now()) {
+			t.Fatal("b stable before its hold-down ended")
+		}
+		time.Sleep(time.Nanosecond)
+		if !h.stable("b", time.Now()) {
+			t.Fatal("b not stable when its hold-down ended")
+		}
+		if _, ok := h.next(time.Now()); ok {
+			t.Fatal("next reports a wait with everyone stable")
+		}
+
+		// A repeated up (memberlist metadata update) keeps the clock.
+		if h.up("b", time.Now()) || !h.stable("b", time.Now()) {
+			t.Fatal("a second up restarted b's hold-down")
+		}
+		// A flap restarts it.
+		if !h.down("b") || h.down("b") {
+			t.Fatal("down did not report exactly one transition")
+		}
+		if h.stable("b", time.Now()) || h.alive("b") {
+			t.Fatal("b stable or alive while down")
+		}
+		h.up("b", time.Now())
+		time.Sleep(2 * time.Second)
+		if h.stable("b", time.Now()) {
+			t.Fatal("b stable 2s after rejoining")
+		}
+		if d, _ := h.next(time.Now()); d != time.Second {
+			t.Fatalf("next = %v, want 1s", d)
+		}
+		time.Sleep(time.Second)
+		if !h.stable("b", time.Now()) {
+			t.Fatal("b not stable 3s after rejoining")
+		}
+	})
+}
+
+func TestHoldDownSelf(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHoldDown("self", 3*time.Second)
+		h.up("self", time.Now())
+
+		// Alone, but discovery has not settled: we may just not have
+		// joined the others yet, so no shortcut.
+		if h.stable("self", time.Now()) {
+			t.Fatal("self stable before discovery settled")
+		}
+		// Settled and alone: no point waiting.
+		if !h.settle() || h.settle() {
+			t.Fatal("settle did not report exactly one transition")
+		}
+		if !h.stable("self", time.Now()) {
+			t.Fatal("self not stable while settled and alone")
+		}
+		// Someone else appears within our own hold-down: we wait like
+		// everyone else, since they do not count us yet either.
+		time.Sleep(time.Second)
+		h.up("b", time.Now())
+		if h.stable("self", time.Now()) {
+			t.Fatal("self stable within its hold-down while another node is alive")
+		}
+		if d, _ := h.next(time.Now()); d != 2*time.Second {
+			t.Fatalf("next = %v, want 2s (self's hold-down ends first)", d)
+		}
+		// The other node goes: alone again, stable again at once.
+		h.down("b")
+		if !h.stable("self", time.Now()) {
+			t.Fatal("self not stable once alone again")
+		}
+		h.up("b", time.Now())
+		time.Sleep(2 * time.Second)
+		want := map[string]bool{"self": true, "b": false}
+		got := map[string]bool{"self": h.stable("self", time.Now()), "b": h.stable("b", time.Now())}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("stable (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestHoldDownDisabled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHoldDown("self", -1)
+		h.up("self", time.Now())
+		h.up("b", time.Now())
+		if !h.stable("self", time.Now()) || !h.stable("b", time.Now()) {
+			t.Fatal("members not stable at once with hold-down disabled")
+		}
+		if _, ok := h.next(time.Now()); ok {
+			t.Fatal("next reports a wait with hold-down disabled")
+		}
+		if h.stable("c", time.Now()) {
+			t.Fatal("a member that is not alive is stable")
+		}
+	})
+}
+
+// TestViewSignalsHoldDownExpiry checks the timer: Changed fires when a
+// member's hold-down ends, exactly then, with nothing else happening.
+func TestViewSignalsHoldDownExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := newView("self", 3*time.Second, newMetrics(func() float64 { return 0 }))
+		defer v.stop()
+		v.setGossip("self", memberInfo{})
+		v.settle()
+		<-v.changed
+		time.Sleep(5 * time.Second)
+
+		start := time.Now()
+		v.setGossip("b", memberInfo{})
+		<-v.changed // the join
+		if got := stableNames(v.members()); !cmp.Equal(got, []string{"self"}) {
+			t.Fatalf("stable after join = %v", got)
+		}
+		<-v.changed // the hold-down expiry
+		if d := time.Since(start); d != 3*time.Second {
+			t.Fatalf("expiry signalled after %v, want 3s", d)
+		}
+		if got := stableNames(v.members()); !cmp.Equal(got, []string{"b", "self"}) {
+			t.Fatalf("stable after expiry = %v", got)
+		}
+
+		// An unchanged update signals nothing; a new subnet does.
+		v.setGossip("b", memberInfo{})
+		synctest.Wait()
+		select {
+		case <-v.changed:
+			t.Fatal("signal for an update that changed nothing")
+		default:
+		}
+		v.setLeased(map[string]memberInfo{})
+		synctest.Wait()
+		select {
+		case <-v.changed:
+			t.Fatal("signal for an empty lease set that changed nothing")
+		default:
+		}
+	})
+}
+
+func TestViewMergesSources(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := newView("self", -1, newMetrics(func() float64 { return 0 }))
+		defer v.stop()
+		gossiped := memberInfo{addr: mustAddrPort("192.0.2.2:7946")}
+		v.setGossip("self", memberInfo{addr: mustAddrPort("192.0.2.1:7946")})
+		v.setGossip("b", gossiped)
+		v.setLeased(map[string]memberInfo{"b": {}, "c": {subnets: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}})
+		want := []Member{
+			{Name: "b", Addr: gossiped.addr, Stable: true}, // gossip wins
+			{Name: "c", Subnets: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}, Stable: true},
+			{Name: "self", Addr: mustAddrPort("192.0.2.1:7946"), Stable: true},
+		}
+		if diff := cmp.Diff(want, v.members(), netipCmp); diff != "" {
+			t.Fatalf("members (-want +got):\n%s", diff)
+		}
+		// b stays alive while either source has it.
+		v.dropGossip("b")
+		if !v.alive("b") {
+			t.Fatal("b gone although its Lease is fresh")
+		}
+		v.setLeased(nil)
+		if v.alive("b") || v.alive("c") || v.others() {
+			t.Fatalf("members after both sources dropped them: %v", v.members())
+		}
+	})
+}
+
+func stableNames(ms []Member) []string {
+	var out []string
+	for _, m := range ms {
+		if m.Stable {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
+func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

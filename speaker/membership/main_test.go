@@ -1,0 +1,70 @@
+package membership
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/portico-lb/portico/internal/kubeapi"
+)
+
+// The Lease tier runs against one real kube-apiserver + etcd for the
+// package, started here. Everything else (unit and loopback cluster tests)
+// runs without it, so TestMain always runs the tests and only the Lease
+// tests skip when there is no API server.
+var (
+	apiClient  client.Client // nil without an API server
+	apiSkipWhy string
+	requireAPI = os.Getenv("PORTICO_REQUIRE_APISERVER") != ""
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	flag.Parse()
+	switch err := kubeapi.Available(kubeapi.Options{}); {
+	case testing.Short():
+		apiSkipWhy = "skipped with -short"
+		return m.Run()
+	case err != nil && requireAPI:
+		fmt.Fprintln(os.Stderr, "PORTICO_REQUIRE_APISERVER is set:", err)
+		return 1
+	case err != nil:
+		apiSkipWhy = err.Error()
+		return m.Run()
+	}
+	srv, err := kubeapi.Start(kubeapi.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = srv.Stop() }()
+	apiClient, err = client.New(srv.Config, client.Options{Scheme: clientgoscheme.Scheme})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// needAPIServer skips the test without an API server and returns a
+// namespace of its own, deleted at the end.
+func needAPIServer(t *testing.T) (client.Client, string) {
+	t.Helper()
+	if apiClient == nil {
+		t.Skip("needs kube-apiserver: " + apiSkipWhy)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "membership-"}}
+	if err := apiClient.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = apiClient.Delete(context.Background(), ns) })
+	return apiClient, ns.Name
+}

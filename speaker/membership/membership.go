@@ -1,0 +1,351 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// ErrDegraded is wrapped by Healthy when memberlist is not running and
+// liveness comes from Leases alone: failures then take up to
+// LeaseDuration + RenewInterval to notice instead of under a second.
+var ErrDegraded = errors.New("membership: degraded")
+
+const (
+	// defaultLeaveTimeout bounds the leave Run does when its context ends,
+	// and Leave calls with a non-positive timeout.
+	defaultLeaveTimeout = time.Second
+	// minRetry is the first retry delay of discovery while this speaker is
+	// alone; it doubles up to RenewInterval.
+	minRetry = 200 * time.Millisecond
+)
+
+// Membership tracks which speakers are alive. Create it with New, start it
+// with Run; Alive, Changed, Healthy and Leave are safe to call from any
+// goroutine.
+type Membership struct {
+	cfg     Config
+	src     peerSource
+	log     logr.Logger
+	view    *view
+	metrics *metrics
+	started atomic.Bool
+
+	mu        sync.Mutex
+	ml        *memberlist.Memberlist // nil before Run, or when it could not start
+	mlErr     error                  // why memberlist is not running
+	listErr   error                  // last failure to list peers, nil after a success
+	pubErr    error                  // last failure to publish ours, nil after a success
+	running   bool
+	left      bool
+	pubCancel context.CancelFunc // aborts an in-flight publish when we leave
+
+	// mlMu orders memberlist's Leave before its Shutdown: memberlist panics
+	// on a Leave after Shutdown.
+	mlMu sync.Mutex
+	shut bool
+	// pubMu keeps a publish from re-creating the record Leave withdrew.
+	pubMu sync.Mutex
+}
+
+// New returns a Membership that publishes and discovers speakers through
+// Leases in cfg.Namespace, read and written with c.
+func New(cfg Config, c client.Client, logger logr.Logger) (*Membership, error) {
+	if c == nil {
+		return nil, errors.New("membership: nil client")
+	}
+	if cfg.Namespace == "" {
+		return nil, errors.New("membership: Namespace is required")
+	}
+	cfg = setConfigDefaults(cfg)
+	src := &leaseSource{c: c, namespace: cfg.Namespace, duration: cfg.LeaseDuration, log: logger}
+	return newMembership(cfg, src, logger)
+}
+
+// newMembership is New with any peer source; tests use a fixed one.
+func newMembership(cfg Config, src peerSource, logger logr.Logger) (*Membership, error) {
+	cfg = setConfigDefaults(cfg)
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m := &Membership{cfg: cfg, src: src, log: logger}
+	m.metrics = newMetrics(m.healthScore)
+	m.view = newView(cfg.NodeName, cfg.HoldDown, m.metrics)
+	return m, nil
+}
+
+// Run starts memberlist, keeps this speaker's Lease renewed and joins the
+// speakers the Leases name, until ctx ends. Then it leaves (unless Leave
+// already ran), shuts memberlist down and returns nil.
+//
+// If memberlist cannot start, Run logs why and carries on with Lease
+// liveness; Healthy then reports ErrDegraded.
+func (m *Membership) Run(ctx context.Context) error {
+	if !m.started.CompareAndSwap(false, true) {
+		return errors.New("membership: Run called twice")
+	}
+	ml, err := memberlist.Create(memberlistConfig(m.cfg, m.view, m.log))
+	m.mu.Lock()
+	if err != nil {
+		m.mlErr = err
+		m.log.Error(err, "memberlist cannot run; judging liveness by Leases only",
+			"addr", netip.AddrPortFrom(m.cfg.BindAddr, uint16(m.cfg.BindPort)))
+	}
+	m.ml, m.running = ml, true
+	m.mu.Unlock()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { m.publishLoop(ctx) })
+	wg.Go(func() { m.discoverLoop(ctx) })
+	wg.Wait()
+
+	if err := m.Leave(defaultLeaveTimeout); err != nil {
+		m.log.Error(err, "leaving")
+	}
+	m.shutdown()
+	m.view.stop()
+	m.mu.Lock()
+	m.running = false
+	m.mu.Unlock()
+	return nil
+}
+
+// Alive returns the alive speakers, sorted by name.
+func (m *Membership) Alive() []Member { return m.view.members() }
+
+// Changed signals that Alive may return something new: a speaker joined or
+// left, its address or subnets changed, or its hold-down ended. Signals
+// coalesce (the channel holds one); read Alive after each.
+func (m *Membership) Changed() <-chan struct{} { return m.view.changed }
+
+// Leave announces that this speaker is going away, at once: memberlist
+// broadcasts it and the others drop this node without waiting to detect a
+// failure, and the Lease is deleted for speakers that judge by Leases. It
+// waits up to timeout for each. Call it while Run runs, after this node
+// has handed over what it announces; afterwards this node no longer counts
+// itself alive. Later calls do nothing.
+func (m *Membership) Leave(timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = defaultLeaveTimeout
+	}
+	m.mu.Lock()
+	if m.left {
+		m.mu.Unlock()
+		return nil
+	}
+	m.left = true
+	ml, cancelPub := m.ml, m.pubCancel
+	m.mu.Unlock()
+	if cancelPub != nil {
+		cancelPub()
+	}
+
+	var gossipErr, leaseErr error
+	var wg sync.WaitGroup
+	if ml != nil {
+		wg.Go(func() {
+			m.mlMu.Lock()
+			defer m.mlMu.Unlock()
+			if m.shut {
+				return
+			}
+			if err := ml.Leave(timeout); err != nil {
+				gossipErr = fmt.Errorf("membership: leaving memberlist: %w", err)
+			}
+		})
+	}
+	wg.Go(func() {
+		m.pubMu.Lock()
+		defer m.pubMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := m.src.withdraw(ctx, m.cfg.NodeName); err != nil {
+			leaseErr = fmt.Errorf("membership: %w", err)
+		}
+	})
+	wg.Wait()
+	return errors.Join(gossipErr, leaseErr)
+}
+
+// Healthy returns nil while Run runs with memberlist, an error wrapping
+// ErrDegraded while it runs on Leases alone, and an error when Run is not
+// running. API server errors alone do not make it unhealthy when
+// memberlist runs: liveness does not need the API server then.
+func (m *Membership) Healthy() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case !m.running:
+		return errors.New("membership: not running")
+	case m.ml != nil:
+		return nil
+	}
+	err := fmt.Errorf("%w: memberlist could not start (%v); liveness comes from Leases only", ErrDegraded, m.mlErr)
+	if e := errors.Join(m.pubErr, m.listErr); e != nil {
+		err = fmt.Errorf("%w; last Lease error: %v", err, e)
+	}
+	return err
+}
+
+// Collectors returns the package's metrics for main to register: the
+// number of alive speakers by state, a counter of joins and leaves, and
+// memberlist's local health score.
+func (m *Membership) Collectors() []prometheus.Collector { return m.metrics.collectors() }
+
+// shutdown stops memberlist without leaving: to the others it looks like
+// a crash. Run calls it after Leave.
+func (m *Membership) shutdown() {
+	m.mu.Lock()
+	ml := m.ml
+	m.mu.Unlock()
+	m.mlMu.Lock()
+	defer m.mlMu.Unlock()
+	if ml == nil || m.shut {
+		return
+	}
+	m.shut = true
+	if err := ml.Shutdown(); err != nil {
+		m.log.Error(err, "shutting memberlist down")
+	}
+}
+
+func (m *Membership) healthScore() float64 {
+	m.mu.Lock()
+	ml := m.ml
+	m.mu.Unlock()
+	if ml == nil {
+		return -1
+	}
+	return float64(ml.GetHealthScore())
+}
+
+// self is this speaker's record. Its address is left out when memberlist
+// is not running, which tells the others to judge this node by its Lease.
+func (m *Membership) self() peer {
+	p := peer{Name: m.cfg.NodeName, Subnets: m.cfg.Subnets}
+	m.mu.Lock()
+	if m.ml != nil {
+		p.Addr = netip.AddrPortFrom(m.cfg.BindAddr, uint16(m.cfg.BindPort))
+	}
+	m.mu.Unlock()
+	return p
+}
+
+func (m *Membership) publishLoop(ctx context.Context) {
+	t := time.NewTicker(m.cfg.RenewInterval)
+	defer t.Stop()
+	for {
+		m.publish(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Membership) publish(ctx context.Context) {
+	m.pubMu.Lock()
+	defer m.pubMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
+	defer cancel()
+	m.mu.Lock()
+	if m.left {
+		m.mu.Unlock()
+		return
+	}
+	m.pubCancel = cancel
+	m.mu.Unlock()
+
+	err := m.src.publish(ctx, m.self())
+	if err != nil && ctx.Err() == nil {
+		m.log.Error(err, "publishing this speaker")
+	}
+	m.mu.Lock()
+	m.pubErr, m.pubCancel = err, nil
+	m.mu.Unlock()
+}
+
+// discoverLoop lists the speakers' records every RenewInterval, and more
+// often (with backoff) while this speaker is alone, since then it has most
+// likely not joined the others yet.
+func (m *Membership) discoverLoop(ctx context.Context) {
+	fresh := newFreshness(m.cfg.LeaseDuration)
+	retry := minRetry
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		wait := m.cfg.RenewInterval
+		if alone := m.discover(ctx, fresh); alone {
+			wait, retry = min(retry, wait), min(2*retry, m.cfg.RenewInterval)
+		} else {
+			retry = minRetry
+		}
+		t.Reset(wait)
+	}
+}
+
+// discover lists the records once: records of nodes without memberlist
+// become (lease-judged) members, and fresh memberlist addresses of nodes
+// memberlist does not see alive are joined. That also heals a partition
+// when both sides still reach the API server. It reports whether this
+// speaker is alone.
+func (m *Membership) discover(ctx context.Context, fresh *freshness) (alone bool) {
+	lctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
+	ps, err := m.src.peers(lctx)
+	cancel()
+	m.mu.Lock()
+	m.listErr = err
+	ml, left := m.ml, m.left
+	m.mu.Unlock()
+	if err != nil {
+		// Keep the last view: losing the API server must move nothing.
+		if ctx.Err() == nil {
+			m.log.Error(err, "listing speakers")
+		}
+		return !m.view.others()
+	}
+
+	leased := map[string]memberInfo{}
+	var join []string
+	for _, p := range fresh.observe(ps, time.Now()) {
+		switch {
+		case ml == nil || !p.Addr.IsValid():
+			// Without memberlist on one side, the record is the signal.
+			if ml == nil || p.Name != m.cfg.NodeName {
+				leased[p.Name] = memberInfo{addr: p.Addr, subnets: p.Subnets}
+			}
+		case p.Name != m.cfg.NodeName && !m.view.alive(p.Name):
+			join = append(join, p.Addr.String())
+		}
+	}
+	m.view.setLeased(leased)
+
+	m.mlMu.Lock()
+	shut := m.shut
+	m.mlMu.Unlock()
+	settled := true
+	if len(join) > 0 && ml != nil && !left && !shut {
+		n, err := ml.Join(join)
+		m.log.V(1).Info("joined speakers", "tried", join, "reached", n, "error", err)
+		settled = n > 0
+	}
+	if settled {
+		m.view.settle()
+	}
+	return !m.view.others()
+}

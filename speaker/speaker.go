@@ -1,0 +1,276 @@
+package speaker
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/config"
+	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/layer2"
+	"github.com/portico-lb/portico/speaker/membership"
+)
+
+// +kubebuilder:rbac:groups="",resources=services;nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services/status,verbs=get;patch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=portico.dev,resources=ipaddresspools;l2advertisements,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=portico-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// ServiceConditionAnnounced is written by the speaker that announces a
+// Service's address, saying which node answers for it.
+const ServiceConditionAnnounced = "portico.dev/announced"
+
+// fieldOwner is shared by every speaker: the node that takes an address over
+// takes over the condition too, in one apply.
+const fieldOwner = "portico-speaker"
+
+// Options configures a speaker.
+type Options struct {
+	// NodeName is this node; required.
+	NodeName string
+	// IgnoreNoClass: as the controller's flag of the same name.
+	IgnoreNoClass bool
+	// HandoverDelay is how long a stopping speaker keeps answering after it
+	// told the others it leaves, so the new node announces first. Default 1s.
+	HandoverDelay time.Duration
+	// Membership and Layer2 are required.
+	Membership *membership.Membership
+	Layer2     *layer2.Announcer
+}
+
+func setOptionsDefaults(o Options) Options {
+	if o.HandoverDelay <= 0 {
+		o.HandoverDelay = time.Second
+	}
+	return o
+}
+
+// Speaker elects and applies this node's share of the layer 2 announcements.
+type Speaker struct {
+	client   client.Client
+	recorder events.EventRecorder
+	o        Options
+
+	mu        sync.Mutex
+	prevCfg   *config.Config
+	announced map[netip.Addr][]string
+	// unreported holds take-overs whose condition is not written yet (the
+	// API server may be away); they are retried on every election.
+	unreported map[netip.Addr]bool
+}
+
+var (
+	_ reconcile.Reconciler = (*Speaker)(nil)
+	_ manager.Runnable     = (*Speaker)(nil)
+)
+
+var electKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "elect"}}
+
+// New adds the speaker to mgr.
+func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
+	if o.NodeName == "" || o.Membership == nil || o.Layer2 == nil {
+		return nil, fmt.Errorf("speaker: NodeName, Membership and Layer2 are required")
+	}
+	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o),
+		announced: map[netip.Addr][]string{}, unreported: map[netip.Addr]bool{}}
+	toElect := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{electKey}
+	})
+	changes := make(chan event.TypedGenericEvent[reconcile.Request])
+	go func() {
+		for range o.Membership.Changed() {
+			changes <- event.TypedGenericEvent[reconcile.Request]{Object: electKey}
+		}
+	}()
+	memberSource := source.TypedChannel[reconcile.Request, reconcile.Request](changes,
+		handler.TypedFuncs[reconcile.Request, reconcile.Request]{
+			GenericFunc: func(_ context.Context, e event.TypedGenericEvent[reconcile.Request], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				q.Add(e.Object)
+			},
+		})
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("speaker").
+		Watches(&corev1.Service{}, toElect).
+		Watches(&discoveryv1.EndpointSlice{}, toElect).
+		Watches(&corev1.Node{}, toElect).
+		Watches(&v1beta1.IPAddressPool{}, toElect).
+		Watches(&v1beta1.L2Advertisement{}, toElect).
+		WatchesRawSource(memberSource).
+		Complete(s)
+	if err != nil {
+		return nil, fmt.Errorf("speaker: %w", err)
+	}
+	if err := mgr.Add(s); err != nil {
+		return nil, fmt.Errorf("speaker: %w", err)
+	}
+	return s, nil
+}
+
+// Reconcile re-runs the election on any change and applies this node's share.
+func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	view, err := s.read(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	as := announcer.Elect(electionInput(view))
+	share := ownShare(as, s.o.NodeName)
+
+	s.mu.Lock()
+	gained := gainedIPs(s.announced, share)
+	s.announced = share
+	for _, ip := range gained {
+		s.unreported[ip] = true
+	}
+	var toReport []netip.Addr
+	for ip := range s.unreported {
+		if _, ok := share[ip]; ok {
+			toReport = append(toReport, ip)
+		} else {
+			delete(s.unreported, ip)
+		}
+	}
+	s.mu.Unlock()
+
+	// Answer first, report after: the report needs the API server, the
+	// answers must not wait for it.
+	s.o.Layer2.Set(share)
+	if len(gained) > 0 {
+		log.FromContext(ctx).Info("announcing", "gained", gained, "total", len(share))
+	}
+	return reconcile.Result{}, s.report(ctx, as, toReport)
+}
+
+// read lists everything the election needs from the cache. When the API
+// server is gone the cache keeps its last state, so membership changes are
+// still judged against what was last known.
+func (s *Speaker) read(ctx context.Context) (clusterView, error) {
+	var (
+		pools    v1beta1.IPAddressPoolList
+		l2       v1beta1.L2AdvertisementList
+		services corev1.ServiceList
+		eps      discoveryv1.EndpointSliceList
+		nodes    corev1.NodeList
+	)
+	for _, l := range []client.ObjectList{&pools, &l2, &services, &eps, &nodes} {
+		if err := s.client.List(ctx, l); err != nil {
+			return clusterView{}, fmt.Errorf("speaker: listing: %w", err)
+		}
+	}
+	s.mu.Lock()
+	cfg, _ := config.For(config.ClusterResources{Pools: pools.Items, L2Advertisements: l2.Items, Nodes: nodes.Items}, s.prevCfg)
+	s.prevCfg = cfg
+	s.mu.Unlock()
+
+	alive := map[string]bool{}
+	for _, m := range s.o.Membership.Alive() {
+		if m.Stable {
+			alive[m.Name] = true
+		}
+	}
+	return clusterView{Config: cfg, Services: services.Items, Slices: eps.Items, Nodes: nodes.Items, Alive: alive, ServeNoClass: !s.o.IgnoreNoClass}, nil
+}
+
+func gainedIPs(before, after map[netip.Addr][]string) []netip.Addr {
+	var out []netip.Addr
+	for ip := range after {
+		if _, had := before[ip]; !had {
+			out = append(out, ip)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// report writes, for each address this node took over, the announced
+// condition on its Services (one apply each) and an Event.
+func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, ips []netip.Addr) error {
+	for _, a := range as {
+		if !slices.Contains(ips, a.IP) {
+			continue
+		}
+		where := "any interface on its subnet"
+		if len(a.Interfaces) > 0 {
+			where = fmt.Sprint(a.Interfaces)
+		}
+		msg := fmt.Sprintf("%s is announced by node %s (ARP/NDP on %s)", a.IP, s.o.NodeName, where)
+		for _, key := range a.Services {
+			ns, name, _ := strings.Cut(key, "/")
+			cond := metav1ac.Condition().WithType(ServiceConditionAnnounced).WithStatus(metav1.ConditionTrue).
+				WithReason("Announced").WithMessage(msg).WithLastTransitionTime(metav1.Now())
+			apply := corev1ac.Service(name, ns).WithStatus(corev1ac.ServiceStatus().WithConditions(cond))
+			if err := s.client.Status().Apply(ctx, apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("speaker: service %s: reporting announcement: %w", key, err)
+			}
+			var svc corev1.Service
+			if err := s.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &svc); err == nil {
+				s.recorder.Eventf(&svc, nil, corev1.EventTypeNormal, "AnnouncerChanged", "Announce", "%s", msg)
+			}
+		}
+		s.mu.Lock()
+		delete(s.unreported, a.IP)
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Start runs membership and layer 2 until ctx ends, then hands over: it
+// tells the others it leaves, keeps answering for HandoverDelay so the new
+// node's gratuitous ARP goes out first, and only then stops answering.
+func (s *Speaker) Start(ctx context.Context) error {
+	logger := log.FromContext(ctx).WithName("speaker")
+	mctx, mcancel := context.WithCancel(context.WithoutCancel(ctx))
+	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	run := func(name string, f func(context.Context) error, c context.Context) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(c); err != nil {
+				logger.Error(err, "stopped with an error", "part", name)
+			}
+		}()
+	}
+	run("membership", s.o.Membership.Run, mctx)
+	run("layer2", s.o.Layer2.Run, lctx)
+
+	<-ctx.Done()
+	handover(logger, s.o.Membership, s.o.HandoverDelay)
+	lcancel()
+	mcancel()
+	wg.Wait()
+	return nil
+}
+
+func handover(logger logr.Logger, m *membership.Membership, delay time.Duration) {
+	if err := m.Leave(delay); err != nil {
+		logger.Error(err, "leaving the membership")
+	}
+	logger.Info("left the membership; answering during handover", "delay", delay)
+	time.Sleep(delay)
+}

@@ -1,0 +1,82 @@
+package speaker
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/speaker/announcer"
+)
+
+func lb(ns, name string, etpLocal bool, class *string, ips ...string) corev1.Service {
+	s := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerClass: class}}
+	if etpLocal {
+		s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	}
+	for _, ip := range ips {
+		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+	}
+	return s
+}
+
+func slice(ns, svc string, eps ...discoveryv1.Endpoint) discoveryv1.EndpointSlice {
+	return discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc + "-x",
+		Labels: map[string]string{discoveryv1.LabelServiceName: svc}}, Endpoints: eps}
+}
+
+func ep(node string, ready *bool) discoveryv1.Endpoint {
+	return discoveryv1.Endpoint{NodeName: ptr.To(node), Conditions: discoveryv1.EndpointConditions{Ready: ready}}
+}
+
+func TestElectionInput(t *testing.T) {
+	view := clusterView{
+		Services: []corev1.Service{
+			lb("a", "web", false, nil, "192.0.2.1"),
+			lb("a", "local", true, ptr.To(v1beta1.LoadBalancerClass), "192.0.2.2", "2001:db8::2"),
+			lb("a", "pending", false, nil),
+			lb("a", "other-class", false, ptr.To("example.com/lb"), "192.0.2.3"),
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "cip"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP}},
+		},
+		Slices: []discoveryv1.EndpointSlice{
+			slice("a", "local", ep("node-2", nil), ep("node-1", ptr.To(true)), ep("node-3", ptr.To(false)), ep("node-1", nil)),
+			slice("b", "local", ep("node-9", nil)), // same name, other namespace
+		},
+		Nodes: []corev1.Node{
+			{ObjectMeta: metav1.ObjectMeta{Name: "node-1", Labels: map[string]string{"zone": "x"}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "node-2"}},
+		},
+		Alive:        map[string]bool{"node-1": true},
+		ServeNoClass: true,
+	}
+	got := electionInput(view)
+	want := announcer.Input{
+		Nodes: []announcer.Node{{Name: "node-1", Labels: map[string]string{"zone": "x"}, Alive: true}, {Name: "node-2"}},
+		Services: []announcer.Service{
+			{Key: "a/web", IPs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}},
+			{Key: "a/local", IPs: []netip.Addr{netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::2")}, LocalOnly: true, ReadyNodes: []string{"node-1", "node-2"}},
+		},
+	}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("electionInput (-want +got):\n%s", diff)
+	}
+	view.ServeNoClass = false
+	if got := electionInput(view); len(got.Services) != 1 || got.Services[0].Key != "a/local" {
+		t.Errorf("with IgnoreNoClass: services %+v, want only a/local", got.Services)
+	}
+}
+
+func TestGainedIPs(t *testing.T) {
+	a, b, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::1")
+	before := map[netip.Addr][]string{a: nil, b: {"eth0"}}
+	after := map[netip.Addr][]string{b: {"eth1"}, c: nil}
+	if diff := cmp.Diff([]netip.Addr{c}, gainedIPs(before, after), cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
+		t.Errorf("gainedIPs (-want +got):\n%s", diff)
+	}
+}
