@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -41,10 +42,6 @@ import (
 // +kubebuilder:rbac:groups=portico.dev,resources=ipaddresspools;l2advertisements,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=portico-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
-
-// ServiceConditionAnnounced is written by the speaker that announces a
-// Service's address, saying which node answers for it.
-const ServiceConditionAnnounced = "portico.dev/announced"
 
 // fieldOwner is shared by every speaker: the node that takes an address over
 // takes over the condition too, in one apply.
@@ -80,9 +77,6 @@ type Speaker struct {
 	mu        sync.Mutex
 	prevCfg   *config.Config
 	announced map[netip.Addr][]string
-	// unreported holds take-overs whose condition is not written yet (the
-	// API server may be away); they are retried on every election.
-	unreported map[netip.Addr]bool
 }
 
 var (
@@ -98,7 +92,7 @@ func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
 		return nil, fmt.Errorf("speaker: NodeName, Membership and Layer2 are required")
 	}
 	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o),
-		announced: map[netip.Addr][]string{}, unreported: map[netip.Addr]bool{}}
+		announced: map[netip.Addr][]string{}}
 	toElect := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{electKey}
 	})
@@ -144,17 +138,6 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 	s.mu.Lock()
 	gained := gainedIPs(s.announced, share)
 	s.announced = share
-	for _, ip := range gained {
-		s.unreported[ip] = true
-	}
-	var toReport []netip.Addr
-	for ip := range s.unreported {
-		if _, ok := share[ip]; ok {
-			toReport = append(toReport, ip)
-		} else {
-			delete(s.unreported, ip)
-		}
-	}
 	s.mu.Unlock()
 
 	// Answer first, report after: the report needs the API server, the
@@ -163,7 +146,7 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 	if len(gained) > 0 {
 		log.FromContext(ctx).Info("announcing", "gained", gained, "total", len(share))
 	}
-	return reconcile.Result{}, s.report(ctx, as, toReport)
+	return reconcile.Result{}, s.report(ctx, as, view.Services)
 }
 
 // read lists everything the election needs from the cache. When the API
@@ -207,36 +190,53 @@ func gainedIPs(before, after map[netip.Addr][]string) []netip.Addr {
 	return out
 }
 
-// report writes, for each address this node took over, the announced
-// condition on its Services (one apply each) and an Event.
-func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, ips []netip.Addr) error {
-	for _, a := range as {
-		if !slices.Contains(ips, a.IP) {
-			continue
+// report makes every Service on an address this node announces say so in
+// its announced condition. It compares with the cached Service and writes
+// only what differs, so it is cheap to run on every election, catches
+// Services that join a shared address later, and retries by itself after
+// the API server was away.
+func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, services []corev1.Service) error {
+	byKey := make(map[string]*corev1.Service, len(services))
+	for i := range services {
+		byKey[services[i].Namespace+"/"+services[i].Name] = &services[i]
+	}
+	for _, a := range announcer.ForNode(as, s.o.NodeName) {
+		msg := announcedMessage(a, s.o.NodeName)
+		condType := v1beta1.ServiceConditionAnnouncedIPv4
+		if a.IP.Is6() {
+			condType = v1beta1.ServiceConditionAnnouncedIPv6
 		}
-		where := "any interface on its subnet"
-		if len(a.Interfaces) > 0 {
-			where = fmt.Sprint(a.Interfaces)
-		}
-		msg := fmt.Sprintf("%s is announced by node %s (ARP/NDP on %s)", a.IP, s.o.NodeName, where)
 		for _, key := range a.Services {
-			ns, name, _ := strings.Cut(key, "/")
-			cond := metav1ac.Condition().WithType(ServiceConditionAnnounced).WithStatus(metav1.ConditionTrue).
-				WithReason("Announced").WithMessage(msg).WithLastTransitionTime(metav1.Now())
-			apply := corev1ac.Service(name, ns).WithStatus(corev1ac.ServiceStatus().WithConditions(cond))
-			if err := s.client.Status().Apply(ctx, apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil && !apierrors.IsNotFound(err) {
+			svc := byKey[key]
+			if svc == nil {
+				continue
+			}
+			old := meta.FindStatusCondition(svc.Status.Conditions, condType)
+			if old != nil && old.Status == metav1.ConditionTrue && old.Message == msg {
+				continue
+			}
+			cond := metav1ac.Condition().WithType(condType).WithStatus(metav1.ConditionTrue).
+				WithReason("Announced").WithMessage(msg).WithLastTransitionTime(metav1.Now()).
+				WithObservedGeneration(svc.Generation)
+			apply := corev1ac.Service(svc.Name, svc.Namespace).WithStatus(corev1ac.ServiceStatus().WithConditions(cond))
+			if err := s.client.Status().Apply(ctx, apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue
+				}
 				return fmt.Errorf("speaker: service %s: reporting announcement: %w", key, err)
 			}
-			var svc corev1.Service
-			if err := s.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &svc); err == nil {
-				s.recorder.Eventf(&svc, nil, corev1.EventTypeNormal, "AnnouncerChanged", "Announce", "%s", msg)
-			}
+			s.recorder.Eventf(svc, nil, corev1.EventTypeNormal, "AnnouncerChanged", "Announce", "%s", msg)
 		}
-		s.mu.Lock()
-		delete(s.unreported, a.IP)
-		s.mu.Unlock()
 	}
 	return nil
+}
+
+func announcedMessage(a announcer.Announcement, node string) string {
+	where := "any interface on its subnet"
+	if len(a.Interfaces) > 0 {
+		where = strings.Join(a.Interfaces, ", ")
+	}
+	return fmt.Sprintf("%s is announced by node %s (ARP/NDP on %s)", a.IP, node, where)
 }
 
 // Start runs membership and layer 2 until ctx ends, then hands over: it

@@ -18,6 +18,14 @@ const (
 
 	// ServiceConditionIPAssigned is True when the Service holds its addresses.
 	ServiceConditionIPAssigned = "portico.dev/ip-assigned"
+
+	// ServiceConditionAnnouncedIPv4 and ServiceConditionAnnouncedIPv6 are
+	// written by the speaker that announces the Service's address of that
+	// family; the message says "<ip> is announced by node <name> (…)". One
+	// per family, because the two addresses of a dual-stack Service may be
+	// announced by different nodes.
+	ServiceConditionAnnouncedIPv4 = "portico.dev/announced-ipv4"
+	ServiceConditionAnnouncedIPv6 = "portico.dev/announced-ipv6"
 )
 
 // Reasons of the ServiceConditionIPAssigned condition and of Service Events.

@@ -15,8 +15,14 @@ import "time"
 //   - Self is no exception: its clock starts when this speaker starts. A
 //     restarted speaker therefore does not claim addresses before the
 //     others count it Stable (they start its clock when it joins, a moment
-//     later), and since it also sees every other node as new, it regards
-//     nobody as Stable for one period and takes nothing from them.
+//     later).
+//   - Peers first seen while self is still in that start-up period are
+//     established: they were there before us, and the others already count
+//     them Stable. Treating them as new instead would leave self, whose
+//     clock started first, as the only Stable member for the moment between
+//     its clock and theirs running out, and it would claim every address
+//     (the lab saw exactly that). A peer that leaves and comes back later
+//     gets a hold-down like any other.
 //   - Except: self is Stable while no other member is alive, once discovery
 //     has settled (found every node it was told about, or found nobody).
 //     Waiting then protects no one and only delays service, for example in
@@ -32,10 +38,14 @@ type holdDown struct {
 	self    string
 	settled bool
 	since   map[string]time.Time // alive members → when they last became alive
+	// started is when self was first seen alive; established holds peers
+	// first seen before self's own hold-down ran out.
+	started     time.Time
+	established map[string]bool
 }
 
 func newHoldDown(self string, hold time.Duration) *holdDown {
-	return &holdDown{hold: hold, self: self, since: map[string]time.Time{}}
+	return &holdDown{hold: hold, self: self, since: map[string]time.Time{}, established: map[string]bool{}}
 }
 
 // up records that name is alive at now. It reports whether name was not
@@ -45,6 +55,12 @@ func (h *holdDown) up(name string, now time.Time) bool {
 		return false
 	}
 	h.since[name] = now
+	if name == h.self && h.started.IsZero() {
+		h.started = now
+	}
+	if name != h.self && (h.started.IsZero() || now.Sub(h.started) < h.hold) {
+		h.established[name] = true
+	}
 	return true
 }
 
@@ -54,6 +70,7 @@ func (h *holdDown) down(name string) bool {
 		return false
 	}
 	delete(h.since, name)
+	delete(h.established, name)
 	return true
 }
 
@@ -79,7 +96,7 @@ func (h *holdDown) stable(name string, now time.Time) bool {
 	switch {
 	case !ok:
 		return false
-	case h.hold <= 0 || now.Sub(since) >= h.hold:
+	case h.hold <= 0 || now.Sub(since) >= h.hold || h.established[name]:
 		return true
 	default:
 		return name == h.self && h.settled && len(h.since) == 1

@@ -83,12 +83,17 @@ func TestHoldDownSelf(t *testing.T) {
 		if !h.stable("self", time.Now()) {
 			t.Fatal("self not stable while settled and alone")
 		}
-		// Someone else appears within our own hold-down: we wait like
-		// everyone else, since they do not count us yet either.
+		// Someone else appears within our own hold-down: we wait, since
+		// they do not count us yet either; they were there first, so they
+		// count as established at once (else self, whose clock started
+		// first, would be the only Stable member for a moment).
 		time.Sleep(time.Second)
 		h.up("b", time.Now())
 		if h.stable("self", time.Now()) {
 			t.Fatal("self stable within its hold-down while another node is alive")
+		}
+		if !h.stable("b", time.Now()) {
+			t.Fatal("b, seen during self's start-up, is not established")
 		}
 		if d, _ := h.next(time.Now()); d != 2*time.Second {
 			t.Fatalf("next = %v, want 2s (self's hold-down ends first)", d)
@@ -98,6 +103,8 @@ func TestHoldDownSelf(t *testing.T) {
 		if !h.stable("self", time.Now()) {
 			t.Fatal("self not stable once alone again")
 		}
+		// After self's start-up, a node that comes back gets a hold-down.
+		time.Sleep(3 * time.Second)
 		h.up("b", time.Now())
 		time.Sleep(2 * time.Second)
 		want := map[string]bool{"self": true, "b": false}

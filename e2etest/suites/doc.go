@@ -1,0 +1,18 @@
+// Package suites holds Portico's end-to-end tests. They run against a real
+// cluster in a lab (e2etest/cluster: kube-apiserver, the controller, one
+// speaker and one kube-proxy per node namespace, pods behind the nodes) and
+// judge only what a user could observe: who answers ARP and NDP for a VIP,
+// where a TCP connection lands, what the Service's status and Events say.
+//
+// The tests are the root tier: they need root and skip (saying why) without
+// it or with -short; PORTICO_E2E=1 turns those skips into failures. One
+// cluster serves the whole package, started by the first test that needs it
+// and stopped by TestMain; each test has its own Kubernetes namespace, pool,
+// advertisement and slice of the lab's VIP range, and restores any speaker
+// or node label it changed. On failure a test logs the processes' logs,
+// the nodes' nftables rulesets and neighbour tables and the API objects;
+// the logs stay in the directory TestMain prints.
+//
+// Like all of e2etest this package imports only api/, internal/kubeapi and
+// e2etest/ packages.
+package suites
