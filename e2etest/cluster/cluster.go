@@ -51,10 +51,9 @@ type Cluster struct {
 	APIServer netip.AddrPort
 
 	o      Options
-	ip     string   // the ip command
-	bin    string   // the built binaries; "" until acquired
-	ownDir bool     // Dir was made by Start, so Stop removes it
-	spawn  *spawner // starts every process (see spawner)
+	ip     string // the ip command
+	bin    string // the built binaries; "" until acquired
+	ownDir bool   // Dir was made by Start, so Stop removes it
 	api    *kubeapi.Server
 	// ctx lives until Stop; the processes started in node namespaces stop
 	// when it ends.
@@ -65,7 +64,7 @@ type Cluster struct {
 	stopErr  error
 
 	mu         sync.Mutex // guards the fields below
-	controller *proc
+	controller *netlab.Process
 	speakers   map[string]*netlab.Process
 	proxies    map[string]*netlab.Process
 	pods       map[string]*Pod
@@ -92,7 +91,6 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		pods: map[string]*Pod{}, podIDs: map[string]int{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.spawn = newSpawner()
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, c.Stop())
@@ -213,10 +211,10 @@ func (c *Cluster) stop() error {
 	c.mu.Lock()
 	var stops []func() error
 	for _, p := range c.pods {
-		stops = append(stops, func() error { return p.proc.stop(time.Second) })
+		stops = append(stops, func() error { return p.proc.Stop(time.Second) })
 	}
 	if p := c.controller; p != nil {
-		stops = append(stops, func() error { return p.stop(5 * time.Second) })
+		stops = append(stops, func() error { return p.Stop(5 * time.Second) })
 	}
 	// Speakers hand over (1 s) and exit; kube-proxy exits at once. They
 	// close their API connections while the network is still there.
@@ -244,7 +242,6 @@ func (c *Cluster) stop() error {
 		errs = append(errs, c.Lab.Destroy())
 	}
 	c.cancel()
-	c.spawn.close()
 	if c.bin != "" {
 		errs = append(errs, releaseBinaries())
 	}

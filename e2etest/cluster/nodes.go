@@ -103,19 +103,16 @@ func (c *Cluster) startController(ctx context.Context) error {
 	args := []string{filepath.Join(c.bin, binController),
 		"--kubeconfig", c.Kubeconfig, "--namespace", Namespace, "--leader-elect=false",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", probe}
-	var p *proc
-	if err := c.spawn.do(func() (err error) {
-		p, err = startProc("controller", c.logPath("controller"), append(args, c.o.ControllerArgs...)...)
-		return err
-	}); err != nil {
+	p, err := c.Lab.Start(c.ctx, c.logPath("controller"), append(args, c.o.ControllerArgs...)...)
+	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	c.controller = p
 	c.mu.Unlock()
 	return poll(ctx, 60*time.Second, "controller ready at http://"+probe+"/readyz", func() (bool, error) {
-		if p.exited() {
-			return false, fmt.Errorf("cluster: controller exited at start (%v)\n%s", p.err, tail(p.logPath, 20))
+		if p.Exited() {
+			return false, fmt.Errorf("cluster: controller exited at start (%v)\n%s", p.Wait(), tail(c.logPath("controller"), 20))
 		}
 		return httpOK("http://" + probe + "/readyz"), nil
 	})
@@ -126,16 +123,13 @@ func (c *Cluster) startController(ctx context.Context) error {
 // listens on the node's LAN address so the harness can poll it from the
 // root namespace.
 func (c *Cluster) startKubeProxy(h *netlab.Host) error {
-	var p *netlab.Process
-	if err := c.spawn.do(func() (err error) {
-		p, err = h.Start(c.ctx, c.logPath("kube-proxy-"+h.Name), c.o.KubeProxy,
-			"--kubeconfig", c.Kubeconfig, "--proxy-mode", "nftables", "--hostname-override", h.Name,
-			"--cluster-cidr", clusterCIDRs,
-			"--conntrack-max-per-core", "0", "--conntrack-tcp-timeout-established", "0", "--conntrack-tcp-timeout-close-wait", "0",
-			"--healthz-bind-address", netip.AddrPortFrom(h.IPv4, proxyHealthzPort).String(),
-			"--metrics-bind-address", "127.0.0.1:10249")
-		return err
-	}); err != nil {
+	p, err := h.Start(c.ctx, c.logPath("kube-proxy-"+h.Name), c.o.KubeProxy,
+		"--kubeconfig", c.Kubeconfig, "--proxy-mode", "nftables", "--hostname-override", h.Name,
+		"--cluster-cidr", clusterCIDRs,
+		"--conntrack-max-per-core", "0", "--conntrack-tcp-timeout-established", "0", "--conntrack-tcp-timeout-close-wait", "0",
+		"--healthz-bind-address", netip.AddrPortFrom(h.IPv4, proxyHealthzPort).String(),
+		"--metrics-bind-address", "127.0.0.1:10249")
+	if err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -196,11 +190,8 @@ func (c *Cluster) StartSpeaker(node string) error {
 		"--probe-interval", "100ms", "--probe-timeout", "50ms", "--suspicion-mult", "2", "--hold-down", "3s",
 		"--gratuitous-count", "3", "--gratuitous-interval", "100ms", "--handover-delay", "1s",
 	}
-	var p *netlab.Process
-	if err := c.spawn.do(func() (err error) {
-		p, err = h.Start(c.ctx, log, filepath.Join(c.bin, binSpeaker), append(args, c.o.SpeakerArgs...)...)
-		return err
-	}); err != nil {
+	p, err := h.Start(c.ctx, log, filepath.Join(c.bin, binSpeaker), append(args, c.o.SpeakerArgs...)...)
+	if err != nil {
 		return err
 	}
 	c.speakers[node] = p

@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
 // PodPort is the TCP port every pod's podserver listens on (IPv4 and IPv6).
@@ -44,7 +46,7 @@ type Pod struct {
 	Labels map[string]string
 
 	notReady bool
-	proc     *proc
+	proc     *netlab.Process
 }
 
 // NotReady returns a copy of p that ExposePods writes as not ready (and not
@@ -97,7 +99,7 @@ func (c *Cluster) AddPod(ctx context.Context, node, name string, labels map[stri
 			bg, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if p.proc != nil {
-				p.proc.stop(time.Second)
+				p.proc.Stop(time.Second)
 			}
 			c.run(bg, c.ip, "netns", "del", p.Namespace)
 			c.mu.Lock()
@@ -111,19 +113,16 @@ func (c *Cluster) AddPod(ctx context.Context, node, name string, labels map[stri
 	if err := c.wirePod(ctx, h.Namespace, h.IPv4, p); err != nil {
 		return nil, err
 	}
-	if err := c.spawn.do(func() (err error) {
-		p.proc, err = startProc("pod "+name, c.logPath("pod-"+name), c.ip, "netns", "exec", p.Namespace,
-			filepath.Join(c.bin, binPodserver), "--listen", ":"+strconv.Itoa(PodPort), "--pod", name, "--node", node)
-		return err
-	}); err != nil {
+	if p.proc, err = c.Lab.Start(c.ctx, c.logPath("pod-"+name), c.ip, "netns", "exec", p.Namespace,
+		filepath.Join(c.bin, binPodserver), "--listen", ":"+strconv.Itoa(PodPort), "--pod", name, "--node", node); err != nil {
 		return nil, err
 	}
 	// The node reaches the pod over both families, as kube-proxy will.
 	for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
 		target := netip.AddrPortFrom(a, PodPort).String()
 		err := poll(ctx, 10*time.Second, "pod "+name+" answering at "+target+" from "+node, func() (bool, error) {
-			if p.proc.exited() {
-				return false, fmt.Errorf("cluster: podserver of %s exited (%v)\n%s", name, p.proc.err, tail(p.proc.logPath, 10))
+			if p.proc.Exited() {
+				return false, fmt.Errorf("cluster: podserver of %s exited (%v)\n%s", name, p.proc.Wait(), tail(c.logPath("pod-"+name), 10))
 			}
 			err := h.Do(func() error {
 				conn, err := net.DialTimeout("tcp", target, 500*time.Millisecond)
@@ -188,7 +187,7 @@ func (c *Cluster) DeletePod(ctx context.Context, p *Pod) error {
 	}
 	var errs []error
 	if q.proc != nil {
-		errs = append(errs, q.proc.stop(time.Second))
+		errs = append(errs, q.proc.Stop(time.Second))
 	}
 	if _, err := c.run(ctx, c.ip, "netns", "del", q.Namespace); err != nil {
 		errs = append(errs, err)

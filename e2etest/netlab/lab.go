@@ -31,12 +31,13 @@ type Lab struct {
 	Nodes  []*Host // node-1 … node-N
 	Client *Host   // nil with Options.NoClient
 
-	ip   string        // path of the ip command
-	mu   sync.Mutex    // guards the fields below
-	lock *os.File      // holds the lab's lock file (see cleanup.go); nil once dropped
-	byID map[int]*Host // every host, also those added after Create
-	proc []*Process    // every process Start started
-	done bool          // Destroy has run; no more hosts or processes
+	ip    string        // path of the ip command
+	mu    sync.Mutex    // guards the fields below
+	lock  *os.File      // holds the lab's lock file (see cleanup.go); nil once dropped
+	byID  map[int]*Host // every host, also those added after Create
+	proc  []*Process    // every process Start started
+	spawn *spawner      // forks every process (see spawner)
+	done  bool          // Destroy has run; no more hosts or processes
 }
 
 // Create builds a lab: the bridge, then every node and the client. On any
@@ -140,7 +141,7 @@ func reserve(ctx context.Context, ip string, o Options) (*Lab, Options, error) {
 		return &Lab{
 			Prefix: c.Prefix, Bridge: c.Prefix + "br",
 			LANv4: c.LANv4, LANv6: c.LANv6, GatewayV4: gw4, GatewayV6: gw6,
-			ip: ip, lock: lock, byID: map[int]*Host{},
+			ip: ip, lock: lock, byID: map[int]*Host{}, spawn: newSpawner(),
 		}, c, nil
 	}
 	return nil, o, fmt.Errorf("netlab: no free prefix and subnets after %d random picks", attempts)
@@ -310,6 +311,7 @@ func (l *Lab) Destroy() error {
 		wg.Go(func() { p.Stop(2 * time.Second) })
 	}
 	wg.Wait()
+	l.spawn.close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

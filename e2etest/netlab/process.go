@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -28,13 +29,32 @@ type Process struct {
 // Start runs name in the host's namespace in the background, with stdout and
 // stderr appended to logPath. The process stops (as with Stop) when ctx ends,
 // and at the latest when the lab is destroyed.
+func (h *Host) Start(ctx context.Context, logPath, name string, args ...string) (*Process, error) {
+	argv := append([]string{h.lab.ip, "netns", "exec", h.Namespace, name}, args...)
+	return h.lab.start(ctx, fmt.Sprintf("%s: %s", h.Name, name), logPath, argv)
+}
+
+// Start runs argv in the root namespace in the background, tracked like the
+// hosts' processes: for the parts of a test cluster that are not lab hosts
+// (the controller, or a process in a namespace of the caller's own, through
+// `ip netns exec`).
+func (l *Lab) Start(ctx context.Context, logPath string, argv ...string) (*Process, error) {
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("netlab: Start: no command")
+	}
+	return l.start(ctx, argv[0], logPath, argv)
+}
+
+// start forks argv from the lab's spawner thread.
 //
 // The process gets its own process group, so signals reach whatever it
-// forks, and SIGKILL when the thread that started it dies, so it does not
-// outlive a crashed test. That signal is tied to the starting OS thread, so
-// do not call Start from inside Host.Do, whose thread is discarded.
-func (h *Host) Start(ctx context.Context, logPath, name string, args ...string) (*Process, error) {
-	what := fmt.Sprintf("%s: %s", h.Name, name)
+// forks, and SIGKILL as its parent-death signal, so it does not outlive a
+// crashed test. Linux sends that signal when the *thread* that forked the
+// process exits, and a goroutine that exits while locked to its thread
+// (Host.Do) takes the thread with it: a process forked from an ordinary
+// goroutine would die at random, the next time a Do ran on that thread.
+// Forking from one thread locked for the lab's lifetime avoids that.
+func (l *Lab) start(ctx context.Context, what, logPath string, argv []string) (*Process, error) {
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("netlab: %s: log: %w", what, err)
@@ -42,20 +62,20 @@ func (h *Host) Start(ctx context.Context, logPath, name string, args ...string) 
 	defer log.Close() // the child has its own copy
 	// A plain Command, not CommandContext: ctx ending means Stop (TERM, then
 	// KILL to the whole group), not a bare KILL to the leader only.
-	cmd := exec.Command(h.lab.ip, append([]string{"netns", "exec", h.Namespace, name}, args...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 
-	h.lab.mu.Lock()
-	defer h.lab.mu.Unlock()
-	if h.lab.done {
-		return nil, fmt.Errorf("netlab: %s: lab %s is destroyed", what, h.lab.Prefix)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return nil, fmt.Errorf("netlab: %s: lab %s is destroyed", what, l.Prefix)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := l.spawn.do(cmd.Start); err != nil {
 		return nil, fmt.Errorf("netlab: %s: start: %w", what, err)
 	}
 	p := &Process{Pid: cmd.Process.Pid, Name: what, done: make(chan struct{})}
-	h.lab.proc = append(h.lab.proc, p)
+	l.proc = append(l.proc, p)
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -113,3 +133,60 @@ func (p *Process) Wait() error {
 
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// spawner runs functions on one OS thread that stays alive until close; see
+// Lab.start for why processes must be forked from such a thread.
+type spawner struct {
+	reqs chan func()
+	quit chan struct{}
+	done chan struct{}
+}
+
+func newSpawner() *spawner {
+	s := &spawner{reqs: make(chan func()), quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		defer close(s.done)
+		for {
+			select {
+			case fn := <-s.reqs:
+				fn()
+			case <-s.quit:
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// do runs fn on the spawner's thread and waits for it.
+func (s *spawner) do(fn func() error) error {
+	errc := make(chan error, 1)
+	select {
+	case s.reqs <- func() { errc <- fn() }:
+		return <-errc
+	case <-s.done:
+		return errors.New("netlab: lab destroyed")
+	}
+}
+
+// close ends the spawner and its thread; whatever it forked and is still
+// running gets its parent-death SIGKILL. It is idempotent.
+func (s *spawner) close() {
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
+	}
+	<-s.done
+}
