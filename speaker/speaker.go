@@ -73,6 +73,7 @@ type Speaker struct {
 	client   client.Client
 	recorder events.EventRecorder
 	o        Options
+	m        *metrics
 
 	mu        sync.Mutex
 	prevCfg   *config.Config
@@ -91,7 +92,7 @@ func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
 	if o.NodeName == "" || o.Membership == nil || o.Layer2 == nil {
 		return nil, fmt.Errorf("speaker: NodeName, Membership and Layer2 are required")
 	}
-	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o),
+	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o), m: newMetrics(),
 		announced: map[netip.Addr][]string{}}
 	toElect := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{electKey}
@@ -137,14 +138,19 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 
 	s.mu.Lock()
 	gained := gainedIPs(s.announced, share)
+	lost := gainedIPs(share, s.announced)
 	s.announced = share
 	s.mu.Unlock()
+	s.m.elections.Inc()
+	s.m.changes.WithLabelValues("gained").Add(float64(len(gained)))
+	s.m.changes.WithLabelValues("lost").Add(float64(len(lost)))
+	s.m.announced.Set(float64(len(share)))
 
 	// Answer first, report after: the report needs the API server, the
 	// answers must not wait for it.
 	s.o.Layer2.Set(share)
-	if len(gained) > 0 {
-		log.FromContext(ctx).Info("announcing", "gained", gained, "total", len(share))
+	if len(gained) > 0 || len(lost) > 0 {
+		log.FromContext(ctx).Info("announcing", "gained", gained, "lost", lost, "total", len(share))
 	}
 	return reconcile.Result{}, s.report(ctx, as, view.Services)
 }

@@ -78,11 +78,12 @@ func main() {
 		os.Exit(1)
 	}
 	o.Layer2 = layer2.New(l2, ctrl.Log.WithName("layer2"))
-	metrics.Registry.MustRegister(append(o.Membership.Collectors(), o.Layer2.Collectors()...)...)
-	if _, err := speaker.New(mgr, o); err != nil {
+	s, err := speaker.New(mgr, o)
+	if err != nil {
 		log.Error(err, "speaker")
 		os.Exit(1)
 	}
+	metrics.Registry.MustRegister(append(append(o.Membership.Collectors(), o.Layer2.Collectors()...), s.Collectors()...)...)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "running manager")
 		os.Exit(1)
