@@ -43,9 +43,18 @@ import (
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=portico-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
-// fieldOwner is shared by every speaker: the node that takes an address over
-// takes over the condition too, in one apply.
-const fieldOwner = "portico-speaker"
+// fieldOwner returns the server-side-apply field manager for the announced
+// condition of one family. It is shared by every speaker, so the node that
+// takes an address over takes the condition over in one apply; it is per
+// family because an apply carries one condition, and a manager's apply
+// removes whatever that manager owned and left out: with one manager the
+// IPv4 and IPv6 conditions of a dual-stack Service deleted each other.
+func fieldOwner(condType string) string {
+	if condType == v1beta1.ServiceConditionAnnouncedIPv6 {
+		return "portico-speaker-ipv6"
+	}
+	return "portico-speaker-ipv4"
+}
 
 // Options configures a speaker.
 type Options struct {
@@ -152,7 +161,7 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 	if len(gained) > 0 || len(lost) > 0 {
 		log.FromContext(ctx).Info("announcing", "gained", gained, "lost", lost, "total", len(share))
 	}
-	return reconcile.Result{}, s.report(ctx, as, view.Services)
+	return reconcile.Result{}, s.report(ctx, as, view)
 }
 
 // read lists everything the election needs from the cache. When the API
@@ -197,17 +206,33 @@ func gainedIPs(before, after map[netip.Addr][]string) []netip.Addr {
 }
 
 // report makes every Service on an address this node announces say so in
-// its announced condition. It compares with the cached Service and writes
-// only what differs, so it is cheap to run on every election, catches
-// Services that join a shared address later, and retries by itself after
-// the API server was away.
-func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, services []corev1.Service) error {
-	byKey := make(map[string]*corev1.Service, len(services))
-	for i := range services {
-		byKey[services[i].Namespace+"/"+services[i].Name] = &services[i]
+// its announced condition, and, for addresses no node may announce, one
+// speaker (the rendezvous winner among the alive ones, so they do not race)
+// says that instead. It compares with the cached Service and writes only
+// what differs, so it is cheap to run on every election, catches Services
+// that join a shared address later, and retries by itself after the API
+// server was away.
+func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, v clusterView) error {
+	byKey := make(map[string]*corev1.Service, len(v.Services))
+	for i := range v.Services {
+		byKey[v.Services[i].Namespace+"/"+v.Services[i].Name] = &v.Services[i]
 	}
-	for _, a := range announcer.ForNode(as, s.o.NodeName) {
-		msg := announcedMessage(a, s.o.NodeName)
+	var alive []string
+	for name, ok := range v.Alive {
+		if ok {
+			alive = append(alive, name)
+		}
+	}
+	for _, a := range as {
+		want := metav1.ConditionTrue
+		reason, msg := "Announced", announcedMessage(a, s.o.NodeName)
+		switch {
+		case a.Node == s.o.NodeName:
+		case a.Node == "" && announcer.Winner(a.IP, alive) == s.o.NodeName:
+			want, reason, msg = metav1.ConditionFalse, "NotAnnounced", fmt.Sprintf("%s is not announced: %s", a.IP, a.Reason)
+		default:
+			continue
+		}
 		condType := v1beta1.ServiceConditionAnnouncedIPv4
 		if a.IP.Is6() {
 			condType = v1beta1.ServiceConditionAnnouncedIPv6
@@ -218,20 +243,27 @@ func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, servi
 				continue
 			}
 			old := meta.FindStatusCondition(svc.Status.Conditions, condType)
-			if old != nil && old.Status == metav1.ConditionTrue && old.Message == msg {
+			if old != nil && old.Status == want && old.Message == msg {
 				continue
 			}
-			cond := metav1ac.Condition().WithType(condType).WithStatus(metav1.ConditionTrue).
-				WithReason("Announced").WithMessage(msg).WithLastTransitionTime(metav1.Now()).
+			cond := metav1ac.Condition().WithType(condType).WithStatus(want).
+				WithReason(reason).WithMessage(msg).WithLastTransitionTime(metav1.Now()).
 				WithObservedGeneration(svc.Generation)
 			apply := corev1ac.Service(svc.Name, svc.Namespace).WithStatus(corev1ac.ServiceStatus().WithConditions(cond))
-			if err := s.client.Status().Apply(ctx, apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+			if err := s.client.Status().Apply(ctx, apply, client.FieldOwner(fieldOwner(condType)), client.ForceOwnership); err != nil {
 				if apierrors.IsNotFound(err) {
 					continue
 				}
 				return fmt.Errorf("speaker: service %s: reporting announcement: %w", key, err)
 			}
-			s.recorder.Eventf(svc, nil, corev1.EventTypeNormal, "AnnouncerChanged", "Announce", "%s", msg)
+			// An Event only when who announces changes, not for rewrites.
+			if old == nil || old.Status != want || old.Message != msg && !strings.Contains(old.Message, " by node "+s.o.NodeName+" ") {
+				eventType, eventReason := corev1.EventTypeNormal, "AnnouncerChanged"
+				if want == metav1.ConditionFalse {
+					eventType, eventReason = corev1.EventTypeWarning, "NotAnnounced"
+				}
+				s.recorder.Eventf(svc, nil, eventType, eventReason, "Announce", "%s", msg)
+			}
 		}
 	}
 	return nil
