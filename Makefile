@@ -51,7 +51,7 @@ test: setup verify-generated vet
 test-unit:
 	go test -count=1 -short ./...
 
-## lab: start the lab in the background (API server, etcd, controller), run the demo, print how to poke it.
+## lab: start the network lab in the background (namespaces, API server, controller, speakers, kube-proxy, pods), run the demo, print how to poke it.
 lab: setup
 	go run ./e2etest/cmd/lab up
 

@@ -18,10 +18,8 @@ func TestSetOptionsDefaults(t *testing.T) {
 		Dir:          DefaultDir,
 		Out:          os.Stdout,
 		Supervisor:   []string{self, "serve"},
-		MetricsAddr:  "127.0.0.1:18080",
-		ProbeAddr:    "127.0.0.1:18081",
-		ReadyTimeout: 120 * time.Second,
-		DemoTimeout:  30 * time.Second,
+		ReadyTimeout: 5 * time.Minute,
+		DemoTimeout:  60 * time.Second,
 		StopTimeout:  60 * time.Second,
 	}
 	with := func(f func(*Options)) Options { o := defaults; f(&o); return o }
@@ -37,10 +35,10 @@ func TestSetOptionsDefaults(t *testing.T) {
 			want: with(func(o *Options) { o.Dir = "/srv/lab" })},
 		{name: "dir cleaned", in: Options{Dir: "/srv//lab/"}, want: with(func(o *Options) { o.Dir = "/srv/lab" })},
 		{name: "all set",
-			in: Options{Dir: "/d", Out: io.Discard, Supervisor: []string{"/bin/sup", "-x"}, MetricsAddr: "127.0.0.1:1",
-				ProbeAddr: "0", ReadyTimeout: time.Second, DemoTimeout: 2 * time.Second, StopTimeout: 3 * time.Second},
-			want: Options{Dir: "/d", Out: io.Discard, Supervisor: []string{"/bin/sup", "-x"}, MetricsAddr: "127.0.0.1:1",
-				ProbeAddr: "0", ReadyTimeout: time.Second, DemoTimeout: 2 * time.Second, StopTimeout: 3 * time.Second}},
+			in: Options{Dir: "/d", Out: io.Discard, Supervisor: []string{"/bin/sup", "-x"},
+				ReadyTimeout: time.Second, DemoTimeout: 2 * time.Second, StopTimeout: 3 * time.Second},
+			want: Options{Dir: "/d", Out: io.Discard, Supervisor: []string{"/bin/sup", "-x"},
+				ReadyTimeout: time.Second, DemoTimeout: 2 * time.Second, StopTimeout: 3 * time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

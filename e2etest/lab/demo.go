@@ -3,7 +3,9 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -12,25 +14,37 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/e2etest/cluster"
 )
 
-// The demo's objects. The pools use documentation ranges (RFC 5737, RFC
-// 3849), which never route anywhere.
+// The demo's objects.
 const (
 	demoNamespace = "demo"
 	demoPoolV4    = "demo-v4"
 	demoPoolV6    = "demo-v6"
+	demoL2        = "demo"
 	sharingKey    = "dns"
+	localNode     = "node-3" // the only node with a pod of web-local
 )
 
-// demoRangeV4 and demoRangeV6 are the demo pools' addresses.
-func demoRangeV4() netip.Prefix { return netip.MustParsePrefix("198.51.100.0/28") }
-func demoRangeV6() netip.Prefix { return netip.MustParsePrefix("2001:db8:100::/120") }
+// demoPods are the pods behind the nodes: web's on every node, so any
+// node's kube-proxy may pick any of them, and web-local's on one node only.
+var demoPods = []podRequest{
+	{Node: "node-1", Name: "web-1", Labels: map[string]string{"app": "web"}},
+	{Node: "node-2", Name: "web-2", Labels: map[string]string{"app": "web"}},
+	{Node: "node-3", Name: "web-3", Labels: map[string]string{"app": "web"}},
+	{Node: localNode, Name: "local-3", Labels: map[string]string{"app": "web-local"}},
+}
+
+// announcedRE reads the speakers' announced condition message.
+var announcedRE = regexp.MustCompile(`^(\S+) is announced by node (\S+)`)
 
 // newClient returns a client for the lab's API server that knows Portico's types.
 func (l *Lab) newClient() (client.Client, error) {
@@ -51,8 +65,9 @@ func (l *Lab) newClient() (client.Client, error) {
 	return c, nil
 }
 
-// demo creates the pools and Services, waits until the controller has
-// served them as expected, and shows the result with kubectl.
+// demo creates the pools, the pods and the Services, waits until the
+// controller has given them addresses and the speakers announce them, and
+// shows the result: kubectl, ARP/NDP and TCP from the client.
 func (l *Lab) demo(ctx context.Context, info readyInfo) error {
 	out := l.opts.Out
 	c, err := l.newClient()
@@ -63,100 +78,124 @@ func (l *Lab) demo(ctx context.Context, info readyInfo) error {
 	wctx, cancel := context.WithTimeout(ctx, l.opts.DemoTimeout)
 	defer cancel()
 
-	fmt.Fprintf(out, "\nDemo: Portico hands out addresses from two pools to Services in namespace %s.\n", demoNamespace)
+	fmt.Fprintf(out, "\nDemo: Services in namespace %s get addresses from the lab's LAN; one node answers ARP/NDP for each.\n", demoNamespace)
 	objs := []client.Object{
-		pool(demoPoolV4, demoRangeV4()), pool(demoPoolV6, demoRangeV6()),
+		pool(demoPoolV4, info.PoolV4), pool(demoPoolV6, info.PoolV6),
+		&v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: demoL2},
+			Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []string{demoPoolV4, demoPoolV6}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace}},
-		service("web", nil, nil, port(corev1.ProtocolTCP, 80)),
 	}
 	if err := create(wctx, c, objs...); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "  created IPAddressPools %s (%s) and %s (%s), Service web (TCP/80)\n",
-		demoPoolV4, demoRangeV4(), demoPoolV6, demoRangeV6())
+	fmt.Fprintf(out, "  created IPAddressPools %s (%s) and %s (%s), L2Advertisement %s for both\n",
+		demoPoolV4, info.PoolV4, demoPoolV6, info.PoolV6, demoL2)
+	for _, p := range demoPods {
+		var pod podReply
+		if err := l.call(wctx, http.MethodPost, "/pods", nil, p, &pod); err != nil {
+			return fmt.Errorf("lab: demo: pod %s: %w", p.Name, err)
+		}
+		fmt.Fprintf(out, "  pod %-8s on %s: %s, %s (namespace %s, podserver on :%d)\n", pod.Name, pod.Node, pod.IPv4, pod.IPv6, pod.Namespace, cluster.PodPort)
+	}
+
+	shared := map[string]string{v1beta1.AnnotationAllowSharedIP: sharingKey}
+	objs = []client.Object{
+		service("web", nil, dualStack, tcp(80)),
+		service("web-local", nil, etpLocal, tcp(80)),
+		service("dns-tcp", shared, tcp(53)),
+		service("dns-udp", shared, udp(53)),
+	}
+	if err := create(wctx, c, objs...); err != nil {
+		return err
+	}
+	for svc, pods := range map[string][]string{"web": {"web-1", "web-2", "web-3"}, "web-local": {"local-3"}} {
+		req := exposeRequest{Namespace: demoNamespace, Service: svc, Pods: pods}
+		if err := l.call(wctx, http.MethodPost, "/expose", nil, req, &struct{}{}); err != nil {
+			return fmt.Errorf("lab: demo: endpoints of %s: %w", svc, err)
+		}
+	}
+	fmt.Fprintf(out, "  created Services web (dual-stack, externalTrafficPolicy Cluster, pods web-1..3),\n")
+	fmt.Fprintf(out, "  web-local (externalTrafficPolicy Local, pod local-3 on %s), and dns-tcp (TCP/53) and dns-udp\n", localNode)
+	fmt.Fprintf(out, "  (UDP/53) with %s: %s, with EndpointSlices as kubelet would write them\n", v1beta1.AnnotationAllowSharedIP, sharingKey)
+
 	// wants-taken asks for the address web got, so web must have one first.
 	var webIP string
 	if err := poll(wctx, func() (bool, string, error) {
-		svc := &corev1.Service{}
-		if err := c.Get(wctx, client.ObjectKey{Namespace: demoNamespace, Name: "web"}, svc); err != nil {
-			return false, "", fmt.Errorf("lab: reading Service web: %w", err)
-		}
-		if ips := ingressIPs(svc); len(ips) > 0 {
+		svc, err := getService(wctx, c, "web")
+		if ips := ingressIPs(svc); err == nil && len(ips) > 0 {
 			webIP = ips[0]
 			return true, "", nil
 		}
-		return false, "web has no address yet", nil
+		return false, "web has no address yet", err
 	}); err != nil {
 		return fmt.Errorf("lab: demo: %w", err)
 	}
-	fmt.Fprintf(out, "  web got %s\n", webIP)
-
-	shared := map[string]string{v1beta1.AnnotationAllowSharedIP: sharingKey}
-	dual := []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
-	objs = []client.Object{
-		service("dns-tcp", shared, nil, port(corev1.ProtocolTCP, 53)),
-		service("dns-udp", shared, nil, port(corev1.ProtocolUDP, 53)),
-		service("dual", nil, dual, port(corev1.ProtocolTCP, 443)),
-		service("wants-taken", map[string]string{v1beta1.AnnotationLoadBalancerIPs: webIP}, nil, port(corev1.ProtocolTCP, 8080)),
-	}
-	if err := create(wctx, c, objs...); err != nil {
+	taken := map[string]string{v1beta1.AnnotationLoadBalancerIPs: webIP}
+	if err := create(wctx, c, service("wants-taken", taken, tcp(8080))); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "  created Services dns-tcp (TCP/53) and dns-udp (UDP/53) with %s: %s,\n", v1beta1.AnnotationAllowSharedIP, sharingKey)
-	fmt.Fprintf(out, "  dual (RequireDualStack) and wants-taken (%s: %s, which web holds)\n", v1beta1.AnnotationLoadBalancerIPs, webIP)
+	fmt.Fprintf(out, "  created Service wants-taken (%s: %s, which web holds)\n", v1beta1.AnnotationLoadBalancerIPs, webIP)
+	// Announcers are collected across polls rather than required at one
+	// instant: a condition that a speaker rewrites (a takeover, or a
+	// conflict between speakers) may be missing at any one read.
+	seen := map[string]string{}
 	if err := poll(wctx, func() (bool, string, error) {
-		problems, err := checkDemo(wctx, c)
+		problems, err := checkDemo(wctx, c, info, seen)
 		return len(problems) == 0, strings.Join(problems, "; "), err
 	}); err != nil {
 		return fmt.Errorf("lab: demo: %w", err)
 	}
-	fmt.Fprintf(out, "  the controller served all five in %.1fs\n", time.Since(start).Seconds())
-	// Events are written asynchronously, after the condition; give them a moment.
-	ectx, ecancel := context.WithTimeout(ctx, 10*time.Second)
-	defer ecancel()
-	if err := poll(ectx, func() (bool, string, error) { return hasWarning(ectx, c, "wants-taken") }); err != nil {
-		fmt.Fprintf(out, "  (no Warning Event for wants-taken yet: %v)\n", err)
-	}
-	return l.show(ctx, info)
+	fmt.Fprintf(out, "  the controller assigned and the speakers announced every address %.1fs after the first object\n", time.Since(start).Seconds())
+	return l.show(ctx, c, info, seen)
 }
 
 // checkDemo returns what is not yet as the demo expects, one phrase each.
-func checkDemo(ctx context.Context, c client.Client) ([]string, error) {
+// It adds the announcers it reads to seen (address → node).
+func checkDemo(ctx context.Context, c client.Client, info readyInfo, seen map[string]string) ([]string, error) {
 	var list corev1.ServiceList
 	if err := c.List(ctx, &list, client.InNamespace(demoNamespace)); err != nil {
 		return nil, fmt.Errorf("lab: listing Services in %s: %w", demoNamespace, err)
 	}
-	ips := map[string][]string{}
-	var cond *metav1.Condition
+	byName := map[string]*corev1.Service{}
 	for i := range list.Items {
-		svc := &list.Items[i]
-		ips[svc.Name] = ingressIPs(svc)
-		if svc.Name == "wants-taken" {
-			cond = meta.FindStatusCondition(svc.Status.Conditions, v1beta1.ServiceConditionIPAssigned)
-		}
+		byName[list.Items[i].Name] = &list.Items[i]
 	}
+	ips := func(name string) []string { return ingressIPs(byName[name]) }
 	var problems []string
 	want := func(ok bool, format string, args ...any) {
 		if !ok {
 			problems = append(problems, fmt.Sprintf(format, args...))
 		}
 	}
-	for _, name := range []string{"web", "dns-tcp", "dns-udp"} {
-		want(inPools(ips[name], demoRangeV4()), "%s has %v, want one address of %s", name, ips[name], demoRangeV4())
+	want(inPools(ips("web"), info.PoolV4, info.PoolV6), "web has %v, want one address of %s and one of %s", ips("web"), info.PoolV4, info.PoolV6)
+	for _, name := range []string{"web-local", "dns-tcp", "dns-udp"} {
+		want(inPools(ips(name), info.PoolV4), "%s has %v, want one address of %s", name, ips(name), info.PoolV4)
 	}
-	want(slices.Equal(ips["dns-tcp"], ips["dns-udp"]), "dns-tcp has %v and dns-udp %v, want one shared address", ips["dns-tcp"], ips["dns-udp"])
-	want(inPools(ips["dual"], demoRangeV4(), demoRangeV6()), "dual has %v, want one address of %s and one of %s", ips["dual"], demoRangeV4(), demoRangeV6())
-	want(len(ips["wants-taken"]) == 0, "wants-taken has %v, want none", ips["wants-taken"])
+	want(slices.Equal(ips("dns-tcp"), ips("dns-udp")), "dns-tcp has %v and dns-udp %v, want one shared address", ips("dns-tcp"), ips("dns-udp"))
+	want(len(ips("wants-taken")) == 0, "wants-taken has %v, want none", ips("wants-taken"))
+	var cond *metav1.Condition
+	if svc := byName["wants-taken"]; svc != nil {
+		cond = meta.FindStatusCondition(svc.Status.Conditions, v1beta1.ServiceConditionIPAssigned)
+	}
 	want(cond != nil && cond.Status == metav1.ConditionFalse, "wants-taken has condition %s %v, want status False",
 		v1beta1.ServiceConditionIPAssigned, cond)
-
+	for _, name := range []string{"web", "web-local", "dns-tcp"} {
+		for _, ip := range ips(name) {
+			if node := announcedBy(byName[name], ip); node != "" {
+				seen[ip] = node
+			}
+			node := seen[ip]
+			want(node != "", "no node announces %s's %s yet", name, ip)
+			want(name != "web-local" || node == "" || node == localNode, "%s announces web-local's %s; only %s has its pod", node, ip, localNode)
+		}
+	}
 	// Pool status is written after the Services', so wait for it too, or
 	// kubectl would show empty columns.
 	var pools v1beta1.IPAddressPoolList
 	if err := c.List(ctx, &pools); err != nil {
 		return nil, fmt.Errorf("lab: listing IPAddressPools: %w", err)
 	}
-	assigned := map[string]int64{demoPoolV4: 3, demoPoolV6: 1} // web, dns-*, dual; dual
+	assigned := map[string]int64{demoPoolV4: 3, demoPoolV6: 1} // web, web-local, dns-*; web
 	for _, p := range pools.Items {
 		if n, ok := assigned[p.Name]; ok {
 			want(p.Status.Assigned == n, "pool %s reports %d assigned, want %d", p.Name, p.Status.Assigned, n)
@@ -165,16 +204,42 @@ func checkDemo(ctx context.Context, c client.Client) ([]string, error) {
 	return problems, nil
 }
 
-// inPools reports whether ips holds exactly one address of each prefix, in
-// any order.
-func inPools(ips []string, prefixes ...netip.Prefix) bool {
-	if len(ips) != len(prefixes) {
+// announcedBy returns the node the Service's announced condition names for
+// ip, or "".
+func announcedBy(svc *corev1.Service, ip string) string {
+	if svc == nil {
+		return ""
+	}
+	condType := v1beta1.ServiceConditionAnnouncedIPv4
+	if strings.Contains(ip, ":") {
+		condType = v1beta1.ServiceConditionAnnouncedIPv6
+	}
+	cond := meta.FindStatusCondition(svc.Status.Conditions, condType)
+	if cond == nil || cond.Status != metav1.ConditionTrue {
+		return ""
+	}
+	if m := announcedRE.FindStringSubmatch(cond.Message); m != nil && m[1] == ip {
+		return m[2]
+	}
+	return ""
+}
+
+// inPools reports whether ips holds exactly one address of each range
+// ("first-last"), in any order.
+func inPools(ips []string, ranges ...string) bool {
+	if len(ips) != len(ranges) {
 		return false
 	}
-	for _, p := range prefixes {
+	for _, r := range ranges {
+		first, last, _ := strings.Cut(r, "-")
+		lo, err1 := netip.ParseAddr(first)
+		hi, err2 := netip.ParseAddr(last)
+		if err1 != nil || err2 != nil {
+			return false
+		}
 		n := 0
 		for _, s := range ips {
-			if a, err := netip.ParseAddr(s); err == nil && p.Contains(a) {
+			if a, err := netip.ParseAddr(s); err == nil && a.BitLen() == lo.BitLen() && a.Compare(lo) >= 0 && a.Compare(hi) <= 0 {
 				n++
 			}
 		}
@@ -183,20 +248,6 @@ func inPools(ips []string, prefixes ...netip.Prefix) bool {
 		}
 	}
 	return true
-}
-
-// hasWarning reports whether a Warning Event names the demo Service.
-func hasWarning(ctx context.Context, c client.Client, name string) (bool, string, error) {
-	var events corev1.EventList
-	if err := c.List(ctx, &events, client.InNamespace(demoNamespace)); err != nil {
-		return false, "", fmt.Errorf("lab: listing Events in %s: %w", demoNamespace, err)
-	}
-	for _, e := range events.Items {
-		if e.Type == corev1.EventTypeWarning && e.InvolvedObject.Kind == "Service" && e.InvolvedObject.Name == name {
-			return true, "", nil
-		}
-	}
-	return false, "no Warning Event for " + name, nil
 }
 
 // poll calls check every 200 ms until it reports done, fails, or ctx ends;
@@ -226,39 +277,65 @@ func create(ctx context.Context, c client.Client, objs ...client.Object) error {
 	return nil
 }
 
-func pool(name string, p netip.Prefix) *v1beta1.IPAddressPool {
+func getService(ctx context.Context, c client.Client, name string) (*corev1.Service, error) {
+	svc := &corev1.Service{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: name}, svc); err != nil {
+		return nil, fmt.Errorf("lab: reading Service %s: %w", name, err)
+	}
+	return svc, nil
+}
+
+func pool(name, addresses string) *v1beta1.IPAddressPool {
 	return &v1beta1.IPAddressPool{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       v1beta1.IPAddressPoolSpec{Addresses: []string{p.String()}},
+		Spec:       v1beta1.IPAddressPoolSpec{Addresses: []string{addresses}},
 	}
 }
 
-// service returns a LoadBalancer Service in the demo namespace. With two
-// families it requires dual-stack; otherwise it is IPv4 only.
-func service(name string, annotations map[string]string, families []corev1.IPFamily, ports ...corev1.ServicePort) *corev1.Service {
-	policy := corev1.IPFamilyPolicySingleStack
-	if len(families) == 0 {
-		families = []corev1.IPFamily{corev1.IPv4Protocol}
-	} else if len(families) > 1 {
-		policy = corev1.IPFamilyPolicyRequireDualStack
-	}
-	return &corev1.Service{
+// service returns an IPv4 LoadBalancer Service in the demo namespace with
+// externalTrafficPolicy Cluster, changed by opts.
+func service(name string, annotations map[string]string, opts ...func(*corev1.Service)) *corev1.Service {
+	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: demoNamespace, Annotations: annotations},
 		Spec: corev1.ServiceSpec{
-			Type:           corev1.ServiceTypeLoadBalancer,
-			Selector:       map[string]string{"app": name},
-			Ports:          ports,
-			IPFamilyPolicy: &policy,
-			IPFamilies:     families,
+			Type:                  corev1.ServiceTypeLoadBalancer,
+			Selector:              map[string]string{"app": name},
+			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
+			IPFamilyPolicy:        ptr.To(corev1.IPFamilyPolicySingleStack),
+			IPFamilies:            []corev1.IPFamily{corev1.IPv4Protocol},
 		},
 	}
+	for _, o := range opts {
+		o(svc)
+	}
+	return svc
 }
 
-func port(proto corev1.Protocol, n int32) corev1.ServicePort {
-	return corev1.ServicePort{Name: strings.ToLower(string(proto)), Protocol: proto, Port: n}
+func dualStack(s *corev1.Service) {
+	s.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicyRequireDualStack)
+	s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+}
+
+func etpLocal(s *corev1.Service) {
+	s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+}
+
+// tcp and udp add a port that the pods' podserver port serves.
+func tcp(n int32) func(*corev1.Service) { return servicePort(corev1.ProtocolTCP, n) }
+func udp(n int32) func(*corev1.Service) { return servicePort(corev1.ProtocolUDP, n) }
+
+func servicePort(proto corev1.Protocol, n int32) func(*corev1.Service) {
+	return func(s *corev1.Service) {
+		s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{
+			Name: strings.ToLower(string(proto)), Protocol: proto, Port: n, TargetPort: intstr.FromInt32(cluster.PodPort),
+		})
+	}
 }
 
 func ingressIPs(svc *corev1.Service) []string {
+	if svc == nil {
+		return nil
+	}
 	var ips []string
 	for _, in := range svc.Status.LoadBalancer.Ingress {
 		if in.IP != "" {

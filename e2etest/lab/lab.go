@@ -7,6 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -27,15 +31,11 @@ type Options struct {
 	// for the directory in $PORTICO_LAB_DIR, which Up sets. Default: this
 	// executable with the argument "serve"; tests point it at their own binary.
 	Supervisor []string
-	// MetricsAddr and ProbeAddr are the controller's metrics and health-probe
-	// addresses. Defaults: 127.0.0.1:18080 and 127.0.0.1:18081. Tests pick free
-	// ports so they never clash with a lab the user is running.
-	MetricsAddr, ProbeAddr string
-	// ReadyTimeout bounds how long Up waits for the supervisor to start the
-	// API server and the controller. Default: 120 s.
+	// ReadyTimeout bounds how long Up waits for the supervisor to build the
+	// binaries and start the cluster. Default: 5 min, for a cold build cache.
 	ReadyTimeout time.Duration
-	// DemoTimeout bounds how long Up waits for the controller to serve the demo
-	// Services. Default: 30 s.
+	// DemoTimeout bounds how long Up waits for the demo's pods, and for the
+	// controller and the speakers to serve the demo Services. Default: 60 s.
 	DemoTimeout time.Duration
 	// StopTimeout bounds how long Down waits for the supervisor to stop
 	// everything before it kills what is left. Default: 60 s.
@@ -66,17 +66,11 @@ func setOptionsDefaults(o Options) (Options, error) {
 		}
 		o.Supervisor = []string{self, "serve"}
 	}
-	if o.MetricsAddr == "" {
-		o.MetricsAddr = "127.0.0.1:18080"
-	}
-	if o.ProbeAddr == "" {
-		o.ProbeAddr = "127.0.0.1:18081"
-	}
 	if o.ReadyTimeout == 0 {
-		o.ReadyTimeout = 120 * time.Second
+		o.ReadyTimeout = 5 * time.Minute
 	}
 	if o.DemoTimeout == 0 {
-		o.DemoTimeout = 30 * time.Second
+		o.DemoTimeout = 60 * time.Second
 	}
 	if o.StopTimeout == 0 {
 		o.StopTimeout = 60 * time.Second
@@ -168,17 +162,22 @@ type State struct {
 	// Ready is true once the supervisor has started everything.
 	Ready bool
 	// Kubeconfig is the kubeconfig for the lab's API server; Kubectl is the
-	// kubectl built with it. Both are set once the lab is ready.
-	Kubeconfig, Kubectl string
+	// kubectl built with it; Prefix starts the name of every namespace and
+	// link of the lab. They are set once the lab is ready.
+	Kubeconfig, Kubectl, Prefix string
 	// Processes are the supervisor and the processes it started that are
 	// still alive, or those a dead supervisor left behind.
 	Processes []Process
+
+	info readyInfo // for String
 }
 
 // Process is one process of the lab.
 type Process struct {
 	PID  int
 	Name string
+	// Node is the node a speaker, kube-proxy or pod serves; "" for the others.
+	Node string
 }
 
 // Status reports whether the lab is running and where to reach it.
@@ -197,7 +196,7 @@ func (l *Lab) Status() (State, error) {
 	}
 	st.Running, st.PID = running, pid
 	if info, err := readReady(dir); err == nil {
-		st.Ready, st.Kubeconfig, st.Kubectl = true, l.Kubeconfig(), info.Kubectl
+		st.Ready, st.Kubeconfig, st.Kubectl, st.Prefix, st.info = true, info.Kubeconfig, info.Kubectl, info.Prefix, info
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return st, err
 	}
@@ -223,10 +222,36 @@ func (s State) String() string {
 	case !s.Ready:
 		return fmt.Sprintf("The Portico lab is starting (supervisor pid %d, log %s).", s.PID, filepath.Join(s.Dir, fileLabLog))
 	}
-	msg := fmt.Sprintf("The Portico lab is up (supervisor pid %d).\n  export KUBECONFIG=%s\n  alias kubectl=%s\n  processes:",
-		s.PID, s.Kubeconfig, s.Kubectl)
+	var b strings.Builder
+	fmt.Fprintf(&b, "The Portico lab %s is up (supervisor pid %d, state in %s).\n  export KUBECONFIG=%s\n  alias kubectl=%s\n",
+		s.Prefix, s.PID, s.Dir, s.Kubeconfig, s.Kubectl)
+	b.WriteString(hostTable(s.info))
+	b.WriteString("  processes:")
 	for _, p := range s.Processes {
-		msg += fmt.Sprintf(" %s[%d]", p.Name, p.PID)
+		fmt.Fprintf(&b, " %s[%d]", p.Name, p.PID)
+		if p.Node != "" {
+			fmt.Fprintf(&b, "@%s", p.Node)
+		}
 	}
-	return msg + "\n  stop it with `make lab-down`"
+	b.WriteString("\n  stop it with `make lab-down`")
+	return b.String()
+}
+
+// hostTable lists the lab's namespaces with their addresses and, for the
+// nodes, the speaker's pid.
+func hostTable(info readyInfo) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "  HOST\tNAMESPACE\tIPV4\tIPV6\tMAC\tSPEAKER PID")
+	for _, h := range append(slices.Clone(info.Nodes), info.Client) {
+		pid := "-"
+		if h.SpeakerPID > 0 {
+			pid = strconv.Itoa(h.SpeakerPID)
+		} else if h.Name != info.Client.Name {
+			pid = "down"
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Namespace, h.IPv4, h.IPv6, h.MAC, pid)
+	}
+	w.Flush()
+	return b.String()
 }

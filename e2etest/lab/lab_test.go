@@ -6,11 +6,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,7 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
-	"github.com/portico-lb/portico/internal/kubeapi"
+	"github.com/portico-lb/portico/e2etest/cluster"
+	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
 // serveFlag makes the test binary the lab's supervisor: TestUpDown points
@@ -52,13 +54,13 @@ func serve() int {
 }
 
 // TestUpDown starts the lab in a temporary state directory, checks through
-// the API that the controller served the demo Services, stops the lab, and
-// checks that the state directory and every process of the lab are gone.
+// the API that the controller served the demo Services and through the
+// client namespace that their addresses reach the pods, stops the lab, and
+// checks that the state directory, the namespaces and links, and every
+// process of the lab are gone.
 func TestUpDown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts kube-apiserver, etcd and portico-controller; skipped with -short")
-	}
-	if err := kubeapi.Available(kubeapi.Options{}); err != nil {
+	netlab.RequireRoot(t)
+	if err := cluster.Available(cluster.Options{}); err != nil {
 		if os.Getenv("PORTICO_REQUIRE_APISERVER") != "" {
 			t.Fatal(err)
 		}
@@ -73,10 +75,8 @@ func TestUpDown(t *testing.T) {
 		Dir:          filepath.Join(t.TempDir(), "lab"),
 		Out:          &out,
 		Supervisor:   []string{self, "-lab-serve"},
-		MetricsAddr:  freePort(t),
-		ProbeAddr:    freePort(t),
-		ReadyTimeout: 45 * time.Second,
-		DemoTimeout:  15 * time.Second,
+		ReadyTimeout: 60 * time.Second,
+		DemoTimeout:  20 * time.Second,
 		StopTimeout:  20 * time.Second,
 	})
 	if err != nil {
@@ -105,18 +105,25 @@ func TestUpDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Running || !st.Ready || st.Kubeconfig != l.Kubeconfig() {
-		t.Errorf("Status = %+v, want running and ready with kubeconfig %s", st, l.Kubeconfig())
+	if !st.Running || !st.Ready || st.Kubeconfig != l.Kubeconfig() || st.Prefix == "" {
+		t.Errorf("Status = %+v, want running and ready with kubeconfig %s and a prefix", st, l.Kubeconfig())
 	}
 	var names []string
 	for _, p := range st.Processes {
-		names = append(names, p.Name)
+		names = append(names, p.Name+"@"+p.Node)
 	}
 	slices.Sort(names)
-	if want := []string{"etcd", "kube-apiserver", "portico-controller", "supervisor"}; !slices.Equal(names, want) {
+	want := []string{"etcd@", "kube-apiserver@", "kube-proxy@node-1", "kube-proxy@node-2", "kube-proxy@node-3",
+		"podserver@node-1", "podserver@node-2", "podserver@node-3", "podserver@node-3", "portico-controller@",
+		"portico-speaker@node-1", "portico-speaker@node-2", "portico-speaker@node-3", "supervisor@"}
+	if !slices.Equal(names, want) {
 		t.Errorf("lab processes %v, want %v", names, want)
 	}
-	checkDemoServices(ctx, t, l)
+	info, err := readReady(l.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDemoServices(ctx, t, l, info)
 
 	start = time.Now()
 	if err := l.Down(ctx); err != nil {
@@ -131,11 +138,21 @@ func TestUpDown(t *testing.T) {
 			t.Errorf("%s[%d] still running after Down", p.Name, p.PID)
 		}
 	}
+	for _, args := range [][]string{{"netns", "list"}, {"link", "show"}} {
+		b, err := exec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, b)
+		}
+		if strings.Contains(string(b), st.Prefix) {
+			t.Errorf("ip %s after Down still lists lab %s:\n%s", strings.Join(args, " "), st.Prefix, b)
+		}
+	}
 }
 
-// checkDemoServices reads the demo Services with its own client and checks
-// what the controller wrote into their status.
-func checkDemoServices(ctx context.Context, t *testing.T, l *Lab) {
+// checkDemoServices reads the demo Services with its own client, checks
+// what the controller wrote into their status, and connects from the
+// client namespace through web's and web-local's addresses.
+func checkDemoServices(ctx context.Context, t *testing.T, l *Lab, info readyInfo) {
 	t.Helper()
 	c, err := l.newClient()
 	if err != nil {
@@ -149,15 +166,16 @@ func checkDemoServices(ctx context.Context, t *testing.T, l *Lab) {
 		return svc
 	}
 	web := ingressIPs(get("web"))
-	if !inPools(web, demoRangeV4()) {
-		t.Errorf("web has %v, want one address of %s", web, demoRangeV4())
+	if !inPools(web, info.PoolV4, info.PoolV6) {
+		t.Fatalf("web has %v, want one address of %s and one of %s", web, info.PoolV4, info.PoolV6)
+	}
+	local := ingressIPs(get("web-local"))
+	if !inPools(local, info.PoolV4) {
+		t.Fatalf("web-local has %v, want one address of %s", local, info.PoolV4)
 	}
 	tcp, udp := ingressIPs(get("dns-tcp")), ingressIPs(get("dns-udp"))
-	if !inPools(tcp, demoRangeV4()) || !slices.Equal(tcp, udp) {
-		t.Errorf("dns-tcp has %v, dns-udp %v, want one shared address of %s", tcp, udp, demoRangeV4())
-	}
-	if dual := ingressIPs(get("dual")); !inPools(dual, demoRangeV4(), demoRangeV6()) {
-		t.Errorf("dual has %v, want one address of %s and one of %s", dual, demoRangeV4(), demoRangeV6())
+	if !inPools(tcp, info.PoolV4) || !slices.Equal(tcp, udp) {
+		t.Errorf("dns-tcp has %v, dns-udp %v, want one shared address of %s", tcp, udp, info.PoolV4)
 	}
 	taken := get("wants-taken")
 	if ips := ingressIPs(taken); len(ips) != 0 {
@@ -168,18 +186,20 @@ func checkDemoServices(ctx context.Context, t *testing.T, l *Lab) {
 		t.Errorf("wants-taken condition %s = %+v, want False with reason %s",
 			v1beta1.ServiceConditionIPAssigned, cond, v1beta1.ReasonRequestedIPTaken)
 	}
-}
 
-// freePort returns a loopback address with a port free right now, so the
-// test's controller never clashes with a lab the user is running.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The client reaches a pod through each address, sending to a node's MAC.
+	for _, target := range web {
+		res, err := l.Dial(ctx, target)
+		if err != nil || !strings.HasPrefix(res.Line, "pod=web-") || res.Node == "" {
+			t.Errorf("lab dial %s = %+v, %v; want a web pod's line, sent to a node", target, res, err)
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	// externalTrafficPolicy Local: the pod on node-3 sees the client's own address.
+	res, err := l.Dial(ctx, local[0])
+	wantLine := fmt.Sprintf("pod=local-3 node=%s client=%s:", localNode, info.Client.IPv4)
+	if err != nil || !strings.HasPrefix(res.Line, wantLine) || res.Node != localNode {
+		t.Errorf("lab dial %s = %+v, %v; want %s…, sent to %s", local[0], res, err, wantLine, localNode)
+	}
 }
 
 // syncBuffer is a bytes.Buffer that Up and the cleanup may share.

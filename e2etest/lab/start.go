@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portico-lb/portico/e2etest/cluster"
 	"github.com/portico-lb/portico/internal/kubeapi"
 )
 
@@ -20,8 +21,11 @@ import (
 func (l *Lab) start(ctx context.Context) (readyInfo, error) {
 	dir, out := l.opts.Dir, l.opts.Out
 	// Checked here as well as in the supervisor, so a missing `make setup`
-	// shows up at once and not as a line in a log.
-	if err := kubeapi.Available(kubeapi.Options{}); err != nil {
+	// or a missing sudo shows up at once and not as a line in a log.
+	if os.Geteuid() != 0 {
+		return readyInfo{}, errors.New("lab: the lab needs root: it creates network namespaces, veths and a bridge; run it as root")
+	}
+	if err := cluster.Available(cluster.Options{}); err != nil {
 		return readyInfo{}, fmt.Errorf("lab: %w", err)
 	}
 	st, err := l.Status()
@@ -43,12 +47,12 @@ func (l *Lab) start(ctx context.Context) (readyInfo, error) {
 	}
 	root, err := kubeapi.ModuleRoot()
 	if err != nil {
-		return readyInfo{}, fmt.Errorf("lab: finding the Portico module to build the controller from: %w", err)
+		return readyInfo{}, fmt.Errorf("lab: finding the Portico module to build the binaries from: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, dirTmp), 0o755); err != nil {
 		return readyInfo{}, fmt.Errorf("lab: creating the state directory: %w", err)
 	}
-	set := settings{ModuleRoot: root, MetricsAddr: l.opts.MetricsAddr, ProbeAddr: l.opts.ProbeAddr}
+	set := settings{ModuleRoot: root}
 	if err := writeJSON(filepath.Join(dir, fileSettings), set); err != nil {
 		return readyInfo{}, err
 	}
@@ -63,10 +67,9 @@ func (l *Lab) start(ctx context.Context) (readyInfo, error) {
 	}
 	select {
 	case <-exited:
-		// The supervisor stopped what it had started and kept its logs.
-		if t := tail(filepath.Join(dir, fileCtrlLog), 20); t != "" {
-			err = fmt.Errorf("%w\n%s", err, t)
-		}
+		// The supervisor stopped what it had started and kept its logs; its
+		// own, echoed above, ends with the cluster's error and the tail of the
+		// log of the process that failed.
 		return readyInfo{}, fmt.Errorf("%w\nLogs are kept in %s; `make lab-down` removes them", err, dir)
 	default:
 		fmt.Fprintln(out, "Stopping the lab.")
@@ -156,18 +159,4 @@ func (e *logEcho) flush() {
 		fmt.Fprintf(e.out, "  %s", line)
 	}
 	e.offset += int64(end + 1)
-}
-
-// tail returns the last n lines of a file, introduced by its name, or "" when
-// it cannot be read.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil || len(b) == 0 {
-		return ""
-	}
-	lines := bytes.SplitAfter(b, []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return fmt.Sprintf("Last lines of %s:\n%s", path, bytes.Join(lines, nil))
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,48 +15,94 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
-// The files of the state directory.
+// The files of the state directory. The cluster writes its kubeconfig and
+// one log per process (controller.log, speaker-node-1.log, …) beside them.
 const (
-	fileSettings   = "lab.json"   // what Up asked the supervisor to start
-	fileLock       = "lock"       // flock held by the supervisor for its whole life
-	filePID        = "pid"        // the supervisor's pid
-	fileLabLog     = "lab.log"    // the supervisor's output
-	fileReady      = "ready"      // written last by the supervisor: readyInfo
-	fileKubeconfig = "kubeconfig" // admin kubeconfig for the API server
-	fileController = "portico-controller"
+	fileSettings   = "lab.json"     // what Up asked the supervisor to start
+	fileLock       = "lock"         // flock held by the supervisor for its whole life
+	filePID        = "pid"          // the supervisor's pid
+	fileLabLog     = "lab.log"      // the supervisor's output
+	fileReady      = "ready.json"   // readyInfo, written once the lab runs and kept current
+	fileControl    = "control.sock" // the supervisor's control channel (control.go)
+	fileKubeconfig = "kubeconfig"   // admin kubeconfig, written by the cluster
 	fileCtrlLog    = "controller.log"
-	dirTmp         = "tmp" // $TMPDIR of the supervisor: envtest's certificates and etcd data
+	// dirTmp is the supervisor's $TMPDIR: envtest's certificates and etcd
+	// data, and the binaries the cluster builds. Every process of the lab so
+	// has a path under the state directory on its command line.
+	dirTmp = "tmp"
 )
 
-// isLabBinary reports whether name is a program the supervisor starts.
-// Status and Down find those by a command-line argument under the state
-// directory (envtest puts its certificate and data directories in $TMPDIR,
-// which Up points there), so they are found even when the supervisor died
-// without stopping them. Only these names count, so a `tail -f` of a lab log
-// is never taken for part of the lab.
-func isLabBinary(name string) bool {
-	switch name {
-	case "kube-apiserver", "etcd", fileController:
-		return true
-	}
-	return false
-}
+// labBinaries are the programs the supervisor's cluster runs, in the order
+// removeLeftovers stops them: the node processes and the controller first,
+// the API server before its etcd (an API server whose etcd is gone takes
+// long to shut down). Status and Down find them by a command-line argument
+// under the state directory, so they are found even when the supervisor
+// died without stopping them. Only these names count, so a `tail -f` of a
+// lab log is never taken for part of the lab.
+var labBinaries = []string{"podserver", "portico-speaker", "kube-proxy", "portico-controller", "kube-apiserver", "etcd"}
 
 // settings is what Up hands to the supervisor through the state directory,
 // so the supervisor needs no flags.
 type settings struct {
-	ModuleRoot  string `json:"moduleRoot"`
-	MetricsAddr string `json:"metricsAddr"`
-	ProbeAddr   string `json:"probeAddr"`
+	// ModuleRoot is the module the cluster builds its binaries from.
+	ModuleRoot string `json:"moduleRoot"`
 }
 
-// readyInfo is what the supervisor tells Up once everything runs.
+// readyInfo is what the supervisor tells Up, and anyone reading ready.json,
+// about the running lab. The supervisor rewrites it whenever a speaker
+// stops or starts, so the speaker PIDs are the ones to kill.
 type readyInfo struct {
-	Kubectl       string `json:"kubectl"`
-	Server        string `json:"server"`
-	ControllerPID int    `json:"controllerPID"`
+	Kubeconfig string `json:"kubeconfig"`
+	Kubectl    string `json:"kubectl"`
+	APIServer  string `json:"apiServer"`
+	// Prefix starts the name of every namespace and link of the lab.
+	Prefix string       `json:"prefix"`
+	Bridge string       `json:"bridge"`
+	LANv4  netip.Prefix `json:"lanIPv4"`
+	LANv6  netip.Prefix `json:"lanIPv6"`
+	// PoolV4 and PoolV6 are the demo pools' ranges: host IDs 200–220 of
+	// the LAN, so every VIP is on-link for the client.
+	PoolV4 string `json:"poolIPv4"`
+	PoolV6 string `json:"poolIPv6"`
+	// Control is the unix socket of the supervisor's control channel.
+	Control string     `json:"control"`
+	Nodes   []hostInfo `json:"nodes"`
+	Client  hostInfo   `json:"client"`
+}
+
+// hostInfo is one namespace of the lab.
+type hostInfo struct {
+	Name      string     `json:"name"`
+	Namespace string     `json:"namespace"`
+	IPv4      netip.Addr `json:"ipv4"`
+	IPv6      netip.Addr `json:"ipv6"`
+	MAC       string     `json:"mac"`
+	// SpeakerPID is the node's running speaker, 0 while it is down.
+	SpeakerPID int `json:"speakerPID,omitempty"`
+}
+
+// nodeByMAC returns the name of the node whose eth0 has mac, or "".
+func (r readyInfo) nodeByMAC(mac string) string {
+	for _, n := range r.Nodes {
+		if strings.EqualFold(n.MAC, mac) {
+			return n.Name
+		}
+	}
+	return ""
+}
+
+// node returns the node called name.
+func (r readyInfo) node(name string) (hostInfo, bool) {
+	for _, n := range r.Nodes {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return hostInfo{}, false
 }
 
 func writeJSON(path string, v any) error {
@@ -157,7 +204,7 @@ func alive(pid int) bool {
 }
 
 // findProcesses returns the live lab binaries whose command line names a
-// path under dir.
+// path under dir, in the order of labBinaries.
 func findProcesses(dir string) ([]Process, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -177,17 +224,34 @@ func findProcesses(dir string) ([]Process, error) {
 		}
 		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
 		name := filepath.Base(args[0])
-		if !isLabBinary(name) || !alive(pid) {
+		if !slices.Contains(labBinaries, name) || !alive(pid) {
 			continue
 		}
-		for _, a := range args[1:] {
-			if strings.Contains(a, prefix) {
-				found = append(found, Process{PID: pid, Name: name})
-				break
-			}
+		// The built binaries live under dir/tmp, so args[0] counts too.
+		if slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, prefix) }) {
+			found = append(found, Process{PID: pid, Name: name, Node: nodeOf(args)})
 		}
 	}
+	slices.SortStableFunc(found, func(a, b Process) int {
+		if d := slices.Index(labBinaries, a.Name) - slices.Index(labBinaries, b.Name); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Node, b.Node)
+	})
 	return found, nil
+}
+
+// nodeOf returns the node a process runs for, from the flag that names it:
+// the speaker's --node-name, kube-proxy's --hostname-override, podserver's
+// --node; "" for the others.
+func nodeOf(args []string) string {
+	for i, a := range args[:len(args)-1] {
+		switch a {
+		case "--node-name", "--hostname-override", "--node":
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 // stopSupervisor sends SIGTERM to the supervisor and waits, up to timeout,
@@ -206,7 +270,8 @@ func stopSupervisor(ctx context.Context, dir string, pid int, timeout time.Durat
 }
 
 // removeLeftovers kills the supervisor and the lab binaries that outlived
-// it, then removes the state directory.
+// it, removes the lab's namespaces, links and bridge, then the state
+// directory.
 func (l *Lab) removeLeftovers(ctx context.Context) error {
 	dir := l.opts.Dir
 	if err := checkLabDir(dir); err != nil {
@@ -222,21 +287,41 @@ func (l *Lab) removeLeftovers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The supervisor first, so it starts nothing more; the rest in the order
+	// of labBinaries. (The node processes also die with the supervisor: the
+	// cluster starts them with a parent-death signal.)
 	victims = append(victims, procs...)
-	// Stop them in the reverse order of start: an API server whose etcd is
-	// gone takes long to shut down, and a controller whose API server is gone
-	// retries.
-	rank := map[string]int{"supervisor": 0, fileController: 1, "kube-apiserver": 2, "etcd": 3}
-	slices.SortStableFunc(victims, func(a, b Process) int { return rank[a.Name] - rank[b.Name] })
 	for _, p := range victims {
 		if err := kill(ctx, l.opts.Out, p); err != nil {
 			return err
 		}
 	}
+	if err := removeNetwork(l.opts.Out, dir); err != nil {
+		return err
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("lab: removing %s: %w", dir, err)
 	}
 	fmt.Fprintf(l.opts.Out, "Removed %s.\n", dir)
+	return nil
+}
+
+// removeNetwork removes the namespaces, links and bridge of a lab whose
+// supervisor is gone. The prefix is in ready.json once the cluster ran; a
+// supervisor that died while starting the cluster wrote none, and then
+// every lab whose owner has died is removed (netlab's locks tell those from
+// labs in use), which is at worst the leftovers of other crashed runs.
+func removeNetwork(out io.Writer, dir string) error {
+	info, err := readReady(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if info.Prefix != "" {
+		fmt.Fprintf(out, "  removing the namespaces and links of lab %s\n", info.Prefix)
+	}
+	if err := netlab.Cleanup(info.Prefix); err != nil {
+		return fmt.Errorf("lab: removing the lab's network: %w", err)
+	}
 	return nil
 }
 

@@ -1,5 +1,6 @@
-// Command lab runs Portico's test lab: a real kube-apiserver and etcd with
-// portico-controller running against them, plus a guided demo.
+// Command lab runs Portico's network lab: network namespaces for three
+// nodes and a client on a bridge, a real kube-apiserver and etcd, the
+// controller, and a speaker and kube-proxy per node, with a guided demo.
 //
 //	go run ./e2etest/cmd/lab up      # make lab
 //	go run ./e2etest/cmd/lab status
@@ -10,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -18,17 +20,18 @@ import (
 	"github.com/portico-lb/portico/e2etest/lab"
 )
 
-const usage = `usage: lab <command>
+const usage = `usage: lab <command> [arguments]
 
-commands:
-  up      start the lab in the background, run the demo, print how to use it
-  status  say whether the lab is up and where its kubeconfig is
-  down    stop the lab and remove its state directory (nothing to do is fine)
+commands (as root):
+  up                       start the lab in the background, run the demo, print how to poke it
+  status                   say whether the lab is up: kubeconfig, namespaces, speaker PIDs
+  down                     stop the lab and remove everything it made (nothing to do is fine)
+` + lab.PokeUsage + `
 
 The state directory is /tmp/portico-lab, or $PORTICO_LAB_DIR.`
 
 func main() {
-	if len(os.Args) != 2 {
+	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
@@ -41,7 +44,11 @@ func main() {
 	}
 	l, err := lab.New(opts)
 	if err == nil {
-		err = run(ctx, l, os.Args[1])
+		err = run(ctx, l, os.Args[1], os.Args[2:])
+	}
+	if errors.Is(err, lab.ErrUsage) {
+		fmt.Fprintf(os.Stderr, "%v\n%s\n", err, usage)
+		os.Exit(2)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err) // errors of package lab say "lab:" already
@@ -50,7 +57,10 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, l *lab.Lab, cmd string) error {
+func run(ctx context.Context, l *lab.Lab, cmd string, args []string) error {
+	if len(args) > 0 && (cmd == "up" || cmd == "down" || cmd == "status" || cmd == "serve") {
+		return fmt.Errorf("%w: %s takes no arguments", lab.ErrUsage, cmd)
+	}
 	switch cmd {
 	case "up":
 		return l.Up(ctx)
@@ -70,8 +80,7 @@ func run(ctx context.Context, l *lab.Lab, cmd string) error {
 		fmt.Println(usage)
 		return nil
 	default:
-		fmt.Fprintf(os.Stderr, "lab: unknown command %q\n%s\n", cmd, usage)
-		os.Exit(2)
-		return nil
+		// dial, resolve, kill-speaker, start-speaker; ErrUsage for the rest.
+		return l.Poke(ctx, cmd, args)
 	}
 }
