@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -96,7 +95,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 			err = errors.Join(err, c.Stop())
 		}
 	}()
-	if c.ip, err = lookIP(); err != nil {
+	if c.ip, err = netlab.IPCommand(); err != nil {
 		return nil, err
 	}
 	if c.Dir == "" {
@@ -249,17 +248,4 @@ func (c *Cluster) stop() error {
 		errs = append(errs, os.RemoveAll(c.Dir))
 	}
 	return errors.Join(errs...)
-}
-
-// lookIP finds the ip command, also in /usr/sbin and /sbin.
-func lookIP() (string, error) {
-	if p, err := exec.LookPath("ip"); err == nil {
-		return p, nil
-	}
-	for _, p := range []string{"/usr/sbin/ip", "/sbin/ip"} {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("cluster: the ip command (iproute2) is not installed")
 }

@@ -48,7 +48,7 @@ func Cleanup(prefix string) error {
 	if prefix != "" && !prefixRE.MatchString(prefix) {
 		return fmt.Errorf("netlab: cleanup: prefix %q does not name a lab (\"pt\" and four lowercase letters or digits)", prefix)
 	}
-	ip, err := lookIP()
+	ip, err := IPCommand()
 	if err != nil {
 		return err
 	}

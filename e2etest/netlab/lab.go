@@ -44,7 +44,7 @@ type Lab struct {
 // error it removes what it created. ctx bounds the commands it runs, not the
 // lab's lifetime: call Destroy for that.
 func Create(ctx context.Context, o Options) (*Lab, error) {
-	ip, err := lookIP()
+	ip, err := IPCommand()
 	if err != nil {
 		return nil, err
 	}
@@ -353,9 +353,9 @@ func writeSysctl(what, key, value string) error {
 	return nil
 }
 
-// lookIP finds the ip command, also in /usr/sbin and /sbin, which an
+// IPCommand finds the ip command, also in /usr/sbin and /sbin, which an
 // ordinary user's PATH may lack.
-func lookIP() (string, error) {
+func IPCommand() (string, error) {
 	if p, err := exec.LookPath("ip"); err == nil {
 		return p, nil
 	}

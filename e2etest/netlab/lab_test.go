@@ -462,7 +462,7 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 }
 
 func ipPath(t *testing.T) string {
-	ip, err := lookIP()
+	ip, err := IPCommand()
 	if err != nil {
 		t.Fatal(err)
 	}

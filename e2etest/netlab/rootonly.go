@@ -37,7 +37,7 @@ func RequireRoot(tb testing.TB) {
 	if err := probeNetNS(); err != nil {
 		cannot("cannot create a network namespace: " + err.Error())
 	}
-	if _, err := lookIP(); err != nil {
+	if _, err := IPCommand(); err != nil {
 		cannot(err.Error())
 	}
 }
