@@ -5,7 +5,8 @@ need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 # The network lab (e2etest/netlab): ip for namespaces, veth and the bridge;
 # nft for kube-proxy's nftables mode; ping, arping and tcpdump to poke and
-# watch the lab by hand (`make lab`). ip, nft and tcpdump live in /usr/sbin,
+# watch the lab by hand (`make lab`); keepalived is the reference the failover
+# bench measures Portico against. ip, nft, tcpdump and keepalived live in /usr/sbin,
 # which an ordinary user's PATH often lacks, so look there too.
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 have ip || need+=(iproute2)
@@ -13,6 +14,7 @@ have nft || need+=(nftables)
 have ping || need+=(iputils-ping)
 have arping || need+=(iputils-arping)
 have tcpdump || need+=(tcpdump)
+have keepalived || need+=(keepalived)
 if [ "${#need[@]}" -eq 0 ]; then
 	exit 0
 fi

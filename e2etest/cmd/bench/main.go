@@ -2,6 +2,7 @@
 // the portico-controller binary, and prints the figures.
 //
 //	go run ./e2etest/cmd/bench alloc -n 5000
+//	go run ./e2etest/cmd/bench failover -reps 20 -stress 10m
 package main
 
 import (
@@ -11,7 +12,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/portico-lb/portico/e2etest/bench"
 )
@@ -19,8 +22,10 @@ import (
 const usage = `usage: bench <benchmark> [flags]
 
 benchmarks:
-  alloc   create N LoadBalancer Services, restart the controller, delete some,
-          and compare with the API server's own limit
+  alloc     create N LoadBalancer Services, restart the controller, delete
+            some, and compare with the API server's own limit
+  failover  kill, unplug and stop the announcing node of a lab cluster (root)
+            and of keepalived, and compare the client-observed outages
 
 run "bench <benchmark> -h" for its flags`
 
@@ -38,6 +43,8 @@ func main() {
 	switch os.Args[1] {
 	case "alloc":
 		err = alloc(ctx, os.Args[2:])
+	case "failover":
+		err = failover(ctx, os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return
@@ -45,10 +52,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: unknown benchmark %q\n%s\n", os.Args[1], usage)
 		os.Exit(2)
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, err)
 		stop()
 		os.Exit(1)
@@ -72,4 +76,25 @@ func alloc(ctx context.Context, args []string) error {
 		return fmt.Errorf("alloc: unexpected arguments %q", fs.Args())
 	}
 	return bench.Alloc(ctx, o, os.Stdout)
+}
+
+func failover(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("failover", flag.ContinueOnError)
+	var o bench.FailoverOptions
+	fs.IntVar(&o.Reps, "reps", 20, "repetitions of each fault")
+	faults := fs.String("faults", "kill,linkdown,sigterm", "faults to inject, comma separated")
+	keepalived := fs.Bool("keepalived", true, "also measure keepalived (VRRPv3, advert_int 0.1) under the same faults")
+	fs.DurationVar(&o.Stress, "stress", 0, "run a busy loop per CPU on the announcer this long, counting announcer changes (0 skips)")
+	fs.DurationVar(&o.Observe, "observe", 10*time.Second, "how long to watch for a move back after a restore")
+	speaker := fs.String("speaker-args", "", "extra speaker flags, space separated")
+	fs.BoolVar(&o.Verbose, "v", false, "print every repetition")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the logs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("failover: unexpected arguments %q", fs.Args())
+	}
+	o.Faults, o.NoKeepalived, o.SpeakerArgs = strings.Split(*faults, ","), !*keepalived, strings.Fields(*speaker)
+	return bench.Failover(ctx, o, os.Stdout)
 }

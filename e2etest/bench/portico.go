@@ -1,0 +1,403 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/e2etest/cluster"
+	"github.com/portico-lb/portico/e2etest/netlab"
+)
+
+// Names of the objects the Portico run creates.
+const (
+	failoverNS   = "failover"
+	failoverPool = "failover"
+	failoverSvc  = "web"
+	failoverPort = 80
+)
+
+// announcedRE reads the Service condition the announcing speaker writes.
+var announcedRE = regexp.MustCompile(`^(\S+) is announced by node (\S+)`)
+
+// porticoTarget is a three-node lab cluster with one LoadBalancer Service.
+type porticoTarget struct {
+	c       *cluster.Cluster
+	svc     *corev1.Service
+	vip     netip.Addr
+	pods    []string // nodes with a pod behind the Service
+	capture *cluster.Capture
+}
+
+var _ target = (*porticoTarget)(nil)
+
+// runPortico starts the cluster, runs every fault (and the stress run) and
+// stops it again.
+func runPortico(ctx context.Context, c failoverConfig, dir string, r report) (res *targetResult, err error) {
+	start := time.Now()
+	pt, err := startPortico(ctx, c, filepath.Join(dir, "portico"))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if serr := pt.c.Stop(); serr != nil && err == nil {
+			err = fmt.Errorf("bench: stopping the cluster: %w", serr)
+		}
+	}()
+	res = newTargetResult("Portico")
+	args := pt.speakerArgs()
+	res.holdDown = flagDuration(args, "--hold-down")
+	res.setting = []string{
+		fmt.Sprintf("lab %s, LAN %s, API server %s; cluster up in %s", pt.c.Lab.Prefix, pt.c.Lab.LANv4, pt.c.APIServer, seconds(time.Since(start))),
+		fmt.Sprintf("Service %s/%s %s:%d, externalTrafficPolicy Cluster, pods on %s", failoverNS, failoverSvc, pt.vip, failoverPort, strings.Join(pt.pods, ", ")),
+		"speaker: " + args,
+		"a speaker stopped with SIGTERM answers for --handover-delay after the new node took over: two nodes answer then, by design",
+	}
+	printTargetHeader(r, res)
+	o, err := startObservers(ctx, c, pt.c.Lab, netip.AddrPortFrom(pt.vip, failoverPort), pt.via)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if oerr := o.stop(); oerr != nil && err == nil {
+			err = fmt.Errorf("bench: %w", oerr)
+		}
+	}()
+	if err := runFaults(ctx, c, pt, o, res, r); err != nil {
+		return res, err
+	}
+	if c.Stress > 0 {
+		if res.stress, err = pt.stress(ctx, c, o, dir); err != nil {
+			return res, err
+		}
+		printStress(r, res.stress)
+	}
+	return res, nil
+}
+
+// startPortico starts the cluster and creates the pool, the advertisement,
+// the Service and its pods.
+func startPortico(ctx context.Context, c failoverConfig, dir string) (_ *porticoTarget, err error) {
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cl, err := cluster.Start(sctx, cluster.Options{Dir: dir, SpeakerArgs: c.SpeakerArgs})
+	if err != nil {
+		return nil, err
+	}
+	pt := &porticoTarget{c: cl}
+	defer func() {
+		if err != nil {
+			cl.Stop()
+		}
+	}()
+	if err := pt.createService(sctx); err != nil {
+		return nil, err
+	}
+	// Pods on the nodes that do not announce the VIP when all are up. The
+	// lab has no kubelet and no endpoint controller, so a pod behind a node
+	// whose link is down would stay a ready endpoint and fail a third of
+	// the connections through any node: that would measure endpoint health,
+	// not the failover. Rendezvous hashing gives the VIP back to the same
+	// node after every restore, so every fault hits that node.
+	winner, err := pt.waitAnnouncer(sctx)
+	if err != nil {
+		return nil, err
+	}
+	var pods []*cluster.Pod
+	for _, h := range cl.Lab.Nodes {
+		if h.Name == winner {
+			continue
+		}
+		pod, err := cl.AddPod(sctx, h.Name, "web-"+h.Name, map[string]string{"app": "web"})
+		if err != nil {
+			return nil, err
+		}
+		pods = append(pods, pod)
+		pt.pods = append(pt.pods, h.Name)
+	}
+	if err := cl.ExposePods(sctx, pt.svc, pods...); err != nil {
+		return nil, err
+	}
+	if pt.capture, err = cl.Capture(); err != nil {
+		return nil, err
+	}
+	return pt, nil
+}
+
+// createService creates the namespace, pool, advertisement and Service and
+// waits for the Service's address.
+func (pt *porticoTarget) createService(ctx context.Context) error {
+	first, _ := pt.c.Lab.Addr(netlab.PoolFirst)
+	last, _ := pt.c.Lab.Addr(netlab.PoolFirst + 3)
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: failoverNS}},
+		&v1beta1.IPAddressPool{
+			ObjectMeta: metav1.ObjectMeta{Name: failoverPool},
+			Spec:       v1beta1.IPAddressPoolSpec{Addresses: []string{first.String() + "-" + last.String()}, AutoAssign: ptr.To(false)},
+		},
+		&v1beta1.L2Advertisement{
+			ObjectMeta: metav1.ObjectMeta{Name: failoverPool},
+			Spec:       v1beta1.L2AdvertisementSpec{IPAddressPools: []string{failoverPool}},
+		},
+	}
+	pt.svc = &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: failoverSvc, Namespace: failoverNS, Annotations: map[string]string{
+			v1beta1.AnnotationAddressPool: failoverPool,
+		}},
+		Spec: corev1.ServiceSpec{
+			Type:                  corev1.ServiceTypeLoadBalancer,
+			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
+			Selector:              map[string]string{"app": "web"},
+			Ports: []corev1.ServicePort{{
+				Name: "tcp", Port: failoverPort, TargetPort: intstr.FromInt32(cluster.PodPort), Protocol: corev1.ProtocolTCP,
+			}},
+		},
+	}
+	for _, o := range append(objs, pt.svc) {
+		if err := pt.c.Client.Create(ctx, o); err != nil {
+			return fmt.Errorf("bench: creating %T %s: %w", o, o.GetName(), err)
+		}
+	}
+	return pollUntil(ctx, 30*time.Second, "an address for Service "+failoverSvc, func() (bool, error) {
+		if err := pt.c.Client.Get(ctx, client.ObjectKeyFromObject(pt.svc), pt.svc); err != nil {
+			return false, err
+		}
+		for _, in := range pt.svc.Status.LoadBalancer.Ingress {
+			if a, err := netip.ParseAddr(in.IP); err == nil && a.Is4() {
+				pt.vip = a
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+func (pt *porticoTarget) waitAnnouncer(ctx context.Context) (string, error) {
+	var node string
+	err := pollUntil(ctx, 30*time.Second, "an announcer for "+pt.vip.String(), func() (bool, error) {
+		var err error
+		node, err = pt.announcer(ctx)
+		return node != "", err
+	})
+	return node, err
+}
+
+// announcer reads the Service's announced-ipv4 condition.
+func (pt *porticoTarget) announcer(ctx context.Context) (string, error) {
+	var svc corev1.Service
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pt.c.Client.Get(rctx, client.ObjectKeyFromObject(pt.svc), &svc); err != nil {
+		return "", fmt.Errorf("bench: service %s: %w", failoverSvc, err)
+	}
+	cond := meta.FindStatusCondition(svc.Status.Conditions, v1beta1.ServiceConditionAnnouncedIPv4)
+	if cond == nil || cond.Status != metav1.ConditionTrue {
+		return "", nil
+	}
+	m := announcedRE.FindStringSubmatch(cond.Message)
+	if m == nil || m[1] != pt.vip.String() {
+		return "", nil
+	}
+	return m[2], nil
+}
+
+func (pt *porticoTarget) inject(ctx context.Context, f fault, node string) error {
+	switch f {
+	case faultKill:
+		return pt.c.KillSpeaker(node, syscall.SIGKILL)
+	case faultSIGTERM:
+		return pt.c.KillSpeaker(node, syscall.SIGTERM)
+	case faultLinkDown:
+		h, err := pt.host(node)
+		if err != nil {
+			return err
+		}
+		return h.SetLink(false)
+	}
+	return fmt.Errorf("bench: unknown fault %q", f)
+}
+
+func (pt *porticoTarget) restore(ctx context.Context, f fault, node string) error {
+	if f == faultLinkDown {
+		h, err := pt.host(node)
+		if err != nil {
+			return err
+		}
+		if err := h.SetLink(true); err != nil {
+			return err
+		}
+		return pt.reroute(ctx, h)
+	}
+	if p := pt.c.Speaker(node); p != nil && !p.Exited() {
+		return nil
+	}
+	return pt.c.StartSpeaker(node)
+}
+
+// reroute puts back node h's routes to the other nodes' pod ranges. The
+// kernel deletes routes whose gateway is reached through a link that goes
+// down, and nothing in the lab adds them again (a CNI would): without them
+// kube-proxy on h forwards into the void once the VIP moves back. The
+// ranges are the cluster package's (10.244.<i>.0/24 and fd00:244:<i>::/64
+// for node-<i>, see its doc).
+func (pt *porticoTarget) reroute(ctx context.Context, h *netlab.Host) error {
+	ip, err := lookSbin("ip")
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	for j, o := range pt.c.Lab.Nodes {
+		if o == h {
+			continue
+		}
+		for _, args := range [][]string{
+			{"-n", h.Namespace, "route", "replace", fmt.Sprintf("10.244.%d.0/24", j+1), "via", o.IPv4.String()},
+			{"-n", h.Namespace, "-6", "route", "replace", fmt.Sprintf("fd00:244:%d::/64", j+1), "via", o.IPv6.String()},
+		} {
+			if out, err := exec.CommandContext(ctx, ip, args...).CombinedOutput(); err != nil {
+				return fmt.Errorf("bench: ip %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+			}
+		}
+	}
+	return nil
+}
+
+// settled asks the speakers whether every one counts every other as a
+// stable member (not in hold-down).
+func (pt *porticoTarget) settled(ctx context.Context) bool {
+	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	return pt.c.WaitSettled(sctx) == nil
+}
+
+// via names the node a connection entered at: with externalTrafficPolicy
+// Cluster, kube-proxy masquerades to that node's address.
+func (pt *porticoTarget) via(line string) string {
+	ap, err := netip.ParseAddrPort(lineField(line, "client"))
+	if err != nil {
+		return "?"
+	}
+	if n := pt.c.NodeByIP(ap.Addr()); n != "" {
+		return n
+	}
+	return "client " + ap.Addr().String()
+}
+
+// announcements summarises the ARP answers and gratuitous ARPs the nodes
+// sent for the VIP in [from, to), relative to from.
+func (pt *porticoTarget) announcements(from, to time.Time) string {
+	var b strings.Builder
+	var nodes []string
+	byNode := map[string][]cluster.Frame{}
+	for _, f := range pt.capture.For(pt.vip, from) {
+		if !f.Time.Before(to) {
+			continue
+		}
+		if byNode[f.Node] == nil {
+			nodes = append(nodes, f.Node)
+		}
+		byNode[f.Node] = append(byNode[f.Node], f)
+	}
+	slices.Sort(nodes)
+	for _, n := range nodes {
+		fs := byNode[n]
+		garp := 0
+		for _, f := range fs {
+			if f.Kind == cluster.GratuitousARP {
+				garp++
+			}
+		}
+		fmt.Fprintf(&b, " %s: %d GARP + %d replies, %s…%s;", n, garp, len(fs)-garp,
+			msStr(fs[0].Time.Sub(from)), msStr(fs[len(fs)-1].Time.Sub(from)))
+	}
+	return strings.TrimSuffix(strings.TrimSpace(b.String()), ";")
+}
+
+func (pt *porticoTarget) host(node string) (*netlab.Host, error) {
+	for _, h := range pt.c.Lab.Nodes {
+		if h.Name == node {
+			return h, nil
+		}
+	}
+	return nil, fmt.Errorf("bench: no node %q", node)
+}
+
+// speakerArgs returns a running speaker's command line (from /proc), without
+// the per-node and per-run values.
+func (pt *porticoTarget) speakerArgs() string {
+	p := pt.c.Speaker(pt.c.Lab.Nodes[0].Name)
+	if p == nil {
+		return "(not running)"
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.Pid))
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	args := strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00")
+	var out []string
+	skip := map[string]bool{"--kubeconfig": true, "--node-name": true, "--bind-address": true, "--metrics-bind-address": true, "--namespace": true}
+	for i := 1; i < len(args); i++ {
+		if skip[args[i]] {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return strings.Join(out, " ")
+}
+
+// flagDuration returns the last value of a "--name value" or "--name=value"
+// flag in a space-separated command line, or 0.
+func flagDuration(args, name string) time.Duration {
+	var d time.Duration
+	fs := strings.Fields(args)
+	for i, f := range fs {
+		v, ok := strings.CutPrefix(f, name+"=")
+		if !ok && f == name && i+1 < len(fs) {
+			v, ok = fs[i+1], true
+		}
+		if ok {
+			if x, err := time.ParseDuration(v); err == nil {
+				d = x
+			}
+		}
+	}
+	return d
+}
+
+// pollUntil calls cond every 100 ms until it reports true or an error, ctx
+// ends, or limit passes.
+func pollUntil(ctx context.Context, limit time.Duration, what string, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var last error
+	for {
+		ok, err := cond()
+		if ok && err == nil {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench: waiting for %s: %w", what, errors.Join(ctx.Err(), last))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
