@@ -54,7 +54,8 @@ const (
 	faultSIGTERM  fault = "sigterm"
 )
 
-var allFaults = []fault{faultKill, faultLinkDown, faultSIGTERM}
+// allFaults returns every fault, in the default order.
+func allFaults() []fault { return []fault{faultKill, faultLinkDown, faultSIGTERM} }
 
 func (f fault) describe() string {
 	switch f {
@@ -106,7 +107,7 @@ func setFailoverDefaults(o FailoverOptions) (failoverConfig, error) {
 	}
 	switch {
 	case len(o.Faults) == 0:
-		c.faults = allFaults
+		c.faults = allFaults()
 	case len(o.Faults) == 1 && strings.TrimSpace(o.Faults[0]) == "none":
 		o.Faults = nil
 	}
@@ -114,7 +115,7 @@ func setFailoverDefaults(o FailoverOptions) (failoverConfig, error) {
 	for _, s := range o.Faults {
 		f := fault(strings.TrimSpace(s))
 		known := false
-		for _, k := range allFaults {
+		for _, k := range allFaults() {
 			known = known || f == k
 		}
 		if !known {

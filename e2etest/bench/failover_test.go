@@ -20,7 +20,7 @@ func TestSetFailoverDefaults(t *testing.T) {
 		wantErr string
 	}{
 		{
-			name: "zero value", reps: 20, faults: allFaults, observe: 10 * time.Second,
+			name: "zero value", reps: 20, faults: allFaults(), observe: 10 * time.Second,
 			probe: proberOptions{interval: 10 * ms, connect: 100 * ms, read: 100 * ms},
 		},
 		{

@@ -132,8 +132,8 @@ func startKeepalived(ctx context.Context, dir string) (_ *keepalivedTarget, err 
 	if kt.bin, err = lookSbin("keepalived"); err != nil {
 		return nil, fmt.Errorf("bench: keepalived is not installed (run `make setup`, which installs it with apt): %w", err)
 	}
-	if kt.ip, err = lookSbin("ip"); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+	if kt.ip, err = netlab.IPCommand(); err != nil {
+		return nil, err
 	}
 	if out, err := exec.CommandContext(ctx, kt.bin, "--version").CombinedOutput(); err == nil {
 		kt.version, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")

@@ -12,6 +12,7 @@ type probe struct {
 	dur   time.Duration // until the line arrived or the attempt failed
 	ok    bool          // connected and read the server's line
 	via   string        // the node the connection entered at; "" when it failed
+	line  string        // the server's line
 	err   string        // why it failed
 }
 
@@ -125,7 +126,7 @@ func transitions(ps []probe, from, to time.Time, limit int) []string {
 		}
 		if p.via != cur && !p.start.Before(from) && cur != "" {
 			if n++; n <= limit {
-				out = append(out, fmt.Sprintf("+%d %s", p.start.Sub(from).Milliseconds(), p.via))
+				out = append(out, fmt.Sprintf("+%d %s (%s)", p.start.Sub(from).Milliseconds(), p.via, p.line))
 			}
 		}
 		cur = p.via

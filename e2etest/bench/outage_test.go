@@ -119,7 +119,7 @@ func TestTransitions(t *testing.T) {
 	ps := timeline(t0, "AAAAAAAAAB"+"xBABBAC")
 	got := transitions(ps, t0, t0.Add(time.Hour), 3)
 	// B at -10ms is before the window; then A +20, B +30, A +50, C +60.
-	want := []string{"+20 node-a", "+30 node-b", "+50 node-a", "(1 more)"}
+	want := []string{"+20 node-a ()", "+30 node-b ()", "+50 node-a ()", "(1 more)"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("transitions (-want +got):\n%s", d)
 	}

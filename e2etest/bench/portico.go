@@ -259,9 +259,9 @@ func (pt *porticoTarget) restore(ctx context.Context, f fault, node string) erro
 // ranges are the cluster package's (10.244.<i>.0/24 and fd00:244:<i>::/64
 // for node-<i>, see its doc).
 func (pt *porticoTarget) reroute(ctx context.Context, h *netlab.Host) error {
-	ip, err := lookSbin("ip")
+	ip, err := netlab.IPCommand()
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return err
 	}
 	for j, o := range pt.c.Lab.Nodes {
 		if o == h {

@@ -237,7 +237,7 @@ func (p *prober) finish(a *attempt, now time.Time, line string, err error) {
 	if err != nil {
 		pr.err = err.Error()
 	} else {
-		pr.ok, pr.via = true, p.via(line)
+		pr.ok, pr.via, pr.line = true, p.via(line), line
 		unix.SetsockoptLinger(a.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
 	unix.Close(a.fd)
