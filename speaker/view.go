@@ -32,15 +32,10 @@ func electionInput(v clusterView) announcer.Input {
 	ready := readyNodesByService(v.Slices)
 	for i := range v.Services {
 		s := &v.Services[i]
-		if !served(s, v.ServeNoClass) {
+		if !v1beta1.Serves(s, v.ServeNoClass) {
 			continue
 		}
-		var ips []netip.Addr
-		for _, in := range s.Status.LoadBalancer.Ingress {
-			if a, err := netip.ParseAddr(in.IP); err == nil {
-				ips = append(ips, a)
-			}
-		}
+		ips := v1beta1.IngressAddrs(s)
 		if len(ips) == 0 {
 			continue
 		}
@@ -53,17 +48,6 @@ func electionInput(v clusterView) announcer.Input {
 		})
 	}
 	return in
-}
-
-// served mirrors the controller's rule for which Services Portico owns.
-func served(s *corev1.Service, serveNoClass bool) bool {
-	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if s.Spec.LoadBalancerClass == nil {
-		return serveNoClass
-	}
-	return *s.Spec.LoadBalancerClass == v1beta1.LoadBalancerClass
 }
 
 // readyNodesByService returns, per Service key, the nodes with at least one

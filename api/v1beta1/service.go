@@ -1,5 +1,11 @@
 package v1beta1
 
+import (
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
 // The Service-facing API: load balancer class, annotations and the condition
 // Portico writes on every Service it serves.
 const (
@@ -54,3 +60,28 @@ const (
 	MetalLBAllowSharedIP     = "metallb.io/allow-shared-ip"
 	MetalLBLegacySharedIP    = "metallb.universe.tf/allow-shared-ip"
 )
+
+// Serves reports whether Portico is responsible for svc: a LoadBalancer of
+// class portico.dev/lb, or of no class when serveNoClass is set. The
+// controller and the speakers must agree on it, so both call this.
+func Serves(svc *corev1.Service, serveNoClass bool) bool {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	if svc.Spec.LoadBalancerClass == nil {
+		return serveNoClass
+	}
+	return *svc.Spec.LoadBalancerClass == LoadBalancerClass
+}
+
+// IngressAddrs returns the addresses in svc's status.loadBalancer.ingress,
+// skipping entries that are not IP addresses (hostnames).
+func IngressAddrs(svc *corev1.Service) []netip.Addr {
+	var out []netip.Addr
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if a, err := netip.ParseAddr(in.IP); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}

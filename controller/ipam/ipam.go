@@ -288,12 +288,11 @@ func (m *IPAM) candidatePools(req Request) ([]string, Decision, bool) {
 		}
 		return []string{req.Pool}, Decision{}, true
 	}
+	// No pools is not decided here: a held address may still be kept, and
+	// decideAutomatic reports NoPoolMatches per family otherwise.
 	var names []string
 	for _, p := range m.cfg.AutoPools(req.Info) {
 		names = append(names, p.Name)
-	}
-	if len(names) == 0 && len(m.alloc.Addresses(req.Owner.Key)) == 0 {
-		return nil, fail(v1beta1.ReasonNoPoolMatches, "no enabled IPAddressPool with autoAssign admits Services in namespace %q with these labels", req.Info.Namespace), false
 	}
 	return names, Decision{}, true
 }

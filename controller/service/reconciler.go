@@ -70,7 +70,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, fmt.Errorf("service %s: %w", key, err)
 	}
-	if !svc.DeletionTimestamp.IsZero() || !serves(&svc, r.serveNoClass) {
+	if !svc.DeletionTimestamp.IsZero() || !v1beta1.Serves(&svc, r.serveNoClass) {
 		r.forget(key)
 		return reconcile.Result{}, r.clearStatus(ctx, &svc)
 	}
@@ -131,8 +131,8 @@ func (r *Reconciler) seed(ctx context.Context) error {
 	restored := 0
 	for i := range list.Items {
 		svc := &list.Items[i]
-		addrs := statusAddrs(svc)
-		if !serves(svc, r.serveNoClass) || len(addrs) == 0 {
+		addrs := v1beta1.IngressAddrs(svc)
+		if !v1beta1.Serves(svc, r.serveNoClass) || len(addrs) == 0 {
 			continue
 		}
 		if err := r.ipam.Restore(ownerFor(svc), addrs); err != nil {
@@ -202,7 +202,7 @@ func (r *Reconciler) writeCondition(ctx context.Context, svc *corev1.Service, d 
 // recordChange emits Events only for changes and warnings: a first
 // assignment is visible in the status and would double the writes.
 func (r *Reconciler) recordChange(old *corev1.Service, d ipam.Decision) {
-	before := statusAddrs(old)
+	before := v1beta1.IngressAddrs(old)
 	prev := meta.FindStatusCondition(old.Status.Conditions, v1beta1.ServiceConditionIPAssigned)
 	switch {
 	case !d.Assigned:
@@ -230,7 +230,7 @@ func (r *Reconciler) clearStatus(ctx context.Context, svc *corev1.Service) error
 		return fmt.Errorf("service %s/%s: clearing status: %w", svc.Namespace, svc.Name, err)
 	}
 	if len(svc.Status.LoadBalancer.Ingress) > 0 {
-		r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, v1beta1.ReasonIPReleased, "Release", "released %v: the Service is no longer a LoadBalancer served by Portico", statusAddrs(svc))
+		r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, v1beta1.ReasonIPReleased, "Release", "released %v: the Service is no longer a LoadBalancer served by Portico", v1beta1.IngressAddrs(svc))
 	}
 	return nil
 }

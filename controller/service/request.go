@@ -21,17 +21,6 @@ type RequestError struct{ Field, Message string }
 
 func (e *RequestError) Error() string { return e.Field + ": " + e.Message }
 
-// serves reports whether Portico is responsible for svc.
-func serves(svc *corev1.Service, serveNoClass bool) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return serveNoClass
-	}
-	return *svc.Spec.LoadBalancerClass == v1beta1.LoadBalancerClass
-}
-
 // annotation returns the first non-empty value among names, Portico's own first.
 func annotation(svc *corev1.Service, names ...string) (string, string) {
 	for _, n := range names {
@@ -102,15 +91,4 @@ func ownerFor(svc *corev1.Service) allocator.Owner {
 		o.Ports = append(o.Ports, allocator.Port{Protocol: string(proto), Port: p.Port})
 	}
 	return o
-}
-
-// statusAddrs returns the addresses in svc's status.
-func statusAddrs(svc *corev1.Service) []netip.Addr {
-	var out []netip.Addr
-	for _, in := range svc.Status.LoadBalancer.Ingress {
-		if a, err := netip.ParseAddr(in.IP); err == nil {
-			out = append(out, a)
-		}
-	}
-	return out
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/controller/allocator"
@@ -85,27 +84,6 @@ func TestRequestFor(t *testing.T) {
 				t.Errorf("request (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestServes(t *testing.T) {
-	for _, tt := range []struct {
-		name         string
-		typ          corev1.ServiceType
-		class        *string
-		serveNoClass bool
-		want         bool
-	}{
-		{"no class", corev1.ServiceTypeLoadBalancer, nil, true, true},
-		{"no class, ignored", corev1.ServiceTypeLoadBalancer, nil, false, false},
-		{"portico class", corev1.ServiceTypeLoadBalancer, ptr.To(v1beta1.LoadBalancerClass), false, true},
-		{"other class", corev1.ServiceTypeLoadBalancer, ptr.To("example.com/lb"), true, false},
-		{"cluster ip", corev1.ServiceTypeClusterIP, nil, true, false},
-	} {
-		s := &corev1.Service{Spec: corev1.ServiceSpec{Type: tt.typ, LoadBalancerClass: tt.class}}
-		if got := serves(s, tt.serveNoClass); got != tt.want {
-			t.Errorf("%s: serves = %v, want %v", tt.name, got, tt.want)
-		}
 	}
 }
 
