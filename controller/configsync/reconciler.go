@@ -43,11 +43,11 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 
 // Reconcile rebuilds the model and reports its problems.
 func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
-	if err := r.syncer.Load(ctx); err != nil {
+	res, problems, err := r.syncer.load(ctx)
+	if err != nil {
 		return reconcile.Result{}, err
 	}
-	_, problems := r.syncer.ipam.Config()
-	if err := r.reportProblems(ctx, problems); err != nil {
+	if err := r.reportProblems(ctx, res, problems); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.changed(ctx); err != nil {
@@ -57,35 +57,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	return reconcile.Result{}, nil
 }
 
-// reportProblems sets a Ready condition on every advertisement and peer.
-func (r *Reconciler) reportProblems(ctx context.Context, problems []config.Problem) error {
+// reportProblems sets a Ready condition on every advertisement and peer of
+// the snapshot the model was built from.
+func (r *Reconciler) reportProblems(ctx context.Context, res config.ClusterResources, problems []config.Problem) error {
 	byObject := map[string][]config.Problem{}
 	for _, p := range problems {
 		byObject[p.Kind+"/"+p.Name] = append(byObject[p.Kind+"/"+p.Name], p)
 	}
-	var (
-		l2    v1beta1.L2AdvertisementList
-		peers v1beta1.BGPPeerList
-		advs  v1beta1.BGPAdvertisementList
-	)
 	var objs []statusObject
-	if err := r.client.List(ctx, &l2); err != nil {
-		return fmt.Errorf("configsync: listing l2advertisements: %w", err)
+	for i := range res.L2Advertisements {
+		a := &res.L2Advertisements[i]
+		objs = append(objs, statusObject{a, "L2Advertisement", &a.Status.Conditions})
 	}
-	for i := range l2.Items {
-		objs = append(objs, statusObject{&l2.Items[i], "L2Advertisement", &l2.Items[i].Status.Conditions})
+	for i := range res.BGPPeers {
+		p := &res.BGPPeers[i]
+		objs = append(objs, statusObject{p, "BGPPeer", &p.Status.Conditions})
 	}
-	if err := r.client.List(ctx, &peers); err != nil {
-		return fmt.Errorf("configsync: listing bgppeers: %w", err)
-	}
-	for i := range peers.Items {
-		objs = append(objs, statusObject{&peers.Items[i], "BGPPeer", &peers.Items[i].Status.Conditions})
-	}
-	if err := r.client.List(ctx, &advs); err != nil {
-		return fmt.Errorf("configsync: listing bgpadvertisements: %w", err)
-	}
-	for i := range advs.Items {
-		objs = append(objs, statusObject{&advs.Items[i], "BGPAdvertisement", &advs.Items[i].Status.Conditions})
+	for i := range res.BGPAdvertisements {
+		a := &res.BGPAdvertisements[i]
+		objs = append(objs, statusObject{a, "BGPAdvertisement", &a.Status.Conditions})
 	}
 	for _, o := range objs {
 		if err := r.setReady(ctx, o, byObject[o.kind+"/"+o.obj.GetName()]); err != nil {

@@ -38,16 +38,24 @@ func NewSyncer(reader client.Reader, m *ipam.IPAM, namespace string) *Syncer {
 // The previous model is passed on so an invalid edit keeps the last valid
 // version of an object.
 func (s *Syncer) Load(ctx context.Context) error {
+	_, _, err := s.load(ctx)
+	return err
+}
+
+// load is Load, also returning the snapshot and the problems, so the
+// configuration controller reports on the objects the model was built from
+// without listing them again.
+func (s *Syncer) load(ctx context.Context) (config.ClusterResources, []config.Problem, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res, err := s.snapshot(ctx)
 	if err != nil {
-		return err
+		return res, nil, err
 	}
 	cfg, problems := config.For(res, s.prev)
 	s.prev = cfg
 	s.ipam.SetConfig(cfg, problems)
-	return nil
+	return res, problems, nil
 }
 
 func (s *Syncer) snapshot(ctx context.Context) (config.ClusterResources, error) {
