@@ -1,12 +1,10 @@
 package announcer
 
 import (
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/portico-lb/portico/internal/importcheck"
 )
 
 // TestImports keeps the promise of doc.go: the election is computed, never
@@ -14,7 +12,7 @@ import (
 // that does I/O, the config model and Kubernetes API types; a client, a
 // socket or a file means the logic has leaked in from a caller.
 func TestImports(t *testing.T) {
-	allowed := func(path string) bool {
+	importcheck.Check(t, func(path string) bool {
 		switch path {
 		case "github.com/portico-lb/portico/config", "k8s.io/api/core/v1", "k8s.io/apimachinery/pkg/labels":
 			return true
@@ -23,25 +21,6 @@ func TestImports(t *testing.T) {
 			// where it is computed.
 			return false
 		}
-		first, _, _ := strings.Cut(path, "/")
-		return !strings.Contains(first, ".") && !strings.HasPrefix(path, "net/http") && !strings.HasPrefix(path, "os/")
-	}
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range f.Imports {
-			if path, _ := strconv.Unquote(imp.Path.Value); !allowed(path) {
-				t.Errorf("%s imports %s", name, path)
-			}
-		}
-	}
+		return importcheck.Standard(path) && !strings.HasPrefix(path, "net/http") && !strings.HasPrefix(path, "os/")
+	})
 }

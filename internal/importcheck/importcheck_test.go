@@ -1,0 +1,35 @@
+package importcheck
+
+import "testing"
+
+// recorder collects failures instead of failing, so Check itself can be
+// tested: this package imports go/parser, which a strict policy refuses.
+type recorder struct {
+	testing.TB
+	errors int
+}
+
+func (r *recorder) Helper()               {}
+func (r *recorder) Errorf(string, ...any) { r.errors++ }
+func (r *recorder) Fatal(args ...any)     { r.TB.Fatal(args...) }
+
+func TestCheck(t *testing.T) {
+	strict := &recorder{TB: t}
+	Check(strict, func(path string) bool { return path != "go/parser" })
+	if strict.errors != 1 {
+		t.Errorf("refusing go/parser: %d errors, want 1", strict.errors)
+	}
+	lax := &recorder{TB: t}
+	Check(lax, func(string) bool { return true })
+	if lax.errors != 0 {
+		t.Errorf("allowing all: %d errors, want 0", lax.errors)
+	}
+}
+
+func TestStandard(t *testing.T) {
+	for path, want := range map[string]bool{"net/netip": true, "os": true, "k8s.io/api/core/v1": false, "github.com/x/y": false} {
+		if got := Standard(path); got != want {
+			t.Errorf("Standard(%q) = %v, want %v", path, got, want)
+		}
+	}
+}
