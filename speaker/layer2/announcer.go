@@ -33,6 +33,10 @@ type Announcer struct {
 	ifaces   map[string]*ifaceState // open responders, by interface name
 	scanErr  error
 	problems map[string]error // per interface: why it could not be bound
+	// relinked holds interfaces whose responders were closed because the
+	// link went down, flapped or was re-created: reopened, they hold back
+	// their announcement for LinkUpDelay.
+	relinked map[string]bool
 }
 
 // ifaceState is what is open on one interface, and the link it was opened on.
@@ -45,12 +49,13 @@ type ifaceState struct {
 // opened before Run.
 func New(cfg Config, logger logr.Logger) *Announcer {
 	return &Announcer{
-		cfg:    setConfigDefaults(cfg),
-		log:    logger,
-		m:      newMetrics(),
-		kick:   make(chan struct{}, 1),
-		want:   map[netip.Addr][]string{},
-		ifaces: map[string]*ifaceState{},
+		cfg:      setConfigDefaults(cfg),
+		log:      logger,
+		m:        newMetrics(),
+		kick:     make(chan struct{}, 1),
+		want:     map[netip.Addr][]string{},
+		ifaces:   map[string]*ifaceState{},
+		relinked: map[string]bool{},
 	}
 }
 
@@ -162,6 +167,9 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 		// carrier count means it went down and up since the last scan, and
 		// neighbours may have flushed us. Either way: reopen and re-announce.
 		same := ok && l.usable() && l.index == st.link.index && l.carrierUps == st.link.carrierUps
+		if !same {
+			a.relinked[name] = true
+		}
 		if st.arp != nil && (!same || need == nil || len(need.v4) == 0) {
 			st.arp.close()
 			st.arp = nil
@@ -186,15 +194,19 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 			st = &ifaceState{link: l}
 		}
 		var errs []error
+		var quiet time.Duration
+		if a.relinked[name] {
+			quiet = a.cfg.LinkUpDelay
+		}
 		if len(need.v4) > 0 && st.arp == nil {
-			r, err := a.openARP(ctx, ns, l)
+			r, err := a.openARP(ctx, ns, l, quiet)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("layer2: interface %q: ARP: %w", name, err))
 			}
 			st.arp = r
 		}
 		if len(need.v6) > 0 && st.ndp == nil {
-			r, err := a.openNDP(ctx, ns, l)
+			r, err := a.openNDP(ctx, ns, l, quiet)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("layer2: interface %q: NDP: %w", name, err))
 			}
@@ -205,6 +217,7 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 		}
 		if st.arp != nil || st.ndp != nil {
 			a.ifaces[name] = st
+			delete(a.relinked, name)
 		}
 	}
 	a.applyLocked(p)
@@ -251,7 +264,9 @@ func (a *Announcer) setProblemsLocked(problems map[string]error) {
 	a.problems = problems
 }
 
-func (a *Announcer) openARP(ctx context.Context, ns *nsThread, l link) (*responder, error) {
+// openARP and openNDP open a responder on l whose first announcement waits
+// quiet.
+func (a *Announcer) openARP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
 	var c *arp.Client
 	err := ns.do(ctx, func() (err error) {
 		c, err = arp.Dial(l.netInterface())
@@ -260,10 +275,10 @@ func (a *Announcer) openARP(ctx context.Context, ns *nsThread, l link) (*respond
 	if err != nil {
 		return nil, err
 	}
-	return newARPResponder(ctx, l.name, c, a.cfg, a.log, a.m), nil
+	return newARPResponder(ctx, l.name, c, a.cfg, a.log, a.m, quiet), nil
 }
 
-func (a *Announcer) openNDP(ctx context.Context, ns *nsThread, l link) (*responder, error) {
+func (a *Announcer) openNDP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
 	var c *ndp.Conn
 	err := ns.do(ctx, func() (err error) {
 		c, err = listenNDP(l)
@@ -272,7 +287,7 @@ func (a *Announcer) openNDP(ctx context.Context, ns *nsThread, l link) (*respond
 	if err != nil {
 		return nil, err
 	}
-	return newNDPResponder(ctx, l.name, c, l.mac, a.cfg, a.log, a.m), nil
+	return newNDPResponder(ctx, l.name, c, l.mac, a.cfg, a.log, a.m, quiet), nil
 }
 
 // shutdown closes every responder once Run ends; Set keeps working and the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/mdlayher/arp"
@@ -23,8 +24,8 @@ var _ wire = (*arpWire)(nil)
 
 // newARPResponder serves ARP through c. Production builds c with arp.Dial;
 // tests build it with arp.New and a fake net.PacketConn.
-func newARPResponder(ctx context.Context, iface string, c *arp.Client, cfg Config, log logr.Logger, m *metrics) *responder {
-	return newResponder(ctx, iface, "arp", &arpWire{c: c, mac: c.HardwareAddr()}, cfg, log, m)
+func newARPResponder(ctx context.Context, iface string, c *arp.Client, cfg Config, log logr.Logger, m *metrics, quiet time.Duration) *responder {
+	return newResponder(ctx, iface, "arp", &arpWire{c: c, mac: c.HardwareAddr()}, cfg, log, m, quiet)
 }
 
 func (w *arpWire) serve(ctx context.Context, r *responder) {

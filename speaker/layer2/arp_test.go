@@ -227,6 +227,35 @@ func TestARPGratuitousTiming(t *testing.T) {
 	})
 }
 
+// TestARPLinkUpDelay: a responder reopened after its link came back
+// answers at once but announces only after the quiet period, and not at
+// all for an address it lost meanwhile (membership healed and it moved).
+func TestARPLinkUpDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, conn := newFakeARP(t, "test0", Config{GratuitousCount: 2, GratuitousInterval: 100 * time.Millisecond}, nil, 500*time.Millisecond)
+		start := time.Now()
+		r.set([]netip.Addr{vip4, other4})
+		conn.in <- arpFrame(t, arpRequest(t, peerMAC, peerIP, vip4))
+		synctest.Wait()
+		if got := conn.take(); len(got) != 1 || got[0].pkt.Operation != arp.OperationReply {
+			t.Fatalf("sent %d frames during the quiet period, want the one reply", len(got))
+		}
+		time.Sleep(200 * time.Millisecond)
+		r.set([]netip.Addr{vip4}) // other4 moved to its rightful owner
+		time.Sleep(time.Second)
+		sent := conn.take()
+		if len(sent) != 4 {
+			t.Fatalf("sent %d frames, want 2 rounds of request + reply for %v only", len(sent), vip4)
+		}
+		for i, s := range sent {
+			want := 500*time.Millisecond + time.Duration(i/2)*100*time.Millisecond
+			if at := s.at.Sub(start); at != want || s.pkt.SenderIP != vip4 {
+				t.Errorf("frame %d: for %v at +%v, want %v at +%v", i, s.pkt.SenderIP, at, vip4, want)
+			}
+		}
+	})
+}
+
 // TestARPReadErrorsBackOff checks that a socket failing every read is not
 // spun on.
 func TestARPReadErrorsBackOff(t *testing.T) {

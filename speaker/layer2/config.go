@@ -20,6 +20,18 @@ type Config struct {
 	// Default 1s.
 	RescanInterval time.Duration
 
+	// LinkUpDelay holds back the gratuitous announcement on a link that
+	// came back (or flapped) for this long; answering questions starts at
+	// once. A link that was down long enough for the other speakers to
+	// declare this node dead has been replaced: the addresses this node
+	// held moved away, and until membership has healed (a few hundred
+	// milliseconds) this node still believes it holds them, and others'
+	// too. Announcing then would pull clients away from the rightful owners
+	// for no gain; waiting costs a node whose link merely blinked nothing,
+	// since its neighbours' entries still point at it. Default 500ms;
+	// negative disables.
+	LinkUpDelay time.Duration
+
 	// NetNS, when set, is the path of a network namespace (for example
 	// /run/netns/node-1) in which interfaces are listed and sockets opened.
 	// Sockets stay bound to the namespace they were created in, so only that
@@ -33,6 +45,7 @@ const (
 	defaultGratuitousCount    = 3
 	defaultGratuitousInterval = 100 * time.Millisecond
 	defaultRescanInterval     = time.Second
+	defaultLinkUpDelay        = 500 * time.Millisecond
 )
 
 // setConfigDefaults fills every unset or nonsensical field, so the rest of the
@@ -46,6 +59,12 @@ func setConfigDefaults(cfg Config) Config {
 	}
 	if cfg.RescanInterval <= 0 {
 		cfg.RescanInterval = defaultRescanInterval
+	}
+	switch {
+	case cfg.LinkUpDelay == 0:
+		cfg.LinkUpDelay = defaultLinkUpDelay
+	case cfg.LinkUpDelay < 0:
+		cfg.LinkUpDelay = 0
 	}
 	return cfg
 }

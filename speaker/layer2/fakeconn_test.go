@@ -105,7 +105,7 @@ var (
 // one on arp.Dial. arp.New looks the interface's addresses up by index and
 // insists on an IPv4 one, so the fake interface borrows loopback's index
 // (127.0.0.1, readable without privileges) while keeping its own name and MAC.
-func newFakeARP(t *testing.T, name string, cfg Config, m *metrics) (*responder, *fakeConn) {
+func newFakeARP(t *testing.T, name string, cfg Config, m *metrics, quiet ...time.Duration) (*responder, *fakeConn) {
 	t.Helper()
 	ifis, err := net.Interfaces()
 	if err != nil {
@@ -128,7 +128,11 @@ func newFakeARP(t *testing.T, name string, cfg Config, m *metrics) (*responder, 
 	if m == nil {
 		m = newMetrics()
 	}
-	r := newARPResponder(context.Background(), name, c, setConfigDefaults(cfg), testr.New(t), m)
+	var q time.Duration
+	if len(quiet) > 0 {
+		q = quiet[0]
+	}
+	r := newARPResponder(context.Background(), name, c, setConfigDefaults(cfg), testr.New(t), m, q)
 	t.Cleanup(r.close)
 	return r, conn
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/mdlayher/ndp"
@@ -60,8 +61,8 @@ func listenNDP(l link) (*ndp.Conn, error) {
 	return c, nil
 }
 
-func newNDPResponder(ctx context.Context, iface string, c *ndp.Conn, mac net.HardwareAddr, cfg Config, log logr.Logger, m *metrics) *responder {
-	return newResponder(ctx, iface, "ndp", &ndpWire{conn: c, mac: mac, groups: map[netip.Addr]struct{}{}}, cfg, log, m)
+func newNDPResponder(ctx context.Context, iface string, c *ndp.Conn, mac net.HardwareAddr, cfg Config, log logr.Logger, m *metrics, quiet time.Duration) *responder {
+	return newResponder(ctx, iface, "ndp", &ndpWire{conn: c, mac: mac, groups: map[netip.Addr]struct{}{}}, cfg, log, m, quiet)
 }
 
 func (w *ndpWire) serve(ctx context.Context, r *responder) {

@@ -44,6 +44,10 @@ type responder struct {
 	log      logr.Logger
 	m        *metrics
 
+	// quietUntil is when the first gratuitous announcement may go out; see
+	// Config.LinkUpDelay.
+	quietUntil time.Time
+
 	addrs atomic.Pointer[addrSet]
 	mu    sync.Mutex // serialises set
 
@@ -53,16 +57,17 @@ type responder struct {
 }
 
 // newResponder starts serving w on the named interface. It answers nothing
-// until set gives it addresses.
-func newResponder(ctx context.Context, iface, protocol string, w wire, cfg Config, log logr.Logger, m *metrics) *responder {
+// until set gives it addresses, and announces nothing for quiet.
+func newResponder(ctx context.Context, iface, protocol string, w wire, cfg Config, log logr.Logger, m *metrics, quiet time.Duration) *responder {
 	r := &responder{
-		iface:    iface,
-		protocol: protocol,
-		w:        w,
-		count:    cfg.GratuitousCount,
-		interval: cfg.GratuitousInterval,
-		log:      log.WithValues("interface", iface, "protocol", protocol),
-		m:        m,
+		quietUntil: time.Now().Add(quiet),
+		iface:      iface,
+		protocol:   protocol,
+		w:          w,
+		count:      cfg.GratuitousCount,
+		interval:   cfg.GratuitousInterval,
+		log:        log.WithValues("interface", iface, "protocol", protocol),
+		m:          m,
 	}
 	r.addrs.Store(&addrSet{})
 	r.ctx, r.cancel = context.WithCancel(ctx)
@@ -128,8 +133,12 @@ func (r *responder) syncWire(addrs []netip.Addr) {
 // dropped from later rounds: another node may own it by now.
 func (r *responder) gratuitous(ips []netip.Addr) {
 	for round := 0; round < r.count; round++ {
-		if round > 0 {
-			t := time.NewTimer(r.interval)
+		wait := r.interval
+		if round == 0 {
+			wait = time.Until(r.quietUntil)
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
 			case <-r.ctx.Done():

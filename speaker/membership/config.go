@@ -132,7 +132,7 @@ func (c Config) validate() error {
 			return fmt.Errorf("membership: invalid subnet %v", p)
 		}
 	}
-	if n := len(encodeSubnets(c.Subnets)); n > metaMaxSize {
+	if n := len(encodeMeta(verdict{}, encodeSubnets(c.Subnets), metaMaxSize)); n > metaMaxSize {
 		return fmt.Errorf("membership: %d subnets take %d bytes, more than the %d memberlist carries", len(c.Subnets), n, metaMaxSize)
 	}
 	switch {

@@ -2,8 +2,11 @@ package membership
 
 import (
 	"bytes"
+	"fmt"
 	"log"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,24 +57,103 @@ func memberlistConfig(cfg Config, v *view, logger logr.Logger) *memberlist.Confi
 		c.SecretKey = cfg.SecretKey
 	}
 
-	c.Delegate = metaDelegate{meta: encodeSubnets(cfg.Subnets)}
+	c.Delegate = metaDelegate{subnets: encodeSubnets(cfg.Subnets), verdict: v.published}
 	c.Events = eventDelegate{view: v, log: logger}
 	c.Logger = log.New(logWriter{log: logger}, "", 0)
 	return c
 }
 
-// metaDelegate gives memberlist this node's metadata: its subnets, so that
-// peers learn them from gossip and not only from the API server.
-type metaDelegate struct{ meta []byte }
+// metaDelegate gives memberlist this node's metadata: its verdict on the
+// others (see holdDown), and its subnets, so that peers learn them from
+// gossip and not only from the API server.
+type metaDelegate struct {
+	subnets []byte
+	verdict func() verdict
+}
 
 var _ memberlist.Delegate = metaDelegate{}
 
 func (d metaDelegate) NodeMeta(limit int) []byte {
-	if len(d.meta) > limit {
-		return nil // cannot happen: validate bounds the size
+	meta := encodeMeta(d.verdict(), d.subnets, limit)
+	if len(meta) > limit {
+		return nil // cannot happen: validate bounds the subnets' size
 	}
-	return d.meta
+	return meta
 }
+
+// metaPrefix starts metadata that carries a verdict; metadata without it
+// is a bare subnet list, with an empty verdict.
+const metaPrefix = "v1|"
+
+// encodeMeta is "v1|<j or s>|<count>|<min>|<hash>,<hash>…|<subnets>":
+// j while starting, hashes in hex, subnets as in the Lease. Hashes that
+// would take the metadata over limit are left out; count and min still
+// cover them.
+func encodeMeta(v verdict, subnets []byte, limit int) []byte {
+	phase := 's'
+	if v.starting {
+		phase = 'j'
+	}
+	b := fmt.Appendf(nil, "%s%c|%d|%x|", metaPrefix, phase, v.count, v.min)
+	room := limit - len(b) - 1 - len(subnets)
+	for i, h := range v.hashes {
+		entry := strconv.FormatUint(uint64(h), 16)
+		if i > 0 {
+			entry = "," + entry
+		}
+		if len(entry) > room {
+			break
+		}
+		b, room = append(b, entry...), room-len(entry)
+	}
+	b = append(b, '|')
+	return append(b, subnets...)
+}
+
+// maxVerdictHashes bounds decoding: metadata is another node's input.
+const maxVerdictHashes = 128
+
+// decodeMeta reads encodeMeta's form.
+func decodeMeta(meta []byte) (verdict, []netip.Prefix, error) {
+	s := string(meta)
+	rest, ok := strings.CutPrefix(s, metaPrefix)
+	if !ok {
+		subnets, err := decodeSubnets(s)
+		return verdict{}, subnets, err
+	}
+	f := strings.SplitN(rest, "|", 5)
+	if len(f) != 5 || (f[0] != "j" && f[0] != "s") {
+		return verdict{}, nil, fmt.Errorf("metadata %q: want j or s and 4 more fields after %q", s, metaPrefix)
+	}
+	v := verdict{starting: f[0] == "j"}
+	f = f[1:]
+	count, err := strconv.Atoi(f[0])
+	if err != nil || count < 0 {
+		return verdict{}, nil, fmt.Errorf("metadata %q: bad count", s)
+	}
+	minHash, err := strconv.ParseUint(f[1], 16, 32)
+	if err != nil {
+		return verdict{}, nil, fmt.Errorf("metadata %q: bad min: %w", s, err)
+	}
+	v.count, v.min = count, uint32(minHash)
+	for h := range strings.SplitSeq(f[2], ",") {
+		if h == "" {
+			continue
+		}
+		if len(v.hashes) == maxVerdictHashes {
+			return verdict{}, nil, fmt.Errorf("metadata %q: more than %d hashes", s, maxVerdictHashes)
+		}
+		n, err := strconv.ParseUint(h, 16, 32)
+		if err != nil {
+			return verdict{}, nil, fmt.Errorf("metadata %q: bad hash: %w", s, err)
+		}
+		v.hashes = append(v.hashes, uint32(n))
+	}
+	slices.Sort(v.hashes)
+	subnets, err := decodeSubnets(f[3])
+	return v, subnets, err
+}
+
 func (metaDelegate) NotifyMsg([]byte)                {}
 func (metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }
 func (metaDelegate) LocalState(bool) []byte          { return nil }
@@ -92,8 +174,9 @@ func (d eventDelegate) NotifyJoin(n *memberlist.Node) {
 }
 
 func (d eventDelegate) NotifyLeave(n *memberlist.Node) {
-	d.log.V(1).Info("member gone", "member", n.Name, "addr", n.Address())
-	d.view.dropGossip(n.Name)
+	died := n.State != memberlist.StateLeft
+	d.log.V(1).Info("member gone", "member", n.Name, "addr", n.Address(), "died", died)
+	d.view.dropGossip(n.Name, died)
 }
 
 func (d eventDelegate) NotifyUpdate(n *memberlist.Node) {
@@ -105,12 +188,12 @@ func (d eventDelegate) info(n *memberlist.Node) memberInfo {
 	if a, ok := netip.AddrFromSlice(n.Addr); ok {
 		info.addr = netip.AddrPortFrom(a.Unmap(), n.Port)
 	}
-	subnets, err := decodeSubnets(string(n.Meta))
+	v, subnets, err := decodeMeta(n.Meta)
 	if err != nil {
 		// Still alive: liveness does not depend on the metadata.
-		d.log.Info("member sent unreadable subnets", "member", n.Name, "error", err.Error())
+		d.log.Info("member sent unreadable metadata", "member", n.Name, "error", err.Error())
 	}
-	info.subnets = subnets
+	info.verdict, info.subnets = v, subnets
 	return info
 }
 

@@ -1,6 +1,61 @@
 package membership
 
-import "time"
+import (
+	"hash/fnv"
+	"slices"
+	"time"
+)
+
+// verdict is what a speaker publishes about the others: which peers it
+// does not count Stable, because they died and have not come back, or came
+// back and are in their hold-down. It travels in memberlist metadata, so
+// that when two sides of a partition meet, each node knows whether the
+// other side counts it out, and which side was the larger.
+//
+// Names are carried as 32-bit hashes, as many as fit; count and min cover
+// all of them, so the comparison of two sides is exact even when the list
+// is cut short.
+type verdict struct {
+	// starting: the publisher is in its own start-up period (after a start
+	// or a start-over), in which it defers to everyone.
+	starting bool
+	count    int      // how many peers are not counted Stable
+	min      uint32   // the smallest of their hashes; 0 when count is 0
+	hashes   []uint32 // their hashes, sorted; possibly fewer than count
+}
+
+func (v verdict) equal(o verdict) bool {
+	return v.starting == o.starting && v.count == o.count && v.min == o.min && slices.Equal(v.hashes, o.hashes)
+}
+
+// names reports whether v lists name.
+func (v verdict) names(name string) bool {
+	_, ok := slices.BinarySearch(v.hashes, nameHash(name))
+	return ok
+}
+
+// outranks reports whether the side that published v is the one that stays
+// when it meets the side that published o: the side that counts out fewer
+// nodes, or, when both count out as many, the side that does not count out
+// the node with the smallest hash. Two sides of one partition never count
+// out the same nodes, so the result is the same wherever it is computed. A
+// node in its start-up period outranks no one: it may have started over a
+// moment ago, and its verdict no longer describes the side it was on.
+func (v verdict) outranks(o verdict) bool {
+	if v.starting {
+		return false
+	}
+	if v.count != o.count {
+		return v.count < o.count
+	}
+	return v.min > o.min
+}
+
+func nameHash(name string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return h.Sum32()
+}
 
 // holdDown decides which alive members are Stable. It is a pure state
 // machine: the caller reports transitions and passes the time in.
@@ -29,49 +84,114 @@ import "time"
 //     a one-node cluster or for the last survivor. Before discovery settles
 //     a speaker has not yet joined the others, and "alone" would only mean
 //     "not connected yet", so it must not claim everything.
-//
-// A consequence worth knowing: after a partition heals, each side sees the
-// other side as new for one period, so both keep announcing what they
-// announced during the partition until the period ends.
+//   - After a partition heals, the smaller side starts over. When a peer
+//     comes back whose verdict counts self out, and whose side outranks
+//     self's (see verdict), self starts over as if it had restarted: its
+//     own clock restarts and the peers it sees count as established. That
+//     is how the other side sees it (members that died and came back), so
+//     both sides agree that the addresses stay with the larger side for
+//     one hold-down period. Without this rule a node whose link came back
+//     counted the returning majority as new, stayed the only Stable member
+//     it knew of, and answered for every address together with their
+//     rightful owners. A peer whose verdict does not name self (it never
+//     saw self die, or it has just started) never makes self start over:
+//     that peer still counts self Stable, and self stepping back would
+//     leave self's addresses to nobody.
 type holdDown struct {
 	hold    time.Duration // <= 0: every alive member is Stable
 	self    string
 	settled bool
 	since   map[string]time.Time // alive members → when they last became alive
-	// started is when self was first seen alive; established holds peers
-	// first seen before self's own hold-down ran out.
+	// started is when self's current start-up period began: its first
+	// sighting, or its last rejoin; established holds peers first seen
+	// before that period ran out.
 	started     time.Time
 	established map[string]bool
+	// lost holds peers that died (rather than left) and have not come back
+	// or been forgotten.
+	lost map[string]bool
 }
 
 func newHoldDown(self string, hold time.Duration) *holdDown {
-	return &holdDown{hold: hold, self: self, since: map[string]time.Time{}, established: map[string]bool{}}
+	return &holdDown{
+		hold: hold, self: self,
+		since: map[string]time.Time{}, established: map[string]bool{}, lost: map[string]bool{},
+	}
 }
 
-// up records that name is alive at now. It reports whether name was not
-// alive before; a member already alive keeps its clock.
-func (h *holdDown) up(name string, now time.Time) bool {
+// up records that name is alive at now, and what name published about the
+// others (ignored for self). It reports whether name was not alive before;
+// a member already alive keeps its clock.
+func (h *holdDown) up(name string, theirs verdict, now time.Time) bool {
 	if _, ok := h.since[name]; ok {
 		return false
 	}
-	h.since[name] = now
-	if name == h.self && h.started.IsZero() {
-		h.started = now
+	if name == h.self {
+		h.since[name] = now
+		if h.started.IsZero() {
+			h.started = now
+		}
+		return true
 	}
-	if name != h.self && (h.started.IsZero() || now.Sub(h.started) < h.hold) {
+	switch {
+	case h.starting(now):
+		h.established[name] = true
+	case theirs.names(h.self) && theirs.outranks(h.verdict(now)):
+		h.restart(now)
 		h.established[name] = true
 	}
+	h.since[name] = now
+	delete(h.lost, name)
 	return true
 }
 
-// down records that name is no longer alive, and reports whether it was.
-func (h *holdDown) down(name string) bool {
+// restart begins a new start-up period for self at now, with every alive
+// peer established.
+func (h *holdDown) restart(now time.Time) {
+	h.started = now
+	if _, ok := h.since[h.self]; ok {
+		h.since[h.self] = now
+	}
+	for name := range h.since {
+		if name != h.self {
+			h.established[name] = true
+		}
+	}
+}
+
+// down records that name is no longer alive, and whether it died (as
+// opposed to leaving or being forgotten). It reports whether name was
+// alive.
+func (h *holdDown) down(name string, died bool) bool {
 	if _, ok := h.since[name]; !ok {
 		return false
 	}
 	delete(h.since, name)
 	delete(h.established, name)
+	if died && name != h.self {
+		h.lost[name] = true
+	}
 	return true
+}
+
+// forget drops name from the lost peers, for example once its Lease has
+// expired or disappeared: it is no longer part of the cluster. It reports
+// whether name was lost.
+func (h *holdDown) forget(name string) bool {
+	if !h.lost[name] {
+		return false
+	}
+	delete(h.lost, name)
+	return true
+}
+
+// lostNames returns the lost peers.
+func (h *holdDown) lostNames() []string {
+	out := make([]string, 0, len(h.lost))
+	for name := range h.lost {
+		out = append(out, name)
+	}
+	return out
 }
 
 // settle records that discovery has settled. It reports whether that is
@@ -90,6 +210,40 @@ func (h *holdDown) alive(name string) bool {
 	return ok
 }
 
+// starting reports whether self is in its start-up period at now.
+func (h *holdDown) starting(now time.Time) bool {
+	return !h.started.IsZero() && h.hold > 0 && now.Sub(h.started) < h.hold
+}
+
+// cutOff reports whether self has lost touch with half of the cluster or
+// more: the alive members (self included) are no majority of the alive
+// and lost ones. A cut-off node cannot tell "the others died" from "I was
+// cut off", so it announces for everyone and keeps trying to rejoin the
+// lost peers.
+func (h *holdDown) cutOff() bool {
+	return len(h.lost) > 0 && 2*len(h.since) <= len(h.since)+len(h.lost)
+}
+
+// verdict returns self's verdict at now: the lost peers, and the alive
+// peers that are not Stable.
+func (h *holdDown) verdict(now time.Time) verdict {
+	var hashes []uint32
+	for name := range h.lost {
+		hashes = append(hashes, nameHash(name))
+	}
+	for name := range h.since {
+		if name != h.self && !h.stable(name, now) {
+			hashes = append(hashes, nameHash(name))
+		}
+	}
+	v := verdict{starting: h.starting(now)}
+	if len(hashes) > 0 {
+		slices.Sort(hashes)
+		v.count, v.min, v.hashes = len(hashes), hashes[0], hashes
+	}
+	return v
+}
+
 // stable reports whether name counts for elections at now.
 func (h *holdDown) stable(name string, now time.Time) bool {
 	since, ok := h.since[name]
@@ -103,20 +257,25 @@ func (h *holdDown) stable(name string, now time.Time) bool {
 	}
 }
 
-// next returns how long after now the next alive member becomes Stable by
-// the passing of time, and false if none is waiting. (Becoming Stable by
-// being alone happens on a transition, which the caller sees anyway.)
+// next returns how long after now the next change made by the passing of
+// time happens (an alive member becoming Stable, or self's start-up period
+// ending), and false if none is waiting. (Becoming Stable by being alone
+// happens on a transition, which the caller sees anyway.)
 func (h *holdDown) next(now time.Time) (time.Duration, bool) {
 	var wait time.Duration
 	found := false
-	for name, since := range h.since {
-		if h.stable(name, now) {
-			continue
-		}
-		d := h.hold - now.Sub(since)
+	consider := func(d time.Duration) {
 		if !found || d < wait {
 			wait, found = d, true
 		}
+	}
+	for name, since := range h.since {
+		if !h.stable(name, now) {
+			consider(h.hold - now.Sub(since))
+		}
+	}
+	if h.starting(now) {
+		consider(h.hold - now.Sub(h.started))
 	}
 	return wait, found
 }

@@ -6,6 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -15,11 +16,11 @@ import (
 func TestHoldDownPeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHoldDown("self", 3*time.Second)
-		h.up("self", time.Now())
+		h.up("self", verdict{}, time.Now())
 		h.settle()
 		time.Sleep(10 * time.Second) // self is long past its own hold-down
 
-		if !h.up("b", time.Now()) {
+		if !h.up("b", verdict{}, time.Now()) {
 			t.Fatal("up(b) did not report a new member")
 		}
 		if h.stable("b", time.Now()) {
@@ -41,17 +42,17 @@ func TestHoldDownPeer(t *testing.T) {
 		}
 
 		// A repeated up (memberlist metadata update) keeps the clock.
-		if h.up("b", time.Now()) || !h.stable("b", time.Now()) {
+		if h.up("b", verdict{}, time.Now()) || !h.stable("b", time.Now()) {
 			t.Fatal("a second up restarted b's hold-down")
 		}
 		// A flap restarts it.
-		if !h.down("b") || h.down("b") {
+		if !h.down("b", true) || h.down("b", true) {
 			t.Fatal("down did not report exactly one transition")
 		}
 		if h.stable("b", time.Now()) || h.alive("b") {
 			t.Fatal("b stable or alive while down")
 		}
-		h.up("b", time.Now())
+		h.up("b", verdict{}, time.Now())
 		time.Sleep(2 * time.Second)
 		if h.stable("b", time.Now()) {
 			t.Fatal("b stable 2s after rejoining")
@@ -69,7 +70,7 @@ func TestHoldDownPeer(t *testing.T) {
 func TestHoldDownSelf(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHoldDown("self", 3*time.Second)
-		h.up("self", time.Now())
+		h.up("self", verdict{}, time.Now())
 
 		// Alone, but discovery has not settled: we may just not have
 		// joined the others yet, so no shortcut.
@@ -88,7 +89,7 @@ func TestHoldDownSelf(t *testing.T) {
 		// count as established at once (else self, whose clock started
 		// first, would be the only Stable member for a moment).
 		time.Sleep(time.Second)
-		h.up("b", time.Now())
+		h.up("b", verdict{}, time.Now())
 		if h.stable("self", time.Now()) {
 			t.Fatal("self stable within its hold-down while another node is alive")
 		}
@@ -99,13 +100,13 @@ func TestHoldDownSelf(t *testing.T) {
 			t.Fatalf("next = %v, want 2s (self's hold-down ends first)", d)
 		}
 		// The other node goes: alone again, stable again at once.
-		h.down("b")
+		h.down("b", true)
 		if !h.stable("self", time.Now()) {
 			t.Fatal("self not stable once alone again")
 		}
 		// After self's start-up, a node that comes back gets a hold-down.
 		time.Sleep(3 * time.Second)
-		h.up("b", time.Now())
+		h.up("b", verdict{}, time.Now())
 		time.Sleep(2 * time.Second)
 		want := map[string]bool{"self": true, "b": false}
 		got := map[string]bool{"self": h.stable("self", time.Now()), "b": h.stable("b", time.Now())}
@@ -118,8 +119,8 @@ func TestHoldDownSelf(t *testing.T) {
 func TestHoldDownDisabled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHoldDown("self", -1)
-		h.up("self", time.Now())
-		h.up("b", time.Now())
+		h.up("self", verdict{}, time.Now())
+		h.up("b", verdict{}, time.Now())
 		if !h.stable("self", time.Now()) || !h.stable("b", time.Now()) {
 			t.Fatal("members not stable at once with hold-down disabled")
 		}
@@ -136,7 +137,7 @@ func TestHoldDownDisabled(t *testing.T) {
 // member's hold-down ends, exactly then, with nothing else happening.
 func TestViewSignalsHoldDownExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		v := newView("self", 3*time.Second, newMetrics(func() float64 { return 0 }))
+		v := newView("self", 3*time.Second, newMetrics(func() float64 { return 0 }), logr.Discard())
 		defer v.stop()
 		v.setGossip("self", memberInfo{})
 		v.settle()
@@ -177,7 +178,7 @@ func TestViewSignalsHoldDownExpiry(t *testing.T) {
 
 func TestViewMergesSources(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		v := newView("self", -1, newMetrics(func() float64 { return 0 }))
+		v := newView("self", -1, newMetrics(func() float64 { return 0 }), logr.Discard())
 		defer v.stop()
 		gossiped := memberInfo{addr: mustAddrPort("192.0.2.2:7946")}
 		v.setGossip("self", memberInfo{addr: mustAddrPort("192.0.2.1:7946")})
@@ -192,7 +193,7 @@ func TestViewMergesSources(t *testing.T) {
 			t.Fatalf("members (-want +got):\n%s", diff)
 		}
 		// b stays alive while either source has it.
-		v.dropGossip("b")
+		v.dropGossip("b", true)
 		if !v.alive("b") {
 			t.Fatal("b gone although its Lease is fresh")
 		}

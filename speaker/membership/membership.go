@@ -27,6 +27,11 @@ const (
 	// minRetry is the first retry delay of discovery while this speaker is
 	// alone; it doubles up to RenewInterval.
 	minRetry = 200 * time.Millisecond
+	// rejoinInterval is how often a cut-off speaker tries to join the peers
+	// it lost, at their last memberlist addresses. It does not need the API
+	// server, which a cut-off node usually cannot reach either, so a node
+	// whose link comes back finds the others within this interval.
+	rejoinInterval = 200 * time.Millisecond
 )
 
 // Membership tracks which speakers are alive. Create it with New, start it
@@ -79,7 +84,7 @@ func newMembership(cfg Config, src peerSource, logger logr.Logger) (*Membership,
 	}
 	m := &Membership{cfg: cfg, src: src, log: logger}
 	m.metrics = newMetrics(m.healthScore)
-	m.view = newView(cfg.NodeName, cfg.HoldDown, m.metrics)
+	m.view = newView(cfg.NodeName, cfg.HoldDown, m.metrics, logger)
 	return m, nil
 }
 
@@ -106,6 +111,8 @@ func (m *Membership) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { m.publishLoop(ctx) })
 	wg.Go(func() { m.discoverLoop(ctx) })
+	wg.Go(func() { m.rejoinLoop(ctx) })
+	wg.Go(func() { m.verdictLoop(ctx) })
 	wg.Wait()
 
 	if err := m.Leave(defaultLeaveTimeout); err != nil {
@@ -322,7 +329,9 @@ func (m *Membership) discover(ctx context.Context, fresh *freshness) (alone bool
 
 	leased := map[string]memberInfo{}
 	var join []string
+	current := map[string]bool{}
 	for _, p := range fresh.observe(ps, time.Now()) {
+		current[p.Name] = true
 		switch {
 		case ml == nil || !p.Addr.IsValid():
 			// Without memberlist on one side, the record is the signal.
@@ -334,6 +343,9 @@ func (m *Membership) discover(ctx context.Context, fresh *freshness) (alone bool
 		}
 	}
 	m.view.setLeased(leased)
+	// A lost peer without a fresh record has left the cluster for good (or
+	// for long): it no longer counts when judging whether we are cut off.
+	m.view.keepLost(func(name string) bool { return current[name] })
 
 	m.mlMu.Lock()
 	shut := m.shut
@@ -348,4 +360,62 @@ func (m *Membership) discover(ctx context.Context, fresh *freshness) (alone bool
 		m.view.settle()
 	}
 	return !m.view.others()
+}
+
+// rejoinLoop joins the lost peers while this speaker is cut off (see
+// holdDown). Partitions heal through discover too, but only every
+// RenewInterval, and only once the API server answers.
+func (m *Membership) rejoinLoop(ctx context.Context) {
+	t := time.NewTicker(rejoinInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cut, addrs := m.view.cutOff()
+		if !cut || len(addrs) == 0 {
+			continue
+		}
+		m.withMemberlist(func(ml *memberlist.Memberlist) {
+			if n, err := ml.Join(addrs); n > 0 {
+				m.log.Info("rejoined lost speakers", "tried", addrs, "reached", n)
+			} else {
+				m.log.V(2).Info("lost speakers still unreachable", "tried", addrs, "error", err)
+			}
+		})
+	}
+}
+
+// verdictLoop publishes this speaker's verdict on the others through
+// memberlist's metadata whenever it changes.
+func (m *Membership) verdictLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.view.verdictChanged:
+		}
+		m.withMemberlist(func(ml *memberlist.Memberlist) {
+			if err := ml.UpdateNode(time.Second); err != nil {
+				m.log.V(1).Info("publishing metadata", "error", err.Error())
+			}
+		})
+	}
+}
+
+// withMemberlist runs f with memberlist unless it is not running, or this
+// speaker has left or shut it down. f runs without mlMu held: a Join can
+// take up to tcpTimeout, and must not hold up a Leave.
+func (m *Membership) withMemberlist(f func(*memberlist.Memberlist)) {
+	m.mu.Lock()
+	ml, left := m.ml, m.left
+	m.mu.Unlock()
+	m.mlMu.Lock()
+	shut := m.shut
+	m.mlMu.Unlock()
+	if ml != nil && !left && !shut {
+		f(ml)
+	}
 }

@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"github.com/go-logr/logr"
 	"net/netip"
 	"slices"
 	"strings"
@@ -26,16 +27,20 @@ type Member struct {
 type memberInfo struct {
 	addr    netip.AddrPort
 	subnets []netip.Prefix
+	verdict verdict // as the member published it
 }
 
 func (a memberInfo) equal(b memberInfo) bool {
-	return a.addr == b.addr && slices.Equal(a.subnets, b.subnets)
+	return a.addr == b.addr && a.verdict.equal(b.verdict) && slices.Equal(a.subnets, b.subnets)
 }
 
 // view is the set of alive members, merged from two sources: memberlist
 // (gossip) and Leases of nodes that run without memberlist (leased). It
 // keeps the hold-down state, fires a timer when a member's hold-down ends,
-// and signals every change on one coalescing channel.
+// and signals every change on one coalescing channel. It also keeps self's
+// verdict on the others, which memberlist publishes: a change is signalled
+// on a second channel, since memberlist must be told outside its own
+// callbacks.
 //
 // memberlist calls into the view while holding its own locks, so nothing
 // here blocks or calls back into memberlist.
@@ -48,15 +53,26 @@ type view struct {
 	stopped bool
 	changed chan struct{}
 	metrics *metrics
+	// lostAddr holds the last memberlist address of every lost peer, for
+	// rejoining them.
+	lostAddr map[string]netip.AddrPort
+	// verdict is self's verdict as last computed; verdictChanged signals
+	// that it changed.
+	verdict        verdict
+	verdictChanged chan struct{}
+	log            logr.Logger
 }
 
-func newView(self string, hold time.Duration, mx *metrics) *view {
+func newView(self string, hold time.Duration, mx *metrics, logger logr.Logger) *view {
 	return &view{
-		gossip:  map[string]memberInfo{},
-		leased:  map[string]memberInfo{},
-		hold:    newHoldDown(self, hold),
-		changed: make(chan struct{}, 1),
-		metrics: mx,
+		gossip:         map[string]memberInfo{},
+		leased:         map[string]memberInfo{},
+		hold:           newHoldDown(self, hold),
+		changed:        make(chan struct{}, 1),
+		metrics:        mx,
+		lostAddr:       map[string]netip.AddrPort{},
+		verdictChanged: make(chan struct{}, 1),
+		log:            logger,
 	}
 }
 
@@ -69,15 +85,67 @@ func (v *view) setGossip(name string, info memberInfo) {
 	v.updateLocked(ok && old.equal(info))
 }
 
-// dropGossip records that memberlist sees name dead or gone.
-func (v *view) dropGossip(name string) {
+// dropGossip records that memberlist sees name dead (died) or gone after
+// leaving.
+func (v *view) dropGossip(name string, died bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if _, ok := v.gossip[name]; !ok {
+	info, ok := v.gossip[name]
+	if !ok {
 		return
 	}
 	delete(v.gossip, name)
+	if _, leased := v.leased[name]; !leased && v.hold.down(name, died) {
+		v.metrics.changes.WithLabelValues("leave").Inc()
+		if died && info.addr.IsValid() {
+			v.lostAddr[name] = info.addr
+		}
+	}
 	v.updateLocked(false)
+}
+
+// keepLost forgets the lost peers that keep does not report as still
+// part of the cluster (their Lease expired or was withdrawn).
+func (v *view) keepLost(keep func(name string) bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	changed := false
+	for name := range v.lostAddr {
+		if !keep(name) {
+			delete(v.lostAddr, name)
+		}
+	}
+	for _, name := range v.hold.lostNames() {
+		if !keep(name) && v.hold.forget(name) {
+			changed = true
+		}
+	}
+	if changed {
+		v.updateLocked(false)
+	}
+}
+
+// cutOff reports whether self is cut off (see holdDown) and, if so, the
+// memberlist addresses of the peers it lost.
+func (v *view) cutOff() (bool, []string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.hold.cutOff() {
+		return false, nil
+	}
+	addrs := make([]string, 0, len(v.lostAddr))
+	for _, a := range v.lostAddr {
+		addrs = append(addrs, a.String())
+	}
+	slices.Sort(addrs)
+	return true, addrs
+}
+
+// published returns self's verdict as last computed.
+func (v *view) published() verdict {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.verdict
 }
 
 // setLeased replaces the members known only through their Leases.
@@ -155,14 +223,19 @@ func (v *view) updateLocked(unchanged bool) {
 		_, g := v.gossip[name]
 		_, l := v.leased[name]
 		if !g && !l {
-			v.hold.down(name)
+			v.hold.down(name, false)
 			v.metrics.changes.WithLabelValues("leave").Inc()
 			unchanged = false
 		}
 	}
 	for _, src := range []map[string]memberInfo{v.gossip, v.leased} {
-		for name := range src {
-			if v.hold.up(name, now) {
+		for name, info := range src {
+			started := v.hold.started
+			if v.hold.up(name, info.verdict, now) {
+				delete(v.lostAddr, name)
+				if name != v.hold.self && !v.hold.started.Equal(started) && !started.IsZero() {
+					v.log.Info("back in touch with a larger side; starting over with a hold-down", "member", name)
+				}
 				v.metrics.changes.WithLabelValues("join").Inc()
 				unchanged = false
 			}
@@ -179,6 +252,13 @@ func (v *view) updateLocked(unchanged bool) {
 func (v *view) notifyLocked(now time.Time) {
 	if v.stopped {
 		return
+	}
+	if vd := v.hold.verdict(now); !vd.equal(v.verdict) {
+		v.verdict = vd
+		select {
+		case v.verdictChanged <- struct{}{}:
+		default:
+		}
 	}
 	select {
 	case v.changed <- struct{}{}:
