@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -226,57 +225,22 @@ func (pt *porticoTarget) inject(ctx context.Context, f fault, node string) error
 	case faultSIGTERM:
 		return pt.c.KillSpeaker(node, syscall.SIGTERM)
 	case faultLinkDown:
-		h, err := pt.host(node)
-		if err != nil {
-			return err
-		}
-		return h.SetLink(false)
+		return pt.c.SetNodeLink(ctx, node, false)
 	}
 	return fmt.Errorf("bench: unknown fault %q", f)
 }
 
+// restore undoes a fault. Bringing a link up also puts back the node's
+// routes to the pods behind the other nodes, which the kernel deleted with
+// the link (the cluster package does that).
 func (pt *porticoTarget) restore(ctx context.Context, f fault, node string) error {
 	if f == faultLinkDown {
-		h, err := pt.host(node)
-		if err != nil {
-			return err
-		}
-		if err := h.SetLink(true); err != nil {
-			return err
-		}
-		return pt.reroute(ctx, h)
+		return pt.c.SetNodeLink(ctx, node, true)
 	}
 	if p := pt.c.Speaker(node); p != nil && !p.Exited() {
 		return nil
 	}
 	return pt.c.StartSpeaker(node)
-}
-
-// reroute puts back node h's routes to the other nodes' pod ranges. The
-// kernel deletes routes whose gateway is reached through a link that goes
-// down, and nothing in the lab adds them again (a CNI would): without them
-// kube-proxy on h forwards into the void once the VIP moves back. The
-// ranges are the cluster package's (10.244.<i>.0/24 and fd00:244:<i>::/64
-// for node-<i>, see its doc).
-func (pt *porticoTarget) reroute(ctx context.Context, h *netlab.Host) error {
-	ip, err := netlab.IPCommand()
-	if err != nil {
-		return err
-	}
-	for j, o := range pt.c.Lab.Nodes {
-		if o == h {
-			continue
-		}
-		for _, args := range [][]string{
-			{"-n", h.Namespace, "route", "replace", fmt.Sprintf("10.244.%d.0/24", j+1), "via", o.IPv4.String()},
-			{"-n", h.Namespace, "-6", "route", "replace", fmt.Sprintf("fd00:244:%d::/64", j+1), "via", o.IPv6.String()},
-		} {
-			if out, err := exec.CommandContext(ctx, ip, args...).CombinedOutput(); err != nil {
-				return fmt.Errorf("bench: ip %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-			}
-		}
-	}
-	return nil
 }
 
 // settled asks the speakers whether every one counts every other as a

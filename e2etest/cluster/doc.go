@@ -30,7 +30,9 @@
 // receiving link, so the node's end of the veth carries fe80::1). Every node
 // routes the other nodes' pod ranges (10.244.<j>.0/24, fd00:244:<j>::/64)
 // via their LAN addresses, so kube-proxy on any node can forward to a pod on
-// any other, as a flat pod network would.
+// any other, as a flat pod network would. The kernel deletes a node's
+// routes via the LAN when its link goes down, so tests flap a node's link
+// with SetNodeLink, which puts them back when the link comes up again.
 //
 // There is no kubelet and no endpoint controller: ExposePods writes the
 // EndpointSlices they would write (ready, serving, nodeName set).

@@ -77,20 +77,49 @@ func (c *Cluster) createNode(ctx context.Context, h *netlab.Host, i int) error {
 // their LAN addresses: a flat pod network without an overlay.
 func (c *Cluster) routeNodes(ctx context.Context) error {
 	for _, h := range c.Lab.Nodes {
-		for j, o := range c.Lab.Nodes {
-			if o == h {
-				continue
-			}
-			v4, v6 := podCIDRs(j + 1)
-			if err := c.ipIn(ctx, h.Namespace, "route", "add", v4.String(), "via", o.IPv4.String()); err != nil {
-				return err
-			}
-			if err := c.ipIn(ctx, h.Namespace, "-6", "route", "add", v6.String(), "via", o.IPv6.String()); err != nil {
-				return err
-			}
+		if err := c.routeNode(ctx, h, "add"); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// routeNode gives node h its routes to the other nodes' pod ranges: verb
+// "add" when the cluster starts, "replace" to put back routes the kernel
+// may have deleted.
+func (c *Cluster) routeNode(ctx context.Context, h *netlab.Host, verb string) error {
+	for j, o := range c.Lab.Nodes {
+		if o == h {
+			continue
+		}
+		v4, v6 := podCIDRs(j + 1)
+		if err := c.ipIn(ctx, h.Namespace, "route", verb, v4.String(), "via", o.IPv4.String()); err != nil {
+			return err
+		}
+		if err := c.ipIn(ctx, h.Namespace, "-6", "route", verb, v6.String(), "via", o.IPv6.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetNodeLink takes node's LAN link down or up, as pulling and plugging its
+// cable would (netlab's Host.SetLink). Link down also makes the kernel
+// delete the node's routes to the other nodes' pod ranges, since they go
+// via the LAN, and link up does not bring them back; so on up SetNodeLink
+// puts them back as Start made them, and kube-proxy on the node reaches
+// every pod again. It returns once the link is up, none of its IPv6
+// addresses is tentative and the routes are in place. It does not wait for
+// the speakers: see WaitSettled.
+func (c *Cluster) SetNodeLink(ctx context.Context, node string, up bool) error {
+	h, _, err := c.node(node)
+	if err != nil {
+		return err
+	}
+	if err := h.SetLink(up); err != nil || !up {
+		return err // netlab's errors name the node
+	}
+	return c.routeNode(ctx, h, "replace")
 }
 
 // startController runs portico-controller in the root namespace; it reaches

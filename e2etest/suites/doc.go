@@ -8,8 +8,8 @@
 // it or with -short; PORTICO_E2E=1 turns those skips into failures. One
 // cluster serves the whole package, started by the first test that needs it
 // and stopped by TestMain; each test has its own Kubernetes namespace, pool,
-// advertisement and slice of the lab's VIP range, and restores any speaker
-// or node label it changed. On failure a test logs the processes' logs,
+// advertisement and slice of the lab's VIP range, and restores any speaker,
+// node label or node link it changed. On failure a test logs the processes' logs,
 // the nodes' nftables rulesets and neighbour tables and the API objects;
 // the logs stay in the directory TestMain prints.
 //
