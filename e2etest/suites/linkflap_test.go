@@ -3,7 +3,6 @@ package suites
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -17,16 +16,6 @@ import (
 	"github.com/portico-lb/portico/e2etest/cluster"
 	"github.com/portico-lb/portico/e2etest/netlab"
 )
-
-// healSingleAnswerer makes TestIPv6LinkFlap fail when two nodes answer one
-// Neighbor Solicitation for the VIP in the first healWindow after a long
-// link flap heals. Off for now: the isolated node counts the returning
-// peers as new (in hold-down), so it keeps announcing everything beside
-// them until their hold-down ends; the test only logs what it saw. Turn it
-// on (here, or with -e2e.heal-single-answerer) once speaker/membership is
-// fixed.
-var healSingleAnswerer = flag.Bool("e2e.heal-single-answerer", false,
-	"TestIPv6LinkFlap: fail if two nodes answer NDP for the VIP while a long link flap heals (known bug; off until fixed)")
 
 const (
 	// holdDown is the speakers' --hold-down (cluster.StartSpeaker).
@@ -58,9 +47,10 @@ const (
 //     the Service's condition names and the client reaches it through.
 //     Once the link is back for longer than the hold-down and the speakers
 //     have settled, the node the condition names is the only one answering
-//     NDP for the VIP, and TCP works through it. The first healWindow after
-//     link up is recorded: two nodes answering then is a known bug, asserted
-//     only with -e2e.heal-single-answerer.
+//     NDP for the VIP, and TCP works through it. In the first healWindow
+//     after link up no solicitation is answered by two nodes (the cut-off
+//     node yields to the others as it rejoins), and the flapped node does
+//     not answer before the hold-down has passed.
 //
 // Both times the flapped node keeps its IPv6 addresses, none tentative.
 func TestIPv6LinkFlap(t *testing.T) {
@@ -150,7 +140,7 @@ func (f *fixture) longLinkFlap(svc *corev1.Service, vip netip.Addr, pod *cluster
 
 	// The heal: probe every 100 ms and see who answers each solicitation.
 	rounds := f.probeRounds(cp, vip, healWindow-time.Since(upStart), 100*time.Millisecond)
-	f.reportHeal(cp, vip, upStart, rounds)
+	f.reportHeal(cp, vip, node, upStart, rounds)
 
 	// Settled: the flapped node has been back longer than the hold-down and
 	// every speaker counts every other as stable.
@@ -256,11 +246,11 @@ func (f *fixture) probeRounds(cp *cluster.Capture, ip netip.Addr, d, interval ti
 	return rounds
 }
 
-// reportHeal logs who answered NDP for ip after the link came up at up:
-// per node, the solicitations it answered and its unsolicited NAs, and
-// the rounds as a timeline. With -e2e.heal-single-answerer, a round
-// answered by two nodes fails the test.
-func (f *fixture) reportHeal(cp *cluster.Capture, ip netip.Addr, up time.Time, rounds []probeRound) {
+// reportHeal logs who answered NDP for ip after flapped's link came up at
+// up: per node, the solicitations it answered and its unsolicited NAs, and
+// the rounds as a timeline. A round answered by two nodes fails the test,
+// and so does an answer from flapped before the hold-down has passed.
+func (f *fixture) reportHeal(cp *cluster.Capture, ip netip.Addr, flapped string, up time.Time, rounds []probeRound) {
 	t := f.t
 	ms := func(at time.Time) string { return fmt.Sprintf("+%dms", at.Sub(up).Milliseconds()) }
 	type span struct {
@@ -312,6 +302,9 @@ func (f *fixture) reportHeal(cp *cluster.Capture, ip netip.Addr, up time.Time, r
 	}
 	t.Logf("heal window (%v after link up): %d solicitations, %d nodes answered%s", healWindow, len(rounds), len(nodes), b.String())
 	t.Logf("heal window timeline (who answered, from each change on): %s", strings.Join(timeline, ", "))
+	if s := per[flapped]; s != nil && s.first.Sub(up) < holdDown {
+		t.Errorf("heal window: %s answered for %s at %s, before the hold-down (%v) had passed", flapped, ip, ms(s.first), holdDown)
+	}
 	if len(split) == 0 {
 		t.Logf("heal window: every solicitation answered by at most one node")
 		return
@@ -321,11 +314,7 @@ func (f *fixture) reportHeal(cp *cluster.Capture, ip netip.Addr, up time.Time, r
 	if len(rounds[len(rounds)-1].nodes) > 1 {
 		msg += ", still at the end of the window"
 	}
-	if *healSingleAnswerer {
-		t.Errorf("only one answerer during the heal: %s", msg)
-	} else {
-		t.Logf("%s (known bug; asserted with -e2e.heal-single-answerer)", msg)
-	}
+	t.Errorf("only one answerer during the heal: %s", msg)
 }
 
 func minTime(a, b time.Time) time.Time {

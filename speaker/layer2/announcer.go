@@ -34,9 +34,10 @@ type Announcer struct {
 	scanErr  error
 	problems map[string]error // per interface: why it could not be bound
 	// relinked holds interfaces whose responders were closed because the
-	// link went down, flapped or was re-created: reopened, they hold back
-	// their announcement for LinkUpDelay.
-	relinked map[string]bool
+	// link went down, flapped or was re-created, and when a scan first saw
+	// the link usable again (zero until then): responders opened within
+	// LinkUpDelay of that stay quiet until it has passed.
+	relinked map[string]time.Time
 }
 
 // ifaceState is what is open on one interface, and the link it was opened on.
@@ -55,7 +56,7 @@ func New(cfg Config, logger logr.Logger) *Announcer {
 		kick:     make(chan struct{}, 1),
 		want:     map[netip.Addr][]string{},
 		ifaces:   map[string]*ifaceState{},
-		relinked: map[string]bool{},
+		relinked: map[string]time.Time{},
 	}
 }
 
@@ -159,6 +160,7 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 	a.scanErr = nil
 	a.links = links
 	p, problems := assign(a.want, links)
+	stampRelinked(a.relinked, links, time.Now(), a.cfg.LinkUpDelay)
 
 	for name, st := range a.ifaces {
 		l, ok := links[name]
@@ -168,7 +170,7 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 		// neighbours may have flushed us. Either way: reopen and re-announce.
 		same := ok && l.usable() && l.index == st.link.index && l.carrierUps == st.link.carrierUps
 		if !same {
-			a.relinked[name] = true
+			a.relinked[name] = time.Time{}
 		}
 		if st.arp != nil && (!same || need == nil || len(need.v4) == 0) {
 			st.arp.close()
@@ -194,10 +196,7 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 			st = &ifaceState{link: l}
 		}
 		var errs []error
-		var quiet time.Duration
-		if a.relinked[name] {
-			quiet = a.cfg.LinkUpDelay
-		}
+		quiet := a.quietLocked(name)
 		if len(need.v4) > 0 && st.arp == nil {
 			r, err := a.openARP(ctx, ns, l, quiet)
 			if err != nil {
@@ -217,11 +216,46 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 		}
 		if st.arp != nil || st.ndp != nil {
 			a.ifaces[name] = st
-			delete(a.relinked, name)
 		}
 	}
 	a.applyLocked(p)
 	a.setProblemsLocked(problems)
+}
+
+// stampRelinked records when each relinked interface was first seen usable
+// again, and forgets those back for longer than delay.
+func stampRelinked(relinked map[string]time.Time, links map[string]link, now time.Time, delay time.Duration) {
+	for name, back := range relinked {
+		l, ok := links[name]
+		switch {
+		case back.IsZero() && ok && l.usable():
+			relinked[name] = now
+		case !back.IsZero() && now.Sub(back) >= delay:
+			delete(relinked, name)
+		}
+	}
+}
+
+// quietLocked returns how long a responder opened now on the usable link
+// name must stay quiet: what is left of LinkUpDelay since a scan first saw
+// the link back after it went down or flapped. (A link that flapped
+// between two scans is marked and opened in the same scan.)
+func (a *Announcer) quietLocked(name string) time.Duration {
+	back, ok := a.relinked[name]
+	if !ok {
+		return 0
+	}
+	now := time.Now()
+	if back.IsZero() {
+		back = now
+		a.relinked[name] = back
+	}
+	quiet := a.cfg.LinkUpDelay - now.Sub(back)
+	if quiet <= 0 {
+		delete(a.relinked, name)
+		return 0
+	}
+	return quiet
 }
 
 // applyLocked hands every open responder its share of the plan.

@@ -2,10 +2,12 @@ package layer2
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/go-logr/logr/testr"
 )
@@ -42,4 +44,32 @@ func TestRunReportsMissingInterface(t *testing.T) {
 			t.Errorf("Run returned %v after cancel, want nil", err)
 		}
 	})
+}
+
+// TestStampRelinked: the quiet period after a flap runs from the scan that
+// first saw the link usable again, whether or not anything was opened on it
+// then; a responder opened later (say, when a hold-down ends) is not quiet.
+func TestStampRelinked(t *testing.T) {
+	start := time.Unix(1000, 0)
+	up := link{name: "eth0", flags: net.FlagUp | net.FlagRunning, mac: []byte{2, 0, 0, 0, 0, 1}}
+	down := up
+	down.flags = net.FlagUp // no carrier
+	relinked := map[string]time.Time{"eth0": {}}
+
+	stampRelinked(relinked, map[string]link{"eth0": down}, start, 500*time.Millisecond)
+	if back := relinked["eth0"]; !back.IsZero() {
+		t.Fatalf("stamped %v while the link is down", back)
+	}
+	stampRelinked(relinked, map[string]link{"eth0": up}, start.Add(time.Second), 500*time.Millisecond)
+	if back := relinked["eth0"]; !back.Equal(start.Add(time.Second)) {
+		t.Fatalf("stamped %v, want the first scan that saw it up", back)
+	}
+	stampRelinked(relinked, map[string]link{"eth0": up}, start.Add(1200*time.Millisecond), 500*time.Millisecond)
+	if _, ok := relinked["eth0"]; !ok {
+		t.Fatal("forgotten before the delay passed")
+	}
+	stampRelinked(relinked, map[string]link{"eth0": up}, start.Add(2*time.Second), 500*time.Millisecond)
+	if _, ok := relinked["eth0"]; ok {
+		t.Fatal("still remembered after the delay passed")
+	}
 }

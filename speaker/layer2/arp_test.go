@@ -227,9 +227,9 @@ func TestARPGratuitousTiming(t *testing.T) {
 	})
 }
 
-// TestARPLinkUpDelay: a responder reopened after its link came back
-// answers at once but announces only after the quiet period, and not at
-// all for an address it lost meanwhile (membership healed and it moved).
+// TestARPLinkUpDelay: a responder reopened after its link came back stays
+// silent for the quiet period, then announces, but not an address it lost
+// meanwhile (membership healed and the address stayed where it was).
 func TestARPLinkUpDelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, conn := newFakeARP(t, "test0", Config{GratuitousCount: 2, GratuitousInterval: 100 * time.Millisecond}, nil, 500*time.Millisecond)
@@ -237,13 +237,18 @@ func TestARPLinkUpDelay(t *testing.T) {
 		r.set([]netip.Addr{vip4, other4})
 		conn.in <- arpFrame(t, arpRequest(t, peerMAC, peerIP, vip4))
 		synctest.Wait()
-		if got := conn.take(); len(got) != 1 || got[0].pkt.Operation != arp.OperationReply {
-			t.Fatalf("sent %d frames during the quiet period, want the one reply", len(got))
+		if got := conn.take(); len(got) != 0 {
+			t.Fatalf("sent %d frames during the quiet period, want none", len(got))
 		}
 		time.Sleep(200 * time.Millisecond)
-		r.set([]netip.Addr{vip4}) // other4 moved to its rightful owner
+		r.set([]netip.Addr{vip4}) // other4 stayed with its rightful owner
 		time.Sleep(time.Second)
 		sent := conn.take()
+		conn.in <- arpFrame(t, arpRequest(t, peerMAC, peerIP, vip4))
+		synctest.Wait()
+		if got := conn.take(); len(got) != 1 || got[0].pkt.Operation != arp.OperationReply {
+			t.Fatalf("after the quiet period: %d frames for a request, want one reply", len(got))
+		}
 		if len(sent) != 4 {
 			t.Fatalf("sent %d frames, want 2 rounds of request + reply for %v only", len(sent), vip4)
 		}

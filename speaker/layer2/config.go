@@ -20,16 +20,17 @@ type Config struct {
 	// Default 1s.
 	RescanInterval time.Duration
 
-	// LinkUpDelay holds back the gratuitous announcement on a link that
-	// came back (or flapped) for this long; answering questions starts at
-	// once. A link that was down long enough for the other speakers to
-	// declare this node dead has been replaced: the addresses this node
-	// held moved away, and until membership has healed (a few hundred
-	// milliseconds) this node still believes it holds them, and others'
-	// too. Announcing then would pull clients away from the rightful owners
-	// for no gain; waiting costs a node whose link merely blinked nothing,
-	// since its neighbours' entries still point at it. Default 500ms;
-	// negative disables.
+	// LinkUpDelay keeps a link that came back (or flapped) silent for this
+	// long: no answers, no gratuitous announcement. A link that was down
+	// long enough for the other speakers to declare this node dead has been
+	// replaced: the addresses this node held moved away, and until
+	// membership has healed (a few hundred milliseconds) this node still
+	// believes it holds them, and the others' too. Speaking then would
+	// answer beside the rightful owners and pull clients away from them.
+	// Listening first costs a node whose link merely blinked little: its
+	// neighbours' entries still point at it, and the interface scan that
+	// notices a link is up already lags by up to RescanInterval. Default
+	// 500ms; negative disables.
 	LinkUpDelay time.Duration
 
 	// NetNS, when set, is the path of a network namespace (for example

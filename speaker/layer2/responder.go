@@ -44,8 +44,8 @@ type responder struct {
 	log      logr.Logger
 	m        *metrics
 
-	// quietUntil is when the first gratuitous announcement may go out; see
-	// Config.LinkUpDelay.
+	// quietUntil is when the responder starts answering and announcing;
+	// see Config.LinkUpDelay.
 	quietUntil time.Time
 
 	addrs atomic.Pointer[addrSet]
@@ -57,7 +57,7 @@ type responder struct {
 }
 
 // newResponder starts serving w on the named interface. It answers nothing
-// until set gives it addresses, and announces nothing for quiet.
+// until set gives it addresses, and nothing at all for quiet.
 func newResponder(ctx context.Context, iface, protocol string, w wire, cfg Config, log logr.Logger, m *metrics, quiet time.Duration) *responder {
 	r := &responder{
 		quietUntil: time.Now().Add(quiet),
@@ -77,6 +77,9 @@ func newResponder(ctx context.Context, iface, protocol string, w wire, cfg Confi
 
 // has reports whether ip is announced on this responder right now.
 func (r *responder) has(ip netip.Addr) bool {
+	if time.Now().Before(r.quietUntil) {
+		return false
+	}
 	_, ok := (*r.addrs.Load())[ip]
 	return ok
 }

@@ -41,7 +41,7 @@ func main() {
 	flag.DurationVar(&m.HoldDown, "hold-down", 3*time.Second, "how long a (re)joined node must stay up before it announces again")
 	flag.IntVar(&l2.GratuitousCount, "gratuitous-count", 3, "gratuitous ARP / unsolicited NA rounds on take-over")
 	flag.DurationVar(&l2.GratuitousInterval, "gratuitous-interval", 100*time.Millisecond, "interval between gratuitous rounds")
-	flag.DurationVar(&l2.LinkUpDelay, "link-up-delay", 500*time.Millisecond, "hold back the gratuitous announcement on a link that came back; negative disables")
+	flag.DurationVar(&l2.LinkUpDelay, "link-up-delay", 500*time.Millisecond, "keep a link that came back silent (no ARP/NDP) this long while membership heals; negative disables")
 	flag.DurationVar(&o.HandoverDelay, "handover-delay", time.Second, "keep answering this long after leaving on SIGTERM")
 	flag.BoolVar(&o.IgnoreNoClass, "ignore-no-class", false, "announce only Services with loadBalancerClass portico.dev/lb")
 	metricsAddr := flag.String("metrics-bind-address", ":7472", "Prometheus metrics address; 0 disables")
