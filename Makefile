@@ -18,17 +18,20 @@ setup:
 	@bash e2etest/setup/deps.sh
 	@K8S_VERSION=$(K8S_VERSION) PORTICO_CACHE=$(PORTICO_CACHE) bash e2etest/setup/k8s-binaries.sh
 
-## generate: deepcopy, CRDs and RBAC from the markers in api/ and controller/.
-# CRDs keep their descriptions: they are the `kubectl explain` text. controller-gen
-# writes no role.yaml while controller/ holds no +kubebuilder:rbac markers, so an
-# empty ClusterRole stands in for it and deploy/rbac always builds.
+## generate: deepcopy, CRDs and RBAC from the markers in api/, controller/ and speaker/.
+# CRDs keep their descriptions: they are the `kubectl explain` text. Each
+# component's ClusterRole and Role (role.yaml) come from its own markers, into
+# deploy/rbac/<component>. controller-gen writes no role.yaml for a tree without
+# +kubebuilder:rbac markers, so an empty ClusterRole stands in for the
+# controller's and deploy/rbac/controller always builds.
 generate:
 	go tool controller-gen object paths=./api/...
 	go tool controller-gen crd paths=./api/... output:crd:artifacts:config=deploy/crd/bases
-	rm -f deploy/rbac/role.yaml
-	go tool controller-gen rbac:roleName=portico-controller paths=./controller/... output:rbac:artifacts:config=deploy/rbac
-	@test -f deploy/rbac/role.yaml || printf '%s\n' '---' 'apiVersion: rbac.authorization.k8s.io/v1' 'kind: ClusterRole' \
-		'metadata:' '  name: portico-controller' 'rules: []' >deploy/rbac/role.yaml
+	rm -f deploy/rbac/controller/role.yaml deploy/rbac/speaker/role.yaml
+	go tool controller-gen rbac:roleName=portico-controller paths=./controller/... output:rbac:artifacts:config=deploy/rbac/controller
+	@test -f deploy/rbac/controller/role.yaml || printf '%s\n' '---' 'apiVersion: rbac.authorization.k8s.io/v1' 'kind: ClusterRole' \
+		'metadata:' '  name: portico-controller' 'rules: []' >deploy/rbac/controller/role.yaml
+	go tool controller-gen rbac:roleName=portico-speaker paths=./speaker/... output:rbac:artifacts:config=deploy/rbac/speaker
 	gofmt -w api/
 
 ## verify-generated: fail when generated files differ from what `make generate` writes.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -41,7 +42,7 @@ import (
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=portico.dev,resources=ipaddresspools;l2advertisements,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=portico-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=portico-speaker,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // fieldOwner returns the server-side-apply field manager for the announced
 // condition of one family. It is shared by every speaker, so the node that
@@ -87,6 +88,9 @@ type Speaker struct {
 	mu        sync.Mutex
 	prevCfg   *config.Config
 	announced map[netip.Addr][]string
+	// elected is set once the first election has been applied: from then on
+	// this node answers for its share (see Ready).
+	elected atomic.Bool
 }
 
 var (
@@ -158,6 +162,7 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 	// Answer first, report after: the report needs the API server, the
 	// answers must not wait for it.
 	s.o.Layer2.Set(share)
+	s.elected.Store(true)
 	if len(gained) > 0 || len(lost) > 0 {
 		log.FromContext(ctx).Info("announcing", "gained", gained, "lost", lost, "total", len(share))
 	}

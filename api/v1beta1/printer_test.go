@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/internal/kubeapi"
 )
 
 // getTable fetches one object the way kubectl get does: as a server-side
@@ -64,7 +65,7 @@ func getTable(t *testing.T, resource, name string) map[string]any {
 // TestPrinterColumns checks what `kubectl get` shows for each kind, so a
 // typo in a column's JSONPath cannot hide a field.
 func TestPrinterColumns(t *testing.T) {
-	needServer(t)
+	kubeapi.NeedServer(t, k8s != nil, noServer)
 	ctx := context.Background()
 	create := func(t *testing.T, obj client.Object) {
 		t.Helper()

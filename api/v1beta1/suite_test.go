@@ -20,7 +20,7 @@ var (
 	k8s        client.Client
 	restConfig *rest.Config
 	// noServer says why there is no API server; tests that need one skip
-	// with it, or fail when PORTICO_REQUIRE_APISERVER is set.
+	// with it, or fail when PORTICO_REQUIRE_APISERVER is set (kubeapi.NeedServer).
 	noServer string
 )
 
@@ -60,17 +60,4 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// needServer skips the test when there is no API server, or fails it when
-// PORTICO_REQUIRE_APISERVER asks for the integration tier (make test sets it).
-func needServer(t *testing.T) {
-	t.Helper()
-	if k8s != nil {
-		return
-	}
-	if os.Getenv("PORTICO_REQUIRE_APISERVER") != "" && !testing.Short() {
-		t.Fatalf("PORTICO_REQUIRE_APISERVER is set but there is no API server: %s", noServer)
-	}
-	t.Skip(noServer)
 }

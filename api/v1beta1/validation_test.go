@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/internal/kubeapi"
 )
 
 func pool(addrs ...string) *v1beta1.IPAddressPool {
@@ -64,7 +65,7 @@ func dur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d
 // TestAdmissionRejects creates invalid objects (dry run) and checks that the
 // API server refuses each with a message naming the field and the fix.
 func TestAdmissionRejects(t *testing.T) {
-	needServer(t)
+	kubeapi.NeedServer(t, k8s != nil, noServer)
 	tests := []struct {
 		name string
 		obj  client.Object
@@ -174,7 +175,7 @@ func TestAdmissionRejects(t *testing.T) {
 // TestAdmissionAccepts creates valid objects for real and checks what the
 // API server stored, defaults included.
 func TestAdmissionAccepts(t *testing.T) {
-	needServer(t)
+	kubeapi.NeedServer(t, k8s != nil, noServer)
 	ctx := context.Background()
 	create := func(t *testing.T, obj client.Object) {
 		t.Helper()

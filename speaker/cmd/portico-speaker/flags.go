@@ -1,0 +1,72 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/portico-lb/portico/speaker"
+	"github.com/portico-lb/portico/speaker/layer2"
+	"github.com/portico-lb/portico/speaker/membership"
+)
+
+// options is the parsed command line. speaker.Membership and speaker.Layer2
+// are left for main to build.
+type options struct {
+	membership  membership.Config
+	layer2      layer2.Config
+	speaker     speaker.Options
+	metricsAddr string
+	probeAddr   string
+	// memberlistSecret names the Secret in membership.Namespace holding the
+	// gossip key; empty means unencrypted gossip.
+	memberlistSecret string
+	zap              zap.Options
+}
+
+// parseFlags defines the speaker's flags on fs and parses args. getenv
+// supplies the defaults the DaemonSet sets through the downward API:
+// NODE_NAME, NODE_IP and POD_NAMESPACE.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (options, error) {
+	var o options
+	envOr := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	bind := fs.String("bind-address", getenv("NODE_IP"), "this node's address for memberlist (env NODE_IP); required")
+	fs.StringVar(&o.membership.NodeName, "node-name", getenv("NODE_NAME"), "this node's name (env NODE_NAME); required")
+	fs.StringVar(&o.membership.Namespace, "namespace", envOr("POD_NAMESPACE", "portico-speaker"), "namespace of the speakers' Leases and of --memberlist-secret (env POD_NAMESPACE)")
+	fs.IntVar(&o.membership.BindPort, "memberlist-port", 7946, "memberlist TCP/UDP port")
+	fs.StringVar(&o.memberlistSecret, "memberlist-secret", "", "Secret in --namespace whose \""+speaker.GossipKeyField+"\" key (16, 24 or 32 bytes) encrypts gossip; empty: no encryption")
+	fs.DurationVar(&o.membership.ProbeInterval, "probe-interval", 100*time.Millisecond, "memberlist probe interval")
+	fs.DurationVar(&o.membership.ProbeTimeout, "probe-timeout", 50*time.Millisecond, "memberlist probe timeout")
+	fs.IntVar(&o.membership.SuspicionMult, "suspicion-mult", 2, "memberlist suspicion multiplier")
+	fs.DurationVar(&o.membership.HoldDown, "hold-down", 3*time.Second, "how long a (re)joined node must stay up before it announces again")
+	fs.IntVar(&o.layer2.GratuitousCount, "gratuitous-count", 3, "gratuitous ARP / unsolicited NA rounds on take-over")
+	fs.DurationVar(&o.layer2.GratuitousInterval, "gratuitous-interval", 100*time.Millisecond, "interval between gratuitous rounds")
+	fs.DurationVar(&o.layer2.LinkUpDelay, "link-up-delay", 500*time.Millisecond, "keep a link that came back silent (no ARP/NDP) this long while membership heals; negative disables")
+	fs.DurationVar(&o.speaker.HandoverDelay, "handover-delay", time.Second, "keep answering this long after leaving on SIGTERM")
+	fs.BoolVar(&o.speaker.IgnoreNoClass, "ignore-no-class", false, "announce only Services with loadBalancerClass portico.dev/lb")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":7472", "Prometheus metrics address; 0 disables")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":7473", "healthz/readyz address; 0 disables")
+	o.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+
+	if o.membership.NodeName == "" {
+		return o, errors.New("--node-name (env NODE_NAME) is required")
+	}
+	addr, err := netip.ParseAddr(*bind)
+	if err != nil {
+		return o, fmt.Errorf("--bind-address (env NODE_IP) must be this node's IP address: %w", err)
+	}
+	o.membership.BindAddr, o.speaker.NodeName = addr, o.membership.NodeName
+	return o, nil
+}
