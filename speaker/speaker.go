@@ -283,8 +283,9 @@ func announcedMessage(a announcer.Announcement, node string) string {
 }
 
 // Start runs membership and layer 2 until ctx ends, then hands over: it
-// tells the others it leaves, keeps answering for HandoverDelay so the new
-// node's gratuitous ARP goes out first, and only then stops answering.
+// stops defending its addresses, tells the others it leaves, keeps
+// answering for HandoverDelay so the new node's gratuitous ARP goes out
+// first, and only then stops answering.
 func (s *Speaker) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("speaker")
 	mctx, mcancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -303,6 +304,9 @@ func (s *Speaker) Start(ctx context.Context) error {
 	run("layer2", s.o.Layer2.Run, lctx)
 
 	<-ctx.Done()
+	// The new node's gratuitous announcements are the point of a handover:
+	// they must not be defended against.
+	s.o.Layer2.Yield()
 	handover(logger, s.o.Membership, s.o.HandoverDelay)
 	lcancel()
 	mcancel()

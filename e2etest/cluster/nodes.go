@@ -216,7 +216,7 @@ func (c *Cluster) StartSpeaker(node string) error {
 		"--kubeconfig", c.Kubeconfig, "--node-name", node, "--bind-address", h.IPv4.String(),
 		"--namespace", Namespace, "--metrics-bind-address", netip.AddrPortFrom(h.IPv4, speakerMetricsPort).String(),
 		"--memberlist-port", strconv.Itoa(memberlistPort),
-		"--probe-interval", "100ms", "--probe-timeout", "50ms", "--suspicion-mult", "2", "--hold-down", "3s",
+		"--probe-interval", "70ms", "--probe-timeout", "35ms", "--suspicion-mult", "2", "--hold-down", "3s",
 		"--gratuitous-count", "3", "--gratuitous-interval", "100ms", "--handover-delay", "1s",
 	}
 	p, err := h.Start(c.ctx, log, filepath.Join(c.bin, binSpeaker), append(args, c.o.SpeakerArgs...)...)

@@ -21,8 +21,9 @@ const (
 	// holdDown is the speakers' --hold-down (cluster.StartSpeaker).
 	holdDown = 3 * time.Second
 	// shortFlap keeps a link down well below failure detection: memberlist
-	// declares a node dead after roughly probe interval + timeout +
-	// suspicion (2 × 100 ms), about 350 ms, with the cluster's flags.
+	// declares a node dead after a missed probe (70 ms interval, 35 ms
+	// timeout) and a suspicion it could not refute (2 × 70 ms), about
+	// 250 ms, with the cluster's flags.
 	shortFlap = 50 * time.Millisecond
 	// longFlap is the least time a link stays down in the long flap, far
 	// beyond failure detection; it stays down at least until the VIP has

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -33,6 +34,8 @@ type Announcer struct {
 	ifaces   map[string]*ifaceState // open responders, by interface name
 	scanErr  error
 	problems map[string]error // per interface: why it could not be bound
+	// defending is cleared by Yield; every responder reads it.
+	defending atomic.Bool
 	// relinked holds interfaces whose responders were closed because the
 	// link went down, flapped or was re-created, and when a scan first saw
 	// the link usable again (zero until then): responders opened within
@@ -49,7 +52,7 @@ type ifaceState struct {
 // New returns an Announcer with cfg's zero fields defaulted. Nothing is
 // opened before Run.
 func New(cfg Config, logger logr.Logger) *Announcer {
-	return &Announcer{
+	a := &Announcer{
 		cfg:      setConfigDefaults(cfg),
 		log:      logger,
 		m:        newMetrics(),
@@ -58,7 +61,15 @@ func New(cfg Config, logger logr.Logger) *Announcer {
 		ifaces:   map[string]*ifaceState{},
 		relinked: map[string]time.Time{},
 	}
+	a.defending.Store(true)
+	return a
 }
+
+// Yield stops defending announced addresses against other stations'
+// claims, and keeps answering questions for them. A speaker handing over
+// calls it first: the new node's gratuitous announcements are then the
+// point, not a conflict.
+func (a *Announcer) Yield() { a.defending.Store(false) }
 
 // Collectors returns the Announcer's metrics, for main to register once.
 func (a *Announcer) Collectors() []prometheus.Collector { return a.m.collectors() }
@@ -309,7 +320,7 @@ func (a *Announcer) openARP(ctx context.Context, ns *nsThread, l link, quiet tim
 	if err != nil {
 		return nil, err
 	}
-	return newARPResponder(ctx, l.name, c, a.cfg, a.log, a.m, quiet), nil
+	return newARPResponder(ctx, l.name, c, a.cfg, a.log, a.m, openOptions{quiet: quiet, defending: &a.defending}), nil
 }
 
 func (a *Announcer) openNDP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
@@ -321,7 +332,7 @@ func (a *Announcer) openNDP(ctx context.Context, ns *nsThread, l link, quiet tim
 	if err != nil {
 		return nil, err
 	}
-	return newNDPResponder(ctx, l.name, c, l.mac, a.cfg, a.log, a.m, quiet), nil
+	return newNDPResponder(ctx, l.name, c, l.mac, a.cfg, a.log, a.m, openOptions{quiet: quiet, defending: &a.defending}), nil
 }
 
 // shutdown closes every responder once Run ends; Set keeps working and the

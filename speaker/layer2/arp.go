@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/mdlayher/arp"
@@ -24,8 +23,8 @@ var _ wire = (*arpWire)(nil)
 
 // newARPResponder serves ARP through c. Production builds c with arp.Dial;
 // tests build it with arp.New and a fake net.PacketConn.
-func newARPResponder(ctx context.Context, iface string, c *arp.Client, cfg Config, log logr.Logger, m *metrics, quiet time.Duration) *responder {
-	return newResponder(ctx, iface, "arp", &arpWire{c: c, mac: c.HardwareAddr()}, cfg, log, m, quiet)
+func newARPResponder(ctx context.Context, iface string, c *arp.Client, cfg Config, log logr.Logger, m *metrics, o openOptions) *responder {
+	return newResponder(ctx, iface, "arp", &arpWire{c: c, mac: c.HardwareAddr()}, cfg, log, m, o)
 }
 
 func (w *arpWire) serve(ctx context.Context, r *responder) {
@@ -42,6 +41,9 @@ func (w *arpWire) serve(ctx context.Context, r *responder) {
 		}
 		b.reset()
 		if !answerARP(p, w.mac, r.has) {
+			if ip, ok := claimedARP(p, w.mac); ok {
+				r.defend(ip, p.SenderHardwareAddr)
+			}
 			continue
 		}
 		if err := w.c.Reply(p, w.mac, p.TargetIP); err != nil {
@@ -82,19 +84,7 @@ func (w *arpWire) close() error { return w.c.Close() }
 // ignores gratuitous requests (sender IP = target IP): they announce, they do
 // not ask, and answering one would argue with whoever sent it.
 func answerARP(p *arp.Packet, own net.HardwareAddr, announced func(netip.Addr) bool) bool {
-	if p.Operation != arp.OperationRequest {
-		return false
-	}
-	// 1 is Ethernet, 6 is IEEE 802; Linux accepts both on Ethernet devices.
-	if (p.HardwareType != 1 && p.HardwareType != 6) || p.ProtocolType != uint16(ethernet.EtherTypeIPv4) {
-		return false
-	}
-	if p.HardwareAddrLength != 6 || p.IPLength != 4 || len(p.SenderHardwareAddr) != 6 {
-		return false
-	}
-	// A multicast or broadcast sender cannot be replied to; our own frames
-	// come back to the packet socket as outgoing copies.
-	if p.SenderHardwareAddr[0]&1 != 0 || bytes.Equal(p.SenderHardwareAddr, own) {
+	if p.Operation != arp.OperationRequest || !fromOtherStation(p, own) {
 		return false
 	}
 	if !p.SenderIP.Is4() || !p.TargetIP.Is4() || p.SenderIP == p.TargetIP {
@@ -104,6 +94,34 @@ func answerARP(p *arp.Packet, own net.HardwareAddr, announced func(netip.Addr) b
 		return false
 	}
 	return announced(p.TargetIP)
+}
+
+// fromOtherStation reports whether p is a well-formed Ethernet/IPv4 ARP
+// packet sent by another station.
+func fromOtherStation(p *arp.Packet, own net.HardwareAddr) bool {
+	// 1 is Ethernet, 6 is IEEE 802; Linux accepts both on Ethernet devices.
+	if (p.HardwareType != 1 && p.HardwareType != 6) || p.ProtocolType != uint16(ethernet.EtherTypeIPv4) {
+		return false
+	}
+	if p.HardwareAddrLength != 6 || p.IPLength != 4 || len(p.SenderHardwareAddr) != 6 {
+		return false
+	}
+	// A multicast or broadcast sender is bogus; our own frames come back to
+	// the packet socket as outgoing copies.
+	return p.SenderHardwareAddr[0]&1 == 0 && !bytes.Equal(p.SenderHardwareAddr, own)
+}
+
+// claimedARP returns the address another station claims with p: any ARP
+// packet, request or reply, gratuitous or not, says "the sender IP is at
+// the sender MAC". Probes (sender IP 0.0.0.0) claim nothing.
+func claimedARP(p *arp.Packet, own net.HardwareAddr) (netip.Addr, bool) {
+	if (p.Operation != arp.OperationRequest && p.Operation != arp.OperationReply) || !fromOtherStation(p, own) {
+		return netip.Addr{}, false
+	}
+	if !p.SenderIP.Is4() || p.SenderIP.IsUnspecified() {
+		return netip.Addr{}, false
+	}
+	return p.SenderIP, true
 }
 
 // gratuitousARP builds the request and reply forms of a gratuitous ARP for ip.

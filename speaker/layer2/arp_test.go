@@ -53,6 +53,86 @@ func TestAnswerARP(t *testing.T) {
 	}
 }
 
+func TestClaimedARP(t *testing.T) {
+	mustPacket := func(op arp.Operation, mac net.HardwareAddr, sender netip.Addr, target netip.Addr) *arp.Packet {
+		p, err := arp.NewPacket(op, mac, sender, ethernet.Broadcast, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		p    *arp.Packet
+		want netip.Addr // invalid: no claim
+	}{
+		{"gratuitous request", mustPacket(arp.OperationRequest, peerMAC, vip4, vip4), vip4},
+		{"reply", mustPacket(arp.OperationReply, peerMAC, vip4, peerIP), vip4},
+		{"request from a host using the address", mustPacket(arp.OperationRequest, peerMAC, vip4, peerIP), vip4},
+		{"ordinary request", mustPacket(arp.OperationRequest, peerMAC, peerIP, vip4), peerIP},
+		{"probe", mustPacket(arp.OperationRequest, peerMAC, netip.IPv4Unspecified(), vip4), netip.Addr{}},
+		{"our own frame", mustPacket(arp.OperationRequest, ownMAC, vip4, vip4), netip.Addr{}},
+		{"multicast sender", mustPacket(arp.OperationRequest, net.HardwareAddr{1, 0, 0x5e, 0, 0, 1}, vip4, vip4), netip.Addr{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := claimedARP(tt.p, ownMAC)
+			if ok != tt.want.IsValid() || got != tt.want {
+				t.Errorf("claimedARP = %v, %v; want %v", got, ok, tt.want)
+			}
+		})
+	}
+}
+
+// TestARPDefends: a claim on an announced address from another station is
+// answered with one gratuitous round after defendDelay, at most once per
+// defendInterval; claims on other addresses, or after Yield, are not.
+func TestARPDefends(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newMetrics()
+		r, conn := newFakeARP(t, "test0", Config{GratuitousCount: 1}, m)
+		r.set([]netip.Addr{vip4})
+		time.Sleep(time.Second)
+		conn.take()
+
+		claim := func(ip netip.Addr) {
+			req, _, err := gratuitousARP(peerMAC, ip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.in <- arpFrame(t, req)
+			synctest.Wait()
+		}
+		start := time.Now()
+		claim(vip4)
+		claim(other4) // not ours: nothing to defend
+		if got := conn.take(); len(got) != 0 {
+			t.Fatalf("%d frames before defendDelay", len(got))
+		}
+		time.Sleep(defendDelay)
+		synctest.Wait()
+		sent := conn.take()
+		if len(sent) != 2 || sent[0].pkt.SenderIP != vip4 || !bytes.Equal(sent[0].pkt.SenderHardwareAddr, ownMAC) || sent[0].at.Sub(start) != defendDelay {
+			t.Fatalf("defence: %d frames %+v, want one gratuitous round for %v at +%v", len(sent), sent, vip4, defendDelay)
+		}
+		claim(vip4)
+		time.Sleep(time.Second / 2)
+		if got := conn.take(); len(got) != 0 {
+			t.Errorf("second claim within defendInterval answered with %d frames", len(got))
+		}
+		if v := testutil.ToFloat64(m.conflicts.WithLabelValues("test0", "arp")); v != 1 {
+			t.Errorf("conflicts = %v, want 1", v)
+		}
+		time.Sleep(defendInterval)
+		r.defending.Store(false)
+		claim(vip4)
+		time.Sleep(time.Second)
+		if got := conn.take(); len(got) != 0 {
+			t.Errorf("claim while yielding answered with %d frames", len(got))
+		}
+	})
+}
+
 func TestGratuitousARP(t *testing.T) {
 	req, reply, err := gratuitousARP(ownMAC, vip4)
 	if err != nil {

@@ -132,7 +132,7 @@ func newFakeARP(t *testing.T, name string, cfg Config, m *metrics, quiet ...time
 	if len(quiet) > 0 {
 		q = quiet[0]
 	}
-	r := newARPResponder(context.Background(), name, c, setConfigDefaults(cfg), testr.New(t), m, q)
+	r := newARPResponder(context.Background(), name, c, setConfigDefaults(cfg), testr.New(t), m, openOptions{quiet: q})
 	t.Cleanup(r.close)
 	return r, conn
 }

@@ -8,6 +8,7 @@ type metrics struct {
 	arpAnswered *prometheus.CounterVec
 	ndpAnswered *prometheus.CounterVec
 	gratuitous  *prometheus.CounterVec
+	conflicts   *prometheus.CounterVec
 	announced   prometheus.Gauge
 }
 
@@ -28,6 +29,11 @@ func newMetrics() *metrics {
 			Name: "gratuitous_sent_total",
 			Help: "Gratuitous ARP rounds and unsolicited Neighbor Advertisements sent on take-over.",
 		}, []string{"interface", "protocol"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "portico", Subsystem: "layer2",
+			Name: "address_conflicts_total",
+			Help: "Other stations' claims (gratuitous ARP, ARP packets, Neighbor Advertisements) on an IP this node announces; each is answered by re-announcing it.",
+		}, []string{"interface", "protocol"}),
 		announced: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "portico", Subsystem: "layer2",
 			Name: "announced_ips",
@@ -37,5 +43,5 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.arpAnswered, m.ndpAnswered, m.gratuitous, m.announced}
+	return []prometheus.Collector{m.arpAnswered, m.ndpAnswered, m.gratuitous, m.conflicts, m.announced}
 }

@@ -1,12 +1,12 @@
 package layer2
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/mdlayher/ndp"
@@ -45,10 +45,12 @@ func listenNDP(l link) (*ndp.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Only solicitations matter; let the kernel drop the rest of ICMPv6.
+	// Solicitations to answer and advertisements to defend against; let the
+	// kernel drop the rest of ICMPv6.
 	var f ipv6.ICMPFilter
 	f.SetAll(true)
 	f.Accept(ipv6.ICMPTypeNeighborSolicitation)
+	f.Accept(ipv6.ICMPTypeNeighborAdvertisement)
 	if err := c.SetICMPFilter(&f); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("setting ICMPv6 filter: %w", err)
@@ -61,8 +63,8 @@ func listenNDP(l link) (*ndp.Conn, error) {
 	return c, nil
 }
 
-func newNDPResponder(ctx context.Context, iface string, c *ndp.Conn, mac net.HardwareAddr, cfg Config, log logr.Logger, m *metrics, quiet time.Duration) *responder {
-	return newResponder(ctx, iface, "ndp", &ndpWire{conn: c, mac: mac, groups: map[netip.Addr]struct{}{}}, cfg, log, m, quiet)
+func newNDPResponder(ctx context.Context, iface string, c *ndp.Conn, mac net.HardwareAddr, cfg Config, log logr.Logger, m *metrics, o openOptions) *responder {
+	return newResponder(ctx, iface, "ndp", &ndpWire{conn: c, mac: mac, groups: map[netip.Addr]struct{}{}}, cfg, log, m, o)
 }
 
 func (w *ndpWire) serve(ctx context.Context, r *responder) {
@@ -84,6 +86,9 @@ func (w *ndpWire) serve(ctx context.Context, r *responder) {
 		}
 		na, to, ok := answerNS(in, w.mac, r.has)
 		if !ok {
+			if ip, by, ok := claimedNA(in, w.mac); ok {
+				r.defend(ip, by)
+			}
 			continue
 		}
 		if err := w.conn.WriteTo(na, nil, to); err != nil {
@@ -196,6 +201,25 @@ func answerNS(in solicitation, mac net.HardwareAddr, announced func(netip.Addr) 
 		TargetAddress: target,
 		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: mac}},
 	}, src, true
+}
+
+// claimedNA returns the address another station claims with an
+// advertisement, and its MAC: an on-link NA whose target link-layer address
+// is not ours. An NA without one names no MAC to argue with.
+func claimedNA(in solicitation, own net.HardwareAddr) (netip.Addr, net.HardwareAddr, bool) {
+	na, ok := in.msg.(*ndp.NeighborAdvertisement)
+	if !ok || (in.hopLimit != 0 && in.hopLimit != ndp.HopLimit) {
+		return netip.Addr{}, nil, false
+	}
+	if !na.TargetAddress.Is6() || na.TargetAddress.Is4In6() || na.TargetAddress.IsMulticast() {
+		return netip.Addr{}, nil, false
+	}
+	for _, o := range na.Options {
+		if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Target && len(lla.Addr) == 6 && !bytes.Equal(lla.Addr, own) {
+			return na.TargetAddress, lla.Addr, true
+		}
+	}
+	return netip.Addr{}, nil, false
 }
 
 // unsolicitedNA is the advertisement sent to all nodes on take-over: Override

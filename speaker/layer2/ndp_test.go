@@ -1,6 +1,8 @@
 package layer2
 
 import (
+	"bytes"
+	"net"
 	"net/netip"
 	"testing"
 
@@ -114,5 +116,32 @@ func TestSolicitedNodeGroups(t *testing.T) {
 	// IPv4 addresses have no solicited-node group.
 	if g := solicitedNodeGroups([]netip.Addr{vip4}); len(g) != 0 {
 		t.Errorf("IPv4 groups = %v", g)
+	}
+}
+
+func TestClaimedNA(t *testing.T) {
+	withTLLA := func(mac net.HardwareAddr) ndp.Message {
+		return &ndp.NeighborAdvertisement{Override: true, TargetAddress: vip6,
+			Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: mac}}}
+	}
+	tests := []struct {
+		name string
+		in   solicitation
+		want bool
+	}{
+		{"another station's NA", solicitation{msg: withTLLA(peerMAC), hopLimit: 255}, true},
+		{"hop limit unknown", solicitation{msg: withTLLA(peerMAC)}, true},
+		{"our own MAC", solicitation{msg: withTLLA(ownMAC), hopLimit: 255}, false},
+		{"off-link (hop limit 64)", solicitation{msg: withTLLA(peerMAC), hopLimit: 64}, false},
+		{"no target link-layer address", solicitation{msg: &ndp.NeighborAdvertisement{TargetAddress: vip6}, hopLimit: 255}, false},
+		{"a solicitation", solicitation{msg: &ndp.NeighborSolicitation{TargetAddress: vip6}, hopLimit: 255}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ip, by, ok := claimedNA(tt.in, ownMAC)
+			if ok != tt.want || (ok && (ip != vip6 || !bytes.Equal(by, peerMAC))) {
+				t.Errorf("claimedNA = %v, %v, %v; want claim %v", ip, by, ok, tt.want)
+			}
+		})
 	}
 }

@@ -47,6 +47,10 @@ type responder struct {
 	// quietUntil is when the responder starts answering and announcing;
 	// see Config.LinkUpDelay.
 	quietUntil time.Time
+	// defending is shared with the Announcer: false once it yields.
+	defending *atomic.Bool
+	defMu     sync.Mutex
+	defended  map[netip.Addr]time.Time // last defence of each address
 
 	addrs atomic.Pointer[addrSet]
 	mu    sync.Mutex // serialises set
@@ -58,9 +62,15 @@ type responder struct {
 
 // newResponder starts serving w on the named interface. It answers nothing
 // until set gives it addresses, and nothing at all for quiet.
-func newResponder(ctx context.Context, iface, protocol string, w wire, cfg Config, log logr.Logger, m *metrics, quiet time.Duration) *responder {
+func newResponder(ctx context.Context, iface, protocol string, w wire, cfg Config, log logr.Logger, m *metrics, o openOptions) *responder {
+	if o.defending == nil {
+		o.defending = new(atomic.Bool)
+		o.defending.Store(true)
+	}
 	r := &responder{
-		quietUntil: time.Now().Add(quiet),
+		quietUntil: time.Now().Add(o.quiet),
+		defending:  o.defending,
+		defended:   map[netip.Addr]time.Time{},
 		iface:      iface,
 		protocol:   protocol,
 		w:          w,
@@ -73,6 +83,73 @@ func newResponder(ctx context.Context, iface, protocol string, w wire, cfg Confi
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	r.wg.Go(func() { w.serve(r.ctx, r) })
 	return r
+}
+
+// openOptions is how the Announcer opens a responder.
+type openOptions struct {
+	quiet     time.Duration // stay silent this long (Config.LinkUpDelay)
+	defending *atomic.Bool  // nil: always defend
+}
+
+const (
+	// defendDelay is how long a defence waits before re-announcing, and
+	// then only if the address is still ours: when an address moves on
+	// purpose (a hold-down ended, an endpoint moved), the new owner can
+	// announce a few milliseconds before the old one has let go, and the
+	// old one must not pull it back.
+	defendDelay = 250 * time.Millisecond
+	// defendInterval is the least time between two defences of one address,
+	// so two nodes that both believe they own it (a split that membership
+	// has not yet healed) re-announce once a second each, not in a storm.
+	defendInterval = time.Second
+)
+
+// defend answers another station's claim on ip (a gratuitous ARP, an ARP
+// packet or a Neighbor Advertisement from by saying ip is at its MAC): if ip
+// is still ours after defendDelay, it is announced once more, so that
+// neighbours that believed the claim come back. Two nodes answering for
+// one address is a bug or a partition; a host configured with the VIP is
+// a misconfiguration. Either way the elected node keeps the address
+// reachable, and says so in the log and the conflicts metric.
+func (r *responder) defend(ip netip.Addr, by net.HardwareAddr) {
+	if !r.defending.Load() || !r.has(ip) {
+		return
+	}
+	now := time.Now()
+	r.defMu.Lock()
+	if now.Sub(r.defended[ip]) < defendInterval {
+		r.defMu.Unlock()
+		return
+	}
+	if len(r.defended) >= 64 {
+		for a, at := range r.defended {
+			if now.Sub(at) >= defendInterval {
+				delete(r.defended, a)
+			}
+		}
+	}
+	r.defended[ip] = now
+	r.defMu.Unlock()
+
+	r.m.conflicts.WithLabelValues(r.iface, r.protocol).Inc()
+	r.log.Info("another station claims an address this node announces; defending it", "ip", ip, "by", by.String())
+	r.wg.Go(func() {
+		t := time.NewTimer(defendDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.ctx.Done():
+			return
+		}
+		if !r.defending.Load() || !r.has(ip) {
+			return
+		}
+		if err := r.w.announce(ip); err != nil {
+			r.log.Error(err, "defending an address", "ip", ip)
+			return
+		}
+		r.m.gratuitous.WithLabelValues(r.iface, r.protocol).Inc()
+	})
 }
 
 // has reports whether ip is announced on this responder right now.

@@ -27,6 +27,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -426,4 +427,94 @@ func TestRootFlap(t *testing.T) {
 	// multicast fallback must still complete B's kernel resolution.
 	t.Run("kernel resolves IPv6 without a route back", func(t *testing.T) { lab.kernelResolves(t, lab.vip6) })
 	t.Run("kernel resolves IPv4", func(t *testing.T) { lab.kernelResolves(t, lab.vip4) })
+}
+
+// TestRootDefends: when another station claims an announced address (B
+// sends a gratuitous ARP and an unsolicited NA with its own MAC), A
+// re-announces it once, after defendDelay; a second claim within
+// defendInterval is not answered again, and after Yield none is.
+func TestRootDefends(t *testing.T) {
+	lab := newVethLab(t)
+	a := lab.announcer
+	a.Set(map[netip.Addr][]string{lab.vip4: {"vethA"}, lab.vip6: {"vethA"}})
+	eventually(t, 5*time.Second, func() error {
+		skipOnEPERM(t, a.Healthy())
+		_, err := lab.resolveARP(lab.vip4, 200*time.Millisecond)
+		return err
+	})
+	eventually(t, 5*time.Second, func() error {
+		_, err := lab.solicitNDP(lab.vip6, 200*time.Millisecond)
+		return err
+	})
+	time.Sleep(100 * time.Millisecond) // A's take-over rounds are over
+	lab.drain()
+
+	claim := func() time.Time {
+		t.Helper()
+		req, _, err := gratuitousARP(lab.macB, lab.vip4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lab.arpB.WriteTo(req, ethernet.Broadcast); err != nil {
+			t.Fatal(err)
+		}
+		if err := lab.ndpB.WriteTo(unsolicitedNA(lab.vip6, lab.macB), nil, netip.IPv6LinkLocalAllNodes()); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
+	}
+	// defended reports whether A announced vip4 and vip6 within timeout.
+	defended := func(timeout time.Duration) (arpAt, ndpAt time.Duration, ok4, ok6 bool) {
+		start := time.Now()
+		lab.arpB.SetReadDeadline(start.Add(timeout))
+		for {
+			p, _, err := lab.arpB.Read()
+			if err != nil {
+				break
+			}
+			if p.SenderIP == lab.vip4 && p.TargetIP == lab.vip4 && bytes.Equal(p.SenderHardwareAddr, lab.macA) {
+				arpAt, ok4 = time.Since(start), true
+				break
+			}
+		}
+		if na, err := lab.readNA(lab.vip6, false, timeout-time.Since(start)); err == nil && bytes.Equal(naMAC(na), lab.macA) {
+			ndpAt, ok6 = time.Since(start), true
+		}
+		return
+	}
+
+	claim()
+	arpAt, ndpAt, ok4, ok6 := defended(2 * time.Second)
+	if !ok4 || !ok6 {
+		t.Fatalf("claims from B not defended: gratuitous ARP from A %v, unsolicited NA from A %v", ok4, ok6)
+	}
+	if arpAt < defendDelay-50*time.Millisecond {
+		t.Errorf("defended after %v, before defendDelay %v", arpAt, defendDelay)
+	}
+	t.Logf("defended: gratuitous ARP after %v, unsolicited NA after %v", arpAt.Round(time.Millisecond), ndpAt.Round(time.Millisecond))
+	for _, proto := range []string{"arp", "ndp"} {
+		if v := testutil.ToFloat64(a.m.conflicts.WithLabelValues("vethA", proto)); v != 1 {
+			t.Errorf("%s conflicts = %v, want 1", proto, v)
+		}
+	}
+
+	// A second claim right away: rate-limited.
+	lab.drain()
+	claim()
+	if _, _, ok4, ok6 := defended(600 * time.Millisecond); ok4 || ok6 {
+		t.Errorf("second claim within %v defended again (ARP %v, NDP %v)", defendInterval, ok4, ok6)
+	}
+
+	// After Yield (a handover), claims are the point: no defence, but
+	// questions are still answered.
+	time.Sleep(defendInterval)
+	a.Yield()
+	lab.drain()
+	claim()
+	if _, _, ok4, ok6 := defended(600 * time.Millisecond); ok4 || ok6 {
+		t.Errorf("claim after Yield defended (ARP %v, NDP %v)", ok4, ok6)
+	}
+	if mac, err := lab.resolveARP(lab.vip4, time.Second); err != nil || !bytes.Equal(mac, lab.macA) {
+		t.Errorf("after Yield: ARP answered %v, %v; want A's %v", mac, err, lab.macA)
+	}
 }

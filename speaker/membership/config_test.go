@@ -17,8 +17,8 @@ func TestSetConfigDefaults(t *testing.T) {
 	addr := netip.MustParseAddr("192.0.2.10")
 	defaults := Config{
 		BindPort:       7946,
-		ProbeInterval:  100 * time.Millisecond,
-		ProbeTimeout:   50 * time.Millisecond,
+		ProbeInterval:  70 * time.Millisecond,
+		ProbeTimeout:   35 * time.Millisecond,
 		SuspicionMult:  2,
 		GossipInterval: 50 * time.Millisecond,
 		RetransmitMult: 3,
