@@ -71,6 +71,8 @@ func nameHash(name string) uint32 {
 //     restarted speaker therefore does not claim addresses before the
 //     others count it Stable (they start its clock when it joins, a moment
 //     later).
+//   - Self's clock restarts when it first sees a peer: that is when the
+//     others start theirs for it.
 //   - Peers first seen while self is still in that start-up period are
 //     established: they were there before us, and the others already count
 //     them Stable. Treating them as new instead would leave self, whose
@@ -107,6 +109,8 @@ type holdDown struct {
 	// before that period ran out.
 	started     time.Time
 	established map[string]bool
+	// contacted: self has seen a peer since it started.
+	contacted bool
 	// lost holds peers that died (rather than left) and have not come back
 	// or been forgotten.
 	lost map[string]bool
@@ -135,6 +139,14 @@ func (h *holdDown) up(name string, theirs verdict, now time.Time) bool {
 	}
 	switch {
 	case h.starting(now):
+		if !h.contacted {
+			// The first peer: the others start self's clock when they see
+			// it join, about now, not when this speaker started. Restarting
+			// it here makes both ends of the move-back agree to within
+			// milliseconds; the lab measured 100 ms of two nodes answering
+			// without it.
+			h.restart(now)
+		}
 		h.established[name] = true
 	case theirs.names(h.self) && theirs.outranks(h.verdict(now)):
 		h.restart(now)
@@ -148,7 +160,7 @@ func (h *holdDown) up(name string, theirs verdict, now time.Time) bool {
 // restart begins a new start-up period for self at now, with every alive
 // peer established.
 func (h *holdDown) restart(now time.Time) {
-	h.started = now
+	h.started, h.contacted = now, true
 	if _, ok := h.since[h.self]; ok {
 		h.since[h.self] = now
 	}
