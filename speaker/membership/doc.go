@@ -3,7 +3,7 @@
 //
 // Every speaker is one member of a memberlist (SWIM gossip) cluster, named
 // after its node. Speakers find each other through the API server: each
-// keeps a Lease portico-speaker-<node> in the install namespace whose
+// keeps a Lease portico-speaker-<node> in its namespace (portico-speaker) whose
 // annotations carry its memberlist address and its node's subnets, lists
 // the Leases of the others and joins the addresses it does not know yet.
 // From then on memberlist's probes decide who is alive; the Leases are only
@@ -21,6 +21,13 @@
 // including when a speaker counts itself). Consumers that elect announcing
 // nodes should elect among Stable members, so a flapping node does not drag
 // addresses back and forth.
+//
+// Partitions: each speaker publishes in its memberlist metadata which peers
+// it counts out (a verdict). When the sides of a partition meet again, the
+// smaller side starts over as if it had restarted, so both sides agree that
+// the addresses stay where they moved for one hold-down. A speaker cut off
+// from half of the cluster or more rejoins its lost peers every 200 ms,
+// without the API server.
 //
 // The package reports who is alive and nothing more: it decides nothing
 // about IP addresses, pools or announcements, and imports no other Portico
