@@ -304,8 +304,16 @@ func TestAPIServerOutage(t *testing.T) {
 				problems = append(problems, fmt.Sprintf("+%v: %s answered by %q (%v); want %s",
 					time.Since(start).Round(time.Millisecond), v, got, err, node))
 			}
+			// One retry: a connect lost to a CPU stall of the 2-core CI
+			// machine (seen once, with ARP answered throughout) is not the
+			// outage this test is about; a VIP that stopped carrying
+			// traffic fails both.
 			if _, err := f.c.Dial(f.ctx, v, 80); err != nil {
-				problems = append(problems, fmt.Sprintf("+%v: TCP to %s: %v", time.Since(start).Round(time.Millisecond), v, err))
+				if _, err2 := f.c.Dial(f.ctx, v, 80); err2 != nil {
+					problems = append(problems, fmt.Sprintf("+%v: TCP to %s: %v, and again: %v", time.Since(start).Round(time.Millisecond), v, err, err2))
+				} else {
+					t.Logf("+%v: TCP to %s failed once (%v); the retry worked", time.Since(start).Round(time.Millisecond), v, err)
+				}
 			}
 		}
 		time.Sleep(500 * time.Millisecond)

@@ -129,7 +129,7 @@ func TestClusterSingleNode(t *testing.T) {
 # TYPE portico_speaker_members gauge
 portico_speaker_members{state="holddown"} 0
 portico_speaker_members{state="stable"} 1
-# HELP portico_speaker_membership_changes_total Speakers that became alive (event=join) or stopped being alive (event=leave), as this speaker saw it.
+# HELP portico_speaker_membership_changes_total Speakers that became alive (event=join) or stopped being alive (event=leave), as this speaker saw it; event=start-over counts the times this speaker started over after a partition healed (see membership's package doc).
 # TYPE portico_speaker_membership_changes_total counter
 portico_speaker_membership_changes_total{event="join"} 1
 `

@@ -111,6 +111,8 @@ type holdDown struct {
 	established map[string]bool
 	// contacted: self has seen a peer since it started.
 	contacted bool
+	// startedOver counts the times self started over after a partition.
+	startedOver int
 	// lost holds peers that died (rather than left) and have not come back
 	// or been forgotten.
 	lost map[string]bool
@@ -150,6 +152,7 @@ func (h *holdDown) up(name string, theirs verdict, now time.Time) bool {
 		h.established[name] = true
 	case theirs.names(h.self) && theirs.outranks(h.verdict(now)):
 		h.restart(now)
+		h.startedOver++
 		h.established[name] = true
 	}
 	h.since[name] = now

@@ -18,7 +18,7 @@ func newMetrics(health func() float64) *metrics {
 		}, []string{"state"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "portico", Subsystem: "speaker", Name: "membership_changes_total",
-			Help: "Speakers that became alive (event=join) or stopped being alive (event=leave), as this speaker saw it.",
+			Help: "Speakers that became alive (event=join) or stopped being alive (event=leave), as this speaker saw it; event=start-over counts the times this speaker started over after a partition healed (see membership's package doc).",
 		}, []string{"event"}),
 		health: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "portico", Subsystem: "speaker", Name: "memberlist_health_score",

@@ -182,6 +182,13 @@ func TestPartitionHeal(t *testing.T) {
 					t.Fatalf("round %d, news in order %v: announcers per address %v, want exactly 1 each (self-stable: %v)", round, pairs, got, s.selfStable())
 				}
 				stable := s.selfStable()
+				startedOver := 0
+				for _, h := range s.nodes {
+					startedOver += h.startedOver
+				}
+				if want := len(tt.nodes) - len(stable); startedOver != want {
+					t.Fatalf("round %d, order %v: %d start-overs, want %d (one per node of the yielding sides)", round, pairs, startedOver, want)
+				}
 				if tt.stays != nil && !slices.Equal(stable, tt.stays) {
 					t.Fatalf("round %d, order %v: announcing side %v, want %v", round, pairs, stable, tt.stays)
 				}

@@ -230,11 +230,12 @@ func (v *view) updateLocked(unchanged bool) {
 	}
 	for _, src := range []map[string]memberInfo{v.gossip, v.leased} {
 		for name, info := range src {
-			started := v.hold.started
+			startedOver := v.hold.startedOver
 			if v.hold.up(name, info.verdict, now) {
 				delete(v.lostAddr, name)
-				if name != v.hold.self && !v.hold.started.Equal(started) && !started.IsZero() {
-					v.log.Info("back in touch with a larger side; starting over with a hold-down", "member", name)
+				if v.hold.startedOver != startedOver {
+					v.metrics.changes.WithLabelValues("start-over").Inc()
+					v.log.Info("back in touch with a larger side that counted this node out; starting over with a hold-down", "member", name)
 				}
 				v.metrics.changes.WithLabelValues("join").Inc()
 				unchanged = false
