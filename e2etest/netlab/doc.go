@@ -32,7 +32,7 @@
 //	.11–.99    node-1 … node-89
 //	.100       client
 //	.101–.199  other hosts (databases, …)
-//	.200–.250  PoolFirst–PoolLast: addresses for IPAddressPools (VIPs)
+//	.200–.254  PoolFirst–PoolLast: addresses for IPAddressPools (VIPs)
 //
 // Lab pools are carved from the LAN subnet on purpose: a VIP is then on-link
 // for every host, so the client ARPs (IPv4) or sends a Neighbor Solicitation

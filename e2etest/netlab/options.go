@@ -41,7 +41,7 @@ const (
 	// PoolFirst and PoolLast bound the host IDs kept for IPAddressPools:
 	// Lab.Addr(PoolFirst) … Lab.Addr(PoolLast). AddHost refuses them.
 	PoolFirst = 200
-	PoolLast  = 250
+	PoolLast  = 254
 
 	maxNodes = idClient - idFirstNode
 )

@@ -369,3 +369,75 @@ func (f *fixture) labelNode(node, key string, value *string) {
 	}
 	f.onCleanup(func(ctx context.Context) error { return set(ctx, old) })
 }
+
+// freezeFor stops the announcing speaker for longer than failure
+// detection (about 250 ms with the cluster's flags), so the others declare
+// it dead, without it noticing anything itself.
+const freezeFor = 800 * time.Millisecond
+
+// TestFrozenSpeaker: an announcing speaker frozen (SIGSTOP, as a stopped
+// VM or a long pause would) past failure detection loses its VIP to
+// another node. When it runs again it learns that the others counted it
+// dead and starts over: it does not answer beside the new node, and takes
+// the VIP back only after the hold-down.
+func TestFrozenSpeaker(t *testing.T) {
+	f := setup(t, 12, nil)
+	pod := f.pod("node-2", "frozen-web")
+	svc := f.service("web")
+	f.expose(svc, pod)
+	vip := f.vip(svc)
+	frozen := f.waitAnnouncer(svc, vip, 10*time.Second, nil)
+	f.waitResolves(vip, frozen, 5*time.Second)
+	f.dial(vip, 80)
+	p := f.c.Speaker(frozen)
+	if p == nil {
+		t.Fatalf("no speaker process on %s", frozen)
+	}
+	// Whatever happens, the speaker must not stay stopped.
+	f.onCleanup(func(context.Context) error { return p.Kill(syscall.SIGCONT) })
+
+	if err := p.Kill(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	moved := f.waitAnnouncer(svc, vip, 10*time.Second, func(n string) bool { return n != frozen })
+	t.Logf("%s's speaker stopped; condition names %s after %v", frozen, moved, time.Since(stopped).Round(time.Millisecond))
+	if d := freezeFor - time.Since(stopped); d > 0 {
+		time.Sleep(d)
+	}
+	cp := f.capture()
+	if err := p.Kill(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed := time.Now()
+	t.Logf("%s's speaker resumed after %v", frozen, resumed.Sub(stopped).Round(time.Millisecond))
+
+	// Probe who answers for the hold-down: a request it had queued while
+	// stopped may still be answered as it wakes, so the first 300 ms are
+	// left out; after that only the new node may answer.
+	rounds := f.probeRounds(cp, vip, 2500*time.Millisecond, 100*time.Millisecond)
+	grace := resumed.Add(300 * time.Millisecond)
+	var late []string
+	for _, r := range rounds {
+		if r.at.After(grace) && slices.Contains(r.nodes, frozen) {
+			late = append(late, fmt.Sprintf("+%dms %v", r.at.Sub(resumed).Milliseconds(), r.nodes))
+		}
+	}
+	if len(late) > 0 {
+		t.Errorf("%s answered for %s within its hold-down after resuming, beside %s: %v", frozen, vip, moved, late)
+	}
+	for _, fr := range cp.For(vip, grace, cluster.GratuitousARP) {
+		if fr.Node == frozen && fr.Time.Before(resumed.Add(2500*time.Millisecond)) {
+			t.Errorf("%s sent a gratuitous ARP for %s %v after resuming, within its hold-down", frozen, vip, fr.Time.Sub(resumed).Round(time.Millisecond))
+		}
+	}
+	if n, err := f.announcedBy(svc, vip); err != nil || n != moved {
+		t.Errorf("condition names %q (%v) 2.5 s after %s resumed; want %s", n, err, frozen, moved)
+	}
+	if err := f.c.WaitSettled(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	final := f.waitAnnouncer(svc, vip, 10*time.Second, nil)
+	f.waitResolves(vip, final, 5*time.Second)
+	t.Logf("settled: %s announces %s", final, vip)
+}

@@ -86,7 +86,8 @@ func (d metaDelegate) NodeMeta(limit int) []byte {
 const metaPrefix = "v1|"
 
 // encodeMeta is "v1|<j or s>|<count>|<min>|<hash>,<hash>…|<subnets>":
-// j while starting, hashes in hex, subnets as in the Lease. Hashes that
+// j while starting, hashes in hex, those of dead peers prefixed with "-",
+// subnets as in the Lease. Hashes that
 // would take the metadata over limit are left out; count and min still
 // cover them.
 func encodeMeta(v verdict, subnets []byte, limit int) []byte {
@@ -98,6 +99,9 @@ func encodeMeta(v verdict, subnets []byte, limit int) []byte {
 	room := limit - len(b) - 1 - len(subnets)
 	for i, h := range v.hashes {
 		entry := strconv.FormatUint(uint64(h), 16)
+		if _, dead := slices.BinarySearch(v.lost, h); dead {
+			entry = "-" + entry
+		}
 		if i > 0 {
 			entry = "," + entry
 		}
@@ -143,13 +147,18 @@ func decodeMeta(meta []byte) (verdict, []netip.Prefix, error) {
 		if len(v.hashes) == maxVerdictHashes {
 			return verdict{}, nil, fmt.Errorf("metadata %q: more than %d hashes", s, maxVerdictHashes)
 		}
+		h, dead := strings.CutPrefix(h, "-")
 		n, err := strconv.ParseUint(h, 16, 32)
 		if err != nil {
 			return verdict{}, nil, fmt.Errorf("metadata %q: bad hash: %w", s, err)
 		}
 		v.hashes = append(v.hashes, uint32(n))
+		if dead {
+			v.lost = append(v.lost, uint32(n))
+		}
 	}
 	slices.Sort(v.hashes)
+	slices.Sort(v.lost)
 	subnets, err := decodeSubnets(f[3])
 	return v, subnets, err
 }

@@ -22,10 +22,18 @@ type verdict struct {
 	count    int      // how many peers are not counted Stable
 	min      uint32   // the smallest of their hashes; 0 when count is 0
 	hashes   []uint32 // their hashes, sorted; possibly fewer than count
+	lost     []uint32 // the hashes of those that died (not merely held down), sorted
 }
 
 func (v verdict) equal(o verdict) bool {
-	return v.starting == o.starting && v.count == o.count && v.min == o.min && slices.Equal(v.hashes, o.hashes)
+	return v.starting == o.starting && v.count == o.count && v.min == o.min &&
+		slices.Equal(v.hashes, o.hashes) && slices.Equal(v.lost, o.lost)
+}
+
+// lists reports whether v counts name as dead.
+func (v verdict) lists(name string) bool {
+	_, ok := slices.BinarySearch(v.lost, nameHash(name))
+	return ok
 }
 
 // names reports whether v lists name.
@@ -160,6 +168,26 @@ func (h *holdDown) up(name string, theirs verdict, now time.Time) bool {
 	return true
 }
 
+// observe applies what an alive peer now publishes, and reports whether
+// self started over because of it.
+//
+// It covers the one-sided loss: a node that froze (a stopped VM, a long
+// pause) for longer than failure detection was declared dead by the others
+// without seeing anyone die itself. When it runs again it counts everyone
+// in, while they hold it down as a member that came back: it would answer
+// beside them for a whole hold-down. A peer whose verdict says self died is
+// proof of that, so self starts over and agrees with them. Only "died"
+// counts: a peer still holding self down after a join is normal for a few
+// milliseconds at the end of self's own start-up, and must not restart it.
+func (h *holdDown) observe(name string, theirs verdict, now time.Time) bool {
+	if name == h.self || !h.alive(name) || h.starting(now) || theirs.starting || !theirs.lists(h.self) {
+		return false
+	}
+	h.restart(now)
+	h.startedOver++
+	return true
+}
+
 // restart begins a new start-up period for self at now, with every alive
 // peer established.
 func (h *holdDown) restart(now time.Time) {
@@ -242,9 +270,10 @@ func (h *holdDown) cutOff() bool {
 // verdict returns self's verdict at now: the lost peers, and the alive
 // peers that are not Stable.
 func (h *holdDown) verdict(now time.Time) verdict {
-	var hashes []uint32
+	var hashes, lost []uint32
 	for name := range h.lost {
 		hashes = append(hashes, nameHash(name))
+		lost = append(lost, nameHash(name))
 	}
 	for name := range h.since {
 		if name != h.self && !h.stable(name, now) {
@@ -254,7 +283,8 @@ func (h *holdDown) verdict(now time.Time) verdict {
 	v := verdict{starting: h.starting(now)}
 	if len(hashes) > 0 {
 		slices.Sort(hashes)
-		v.count, v.min, v.hashes = len(hashes), hashes[0], hashes
+		slices.Sort(lost)
+		v.count, v.min, v.hashes, v.lost = len(hashes), hashes[0], hashes, lost
 	}
 	return v
 }

@@ -251,7 +251,7 @@ func TestVerdictMetaRoundTrip(t *testing.T) {
 	for i := range 200 {
 		many.hashes = append(many.hashes, uint32(i+1)*0x01010101)
 	}
-	for _, v := range []verdict{{}, {starting: true}, {count: 2, min: 7, hashes: []uint32{7, 0xffffffff}}, many} {
+	for _, v := range []verdict{{}, {starting: true}, {count: 2, min: 7, hashes: []uint32{7, 0xffffffff}, lost: []uint32{0xffffffff}}, many} {
 		meta := encodeMeta(v, subnets, metaMaxSize)
 		if len(meta) > metaMaxSize {
 			t.Fatalf("%d bytes of metadata, over %d", len(meta), metaMaxSize)
@@ -267,8 +267,8 @@ func TestVerdictMetaRoundTrip(t *testing.T) {
 		if len(got.hashes) > len(v.hashes) || !slices.Equal(got.hashes, v.hashes[:len(got.hashes)]) {
 			t.Fatalf("hashes %v are not a prefix of %v", got.hashes, v.hashes)
 		}
-		if len(v.hashes) <= 2 && len(got.hashes) != len(v.hashes) {
-			t.Fatalf("short list cut: got %v, want %v", got.hashes, v.hashes)
+		if len(v.hashes) <= 2 && (!slices.Equal(got.hashes, v.hashes) || !slices.Equal(got.lost, v.lost)) {
+			t.Fatalf("short list: got %v (dead %v), want %v (dead %v)", got.hashes, got.lost, v.hashes, v.lost)
 		}
 	}
 	// Metadata from a speaker that publishes no verdict: subnets only.
@@ -281,4 +281,47 @@ func TestVerdictMetaRoundTrip(t *testing.T) {
 			t.Errorf("decodeMeta(%q): no error", bad)
 		}
 	}
+}
+
+// TestFrozenNodeStartsOver: a node frozen past failure detection is
+// declared dead by the others without seeing anyone die. When it runs
+// again and learns from a peer's verdict that it was counted dead, it
+// starts over, so it does not answer beside the node that took its share.
+// A peer that merely holds self down (self joined a moment ago) does not
+// restart it.
+func TestFrozenNodeStartsOver(t *testing.T) {
+	t.Run("counted dead", func(t *testing.T) {
+		s := newSim(t, "a", "b", "c")
+		s.nodes["b"].down("a", true)
+		s.nodes["c"].down("a", true)
+		s.wait(time.Second)
+		// a runs again: the first news is b's verdict, then a's refutation
+		// reaches b and c.
+		if !s.nodes["a"].observe("b", s.nodes["b"].verdict(s.now), s.now) {
+			t.Fatal("a did not start over on learning b counted it dead")
+		}
+		s.meet([][2]string{{"b", "a"}, {"c", "a"}})
+		if got := s.selfStable(); !slices.Equal(got, []string{"b", "c"}) {
+			t.Fatalf("announcing %v, want b and c through a's hold-down", got)
+		}
+		if got := s.announcers(64); slices.Min(got) != 1 || slices.Max(got) != 1 {
+			t.Fatalf("announcers per address %v, want exactly 1 each", got)
+		}
+		s.wait(s.hold)
+		if got := s.announcers(64); slices.Min(got) != 1 || slices.Max(got) != 1 || len(s.selfStable()) != 3 {
+			t.Fatalf("after the hold-down: announcers %v, stable %v", got, s.selfStable())
+		}
+	})
+	t.Run("held down after a join", func(t *testing.T) {
+		s := newSim(t, "a", "b")
+		s.start("c")
+		s.meet([][2]string{{"c", "a"}, {"c", "b"}})
+		s.wait(10 * time.Millisecond)
+		s.meet([][2]string{{"a", "c"}, {"b", "c"}})
+		// c's start-up ends a few milliseconds before a's hold-down for c.
+		s.wait(s.hold - 5*time.Millisecond)
+		if s.nodes["c"].observe("a", s.nodes["a"].verdict(s.now), s.now) {
+			t.Fatal("c started over because a still held it down after its join")
+		}
+	})
 }

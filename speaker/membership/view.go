@@ -82,6 +82,12 @@ func (v *view) setGossip(name string, info memberInfo) {
 	defer v.mu.Unlock()
 	old, ok := v.gossip[name]
 	v.gossip[name] = info
+	if ok && !old.verdict.equal(info.verdict) && v.hold.observe(name, info.verdict, time.Now()) {
+		v.metrics.changes.WithLabelValues("start-over").Inc()
+		v.log.Info("a peer counts this node dead although this node saw nobody die (it was frozen?); starting over with a hold-down", "member", name)
+		v.updateLocked(false)
+		return
+	}
 	v.updateLocked(ok && old.equal(info))
 }
 
