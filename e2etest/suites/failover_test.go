@@ -418,11 +418,16 @@ func TestFrozenSpeaker(t *testing.T) {
 	rounds := f.probeRounds(cp, vip, 2500*time.Millisecond, 100*time.Millisecond)
 	grace := resumed.Add(300 * time.Millisecond)
 	var late []string
-	for _, r := range rounds {
+	var timeline []string
+	for i, r := range rounds {
+		if i == 0 || !slices.Equal(r.nodes, rounds[i-1].nodes) {
+			timeline = append(timeline, fmt.Sprintf("+%dms %v", r.at.Sub(resumed).Milliseconds(), r.nodes))
+		}
 		if r.at.After(grace) && slices.Contains(r.nodes, frozen) {
 			late = append(late, fmt.Sprintf("+%dms %v", r.at.Sub(resumed).Milliseconds(), r.nodes))
 		}
 	}
+	t.Logf("after resuming, who answered (from each change on): %v", timeline)
 	if len(late) > 0 {
 		t.Errorf("%s answered for %s within its hold-down after resuming, beside %s: %v", frozen, vip, moved, late)
 	}

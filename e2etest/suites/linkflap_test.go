@@ -233,7 +233,11 @@ func (f *fixture) probeRounds(cp *cluster.Capture, ip netip.Addr, d, interval ti
 		return nil
 	}
 	time.Sleep(100 * time.Millisecond) // late answers to the last one
-	for _, fr := range cp.For(ip, rounds[0].at, cluster.SolicitedNA) {
+	answer := cluster.SolicitedNA
+	if ip.Is4() {
+		answer = cluster.ARPReply
+	}
+	for _, fr := range cp.For(ip, rounds[0].at, answer) {
 		i, found := slices.BinarySearchFunc(rounds, fr.Time, func(r probeRound, t time.Time) int { return r.at.Compare(t) })
 		if found {
 			i++
