@@ -56,17 +56,8 @@ func (s *sim) kill(name string) {
 
 // cut splits the speakers: each sees every speaker outside its group die.
 func (s *sim) cut(groups ...[]string) {
-	for i, g := range groups {
-		for j, o := range groups {
-			if i == j {
-				continue
-			}
-			for _, x := range g {
-				for _, y := range o {
-					s.nodes[x].down(y, true)
-				}
-			}
-		}
+	for _, p := range across(groups...) {
+		s.nodes[p[0]].down(p[1], true)
 	}
 }
 
