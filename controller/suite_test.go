@@ -49,24 +49,16 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	flag.Parse()
-	if testing.Short() {
-		fmt.Println("controller integration tests need kube-apiserver; skipped with -short")
-		return 0
-	}
-	if err := kubeapi.Available(kubeapi.Options{}); err != nil {
-		if os.Getenv("PORTICO_REQUIRE_APISERVER") != "" {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		fmt.Println("skipping controller integration tests:", err)
-		return 0
-	}
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = v1beta1.AddToScheme(scheme)
-	srv, err := kubeapi.Start(kubeapi.Options{ServiceCIDR: "10.96.0.0/12,fd00:96::/108"})
+	srv, skip, err := kubeapi.StartForTests(kubeapi.Options{ServiceCIDR: "10.96.0.0/12,fd00:96::/108"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	if srv == nil {
+		fmt.Println("skipping controller integration tests:", skip)
+		return 0
 	}
 	defer func() { _ = srv.Stop() }()
 	restConfig = srv.Config

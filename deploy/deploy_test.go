@@ -64,18 +64,14 @@ func run(m *testing.M) int {
 		return 1
 	}
 	deployDir = filepath.Join(root, "deploy")
-	if testing.Short() {
-		noServer = "deploy tests start kube-apiserver and etcd; skipped with -short"
-		return m.Run()
-	}
-	if err := kubeapi.Available(kubeapi.Options{}); err != nil {
-		noServer = err.Error()
-		return m.Run()
-	}
-	srv, err := kubeapi.Start(kubeapi.Options{})
+	srv, skip, err := kubeapi.StartForTests(kubeapi.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	if srv == nil {
+		noServer = skip
+		return m.Run()
 	}
 	defer func() {
 		if err := srv.Stop(); err != nil {

@@ -30,18 +30,14 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	flag.Parse()
-	if testing.Short() {
-		noServer = "admission tests start kube-apiserver and etcd; skipped with -short"
-		return m.Run()
-	}
-	if err := kubeapi.Available(kubeapi.Options{}); err != nil {
-		noServer = err.Error()
-		return m.Run()
-	}
-	srv, err := kubeapi.Start(kubeapi.Options{})
+	srv, skip, err := kubeapi.StartForTests(kubeapi.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	if srv == nil {
+		noServer = skip
+		return m.Run()
 	}
 	defer func() {
 		if err := srv.Stop(); err != nil {

@@ -1,6 +1,7 @@
 package kubeapi
 
 import (
+	"fmt"
 	"os"
 	"testing"
 )
@@ -22,4 +23,23 @@ func NeedServer(t testing.TB, up bool, why string) {
 		t.Fatalf("%s is set but there is no API server: %s", RequireEnv, why)
 	}
 	t.Skip(why)
+}
+
+// StartForTests starts the package's API server from a TestMain (after
+// flag.Parse). When the integration tier cannot run here, because of -short
+// or because kube-apiserver and etcd are missing while RequireEnv is unset,
+// it returns no server and why, for the tests to skip with. Missing binaries
+// with RequireEnv set are an error, so `make test` cannot pass by skipping.
+func StartForTests(o Options) (srv *Server, skip string, err error) {
+	if testing.Short() {
+		return nil, "needs kube-apiserver and etcd; skipped with -short", nil
+	}
+	if err := Available(o); err != nil {
+		if os.Getenv(RequireEnv) != "" {
+			return nil, "", fmt.Errorf("%s is set but there is no API server: %w", RequireEnv, err)
+		}
+		return nil, err.Error(), nil
+	}
+	srv, err = Start(o)
+	return srv, "", err
 }

@@ -22,28 +22,20 @@ import (
 var (
 	apiClient  client.Client // nil without an API server
 	apiSkipWhy string
-	requireAPI = os.Getenv("PORTICO_REQUIRE_APISERVER") != ""
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	flag.Parse()
-	switch err := kubeapi.Available(kubeapi.Options{}); {
-	case testing.Short():
-		apiSkipWhy = "skipped with -short"
-		return m.Run()
-	case err != nil && requireAPI:
-		fmt.Fprintln(os.Stderr, "PORTICO_REQUIRE_APISERVER is set:", err)
-		return 1
-	case err != nil:
-		apiSkipWhy = err.Error()
-		return m.Run()
-	}
-	srv, err := kubeapi.Start(kubeapi.Options{})
+	srv, skip, err := kubeapi.StartForTests(kubeapi.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	if srv == nil {
+		apiSkipWhy = skip
+		return m.Run()
 	}
 	defer func() { _ = srv.Stop() }()
 	apiClient, err = client.New(srv.Config, client.Options{Scheme: clientgoscheme.Scheme})
