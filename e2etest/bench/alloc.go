@@ -153,7 +153,7 @@ func (a *allocRun) setup(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
-		if a.bin, err = buildController(ctx, root, a.dir); err != nil {
+		if a.bin, err = goBuild(ctx, root, a.dir, "./controller/cmd/portico-controller"); err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
 	}

@@ -301,14 +301,9 @@ func buildPodserver(ctx context.Context, dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("bench: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	bin := filepath.Join(dir, "podserver")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./e2etest/cmd/podserver")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("bench: building podserver: %w\n%s", err, out)
+	bin, err := goBuild(ctx, root, dir, "./e2etest/cmd/podserver")
+	if err != nil {
+		return "", fmt.Errorf("bench: %w", err)
 	}
 	return bin, nil
 }

@@ -18,16 +18,19 @@ import (
 // is 100 on every Linux architecture Portico builds for.
 const clockTick = 10 * time.Millisecond
 
-// buildController builds portico-controller from the module at root into dir.
-func buildController(ctx context.Context, root, dir string) (string, error) {
+// goBuild builds the command in pkg (relative to the module at root, e.g.
+// ./e2etest/cmd/podserver) into dir and returns the binary's path, named
+// after pkg's last element.
+func goBuild(ctx context.Context, root, dir, pkg string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	bin := filepath.Join(dir, "portico-controller")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./controller/cmd/portico-controller")
+	name := filepath.Base(pkg)
+	bin := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building portico-controller: %w\n%s", err, out)
+		return "", fmt.Errorf("building %s: %w\n%s", name, err, out)
 	}
 	return bin, nil
 }
