@@ -171,7 +171,6 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 	a.scanErr = nil
 	a.links = links
 	p, problems := assign(a.want, links)
-	stampRelinked(a.relinked, links, time.Now(), a.cfg.LinkUpDelay)
 
 	for name, st := range a.ifaces {
 		l, ok := links[name]
@@ -200,6 +199,11 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 		st.link = l
 	}
 
+	// After the loop above, which marks links that went down or flapped
+	// since the last scan: a link that flapped between two scans is usable
+	// again now, and its quiet period starts now.
+	now := time.Now()
+	stampRelinked(a.relinked, links, now, a.cfg.LinkUpDelay)
 	for name, need := range p {
 		l := links[name]
 		st := a.ifaces[name]
@@ -207,7 +211,7 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 			st = &ifaceState{link: l}
 		}
 		var errs []error
-		quiet := a.quietLocked(name)
+		quiet := a.quietLocked(name, now)
 		if len(need.v4) > 0 && st.arp == nil {
 			r, err := a.openARP(ctx, ns, l, quiet)
 			if err != nil {
@@ -247,26 +251,15 @@ func stampRelinked(relinked map[string]time.Time, links map[string]link, now tim
 	}
 }
 
-// quietLocked returns how long a responder opened now on the usable link
+// quietLocked returns how long a responder opened at now on the usable link
 // name must stay quiet: what is left of LinkUpDelay since a scan first saw
-// the link back after it went down or flapped. (A link that flapped
-// between two scans is marked and opened in the same scan.)
-func (a *Announcer) quietLocked(name string) time.Duration {
+// the link back after it went down or flapped (stampRelinked).
+func (a *Announcer) quietLocked(name string, now time.Time) time.Duration {
 	back, ok := a.relinked[name]
-	if !ok {
+	if !ok || back.IsZero() {
 		return 0
 	}
-	now := time.Now()
-	if back.IsZero() {
-		back = now
-		a.relinked[name] = back
-	}
-	quiet := a.cfg.LinkUpDelay - now.Sub(back)
-	if quiet <= 0 {
-		delete(a.relinked, name)
-		return 0
-	}
-	return quiet
+	return max(a.cfg.LinkUpDelay-now.Sub(back), 0)
 }
 
 // applyLocked hands every open responder its share of the plan.

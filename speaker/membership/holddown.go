@@ -2,6 +2,8 @@ package membership
 
 import (
 	"hash/fnv"
+	"maps"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -122,14 +124,14 @@ type holdDown struct {
 	// startedOver counts the times self started over after a partition.
 	startedOver int
 	// lost holds peers that died (rather than left) and have not come back
-	// or been forgotten.
-	lost map[string]bool
+	// or been forgotten, with their last memberlist address for rejoining.
+	lost map[string]netip.AddrPort
 }
 
 func newHoldDown(self string, hold time.Duration) *holdDown {
 	return &holdDown{
 		hold: hold, self: self,
-		since: map[string]time.Time{}, established: map[string]bool{}, lost: map[string]bool{},
+		since: map[string]time.Time{}, established: map[string]bool{}, lost: map[string]netip.AddrPort{},
 	}
 }
 
@@ -202,38 +204,48 @@ func (h *holdDown) restart(now time.Time) {
 	}
 }
 
-// down records that name is no longer alive, and whether it died (as
-// opposed to leaving or being forgotten). It reports whether name was
-// alive.
-func (h *holdDown) down(name string, died bool) bool {
+// down records that name is no longer alive because it left or was
+// forgotten. It reports whether name was alive.
+func (h *holdDown) down(name string) bool {
 	if _, ok := h.since[name]; !ok {
 		return false
 	}
 	delete(h.since, name)
 	delete(h.established, name)
-	if died && name != h.self {
-		h.lost[name] = true
-	}
 	return true
 }
 
-// forget drops name from the lost peers, for example once its Lease has
-// expired or disappeared: it is no longer part of the cluster. It reports
-// whether name was lost.
-func (h *holdDown) forget(name string) bool {
-	if !h.lost[name] {
+// died records that name is no longer alive because it died, last seen at
+// memberlist address at (invalid if unknown): it is lost until it comes
+// back or is forgotten. It reports whether name was alive.
+func (h *holdDown) died(name string, at netip.AddrPort) bool {
+	if !h.down(name) {
 		return false
 	}
-	delete(h.lost, name)
+	if name != h.self {
+		h.lost[name] = at
+	}
 	return true
 }
 
-// lostNames returns the lost peers.
-func (h *holdDown) lostNames() []string {
-	out := make([]string, 0, len(h.lost))
-	for name := range h.lost {
-		out = append(out, name)
+// forgetLost drops the lost peers keep does not report as still part of
+// the cluster, and reports whether it dropped any.
+func (h *holdDown) forgetLost(keep func(name string) bool) bool {
+	n := len(h.lost)
+	maps.DeleteFunc(h.lost, func(name string, _ netip.AddrPort) bool { return !keep(name) })
+	return len(h.lost) != n
+}
+
+// lostAddrs returns the known memberlist addresses of the lost peers,
+// sorted.
+func (h *holdDown) lostAddrs() []string {
+	var out []string
+	for _, at := range h.lost {
+		if at.IsValid() {
+			out = append(out, at.String())
+		}
 	}
+	slices.Sort(out)
 	return out
 }
 

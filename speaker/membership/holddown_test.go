@@ -2,6 +2,7 @@ package membership
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -46,7 +47,7 @@ func TestHoldDownPeer(t *testing.T) {
 			t.Fatal("a second up restarted b's hold-down")
 		}
 		// A flap restarts it.
-		if !h.down("b", true) || h.down("b", true) {
+		if !h.died("b", netip.AddrPort{}) || h.died("b", netip.AddrPort{}) {
 			t.Fatal("down did not report exactly one transition")
 		}
 		if h.stable("b", time.Now()) || h.alive("b") {
@@ -101,7 +102,7 @@ func TestHoldDownSelf(t *testing.T) {
 			t.Fatalf("next = %v, want 3s (self's clock restarts when it first meets a peer)", d)
 		}
 		// The other node goes: alone again, stable again at once.
-		h.down("b", true)
+		h.died("b", netip.AddrPort{})
 		if !h.stable("self", time.Now()) {
 			t.Fatal("self not stable once alone again")
 		}
@@ -216,3 +217,30 @@ func stableNames(ms []Member) []string {
 }
 
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// TestHoldDownLost: a peer that died is lost, with its address for
+// rejoining, until it comes back or is forgotten; one that left is not.
+func TestHoldDownLost(t *testing.T) {
+	now := time.Unix(1000, 0)
+	h := newHoldDown("self", 3*time.Second)
+	for _, n := range []string{"self", "b", "c", "d"} {
+		h.up(n, verdict{}, now)
+	}
+	at := mustAddrPort("192.0.2.2:7946")
+	h.died("b", at)
+	h.died("c", netip.AddrPort{}) // address unknown: lost, not rejoinable
+	h.down("d")                   // left
+	if got := h.lostAddrs(); !slices.Equal(got, []string{at.String()}) {
+		t.Fatalf("lostAddrs = %v, want [%v]", got, at)
+	}
+	if !h.cutOff() {
+		t.Fatal("not cut off with 2 of 3 peers lost")
+	}
+	h.up("b", verdict{}, now)
+	if got := h.lostAddrs(); len(got) != 0 {
+		t.Fatalf("lostAddrs after b came back = %v", got)
+	}
+	if !h.forgetLost(func(name string) bool { return name != "c" }) || h.forgetLost(func(string) bool { return false }) || h.cutOff() {
+		t.Fatal("forgetLost did not drop c exactly once")
+	}
+}

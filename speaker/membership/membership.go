@@ -317,7 +317,7 @@ func (m *Membership) discover(ctx context.Context, fresh *freshness) (alone bool
 	cancel()
 	m.mu.Lock()
 	m.listErr = err
-	ml, left := m.ml, m.left
+	ml := m.ml
 	m.mu.Unlock()
 	if err != nil {
 		// Keep the last view: losing the API server must move nothing.
@@ -347,14 +347,13 @@ func (m *Membership) discover(ctx context.Context, fresh *freshness) (alone bool
 	// for long): it no longer counts when judging whether we are cut off.
 	m.view.keepLost(func(name string) bool { return current[name] })
 
-	m.mlMu.Lock()
-	shut := m.shut
-	m.mlMu.Unlock()
 	settled := true
-	if len(join) > 0 && ml != nil && !left && !shut {
-		n, err := ml.Join(join)
-		m.log.V(1).Info("joined speakers", "tried", join, "reached", n, "error", err)
-		settled = n > 0
+	if len(join) > 0 {
+		m.withMemberlist(func(ml *memberlist.Memberlist) {
+			n, err := ml.Join(join)
+			m.log.V(1).Info("joined speakers", "tried", join, "reached", n, "error", err)
+			settled = n > 0
+		})
 	}
 	if settled {
 		m.view.settle()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -50,14 +51,14 @@ func (s *sim) start(name string) {
 func (s *sim) kill(name string) {
 	delete(s.nodes, name)
 	for _, h := range s.nodes {
-		h.down(name, true)
+		h.died(name, netip.AddrPort{})
 	}
 }
 
 // cut splits the speakers: each sees every speaker outside its group die.
 func (s *sim) cut(groups ...[]string) {
 	for _, p := range across(groups...) {
-		s.nodes[p[0]].down(p[1], true)
+		s.nodes[p[0]].died(p[1], netip.AddrPort{})
 	}
 }
 
@@ -225,7 +226,7 @@ func TestRestartedPeerDoesNotDisplaceSurvivor(t *testing.T) {
 // without an announcer, which stepping back would cause.
 func TestPeerThatNeverSawSelfGo(t *testing.T) {
 	s := newSim(t, "a", "b")
-	s.nodes["a"].down("b", true)
+	s.nodes["a"].died("b", netip.AddrPort{})
 	s.wait(time.Second)
 	s.meet([][2]string{{"a", "b"}})
 	if got := s.selfStable(); !slices.Equal(got, []string{"a", "b"}) {
@@ -283,8 +284,8 @@ func TestVerdictMetaRoundTrip(t *testing.T) {
 func TestFrozenNodeStartsOver(t *testing.T) {
 	t.Run("counted dead", func(t *testing.T) {
 		s := newSim(t, "a", "b", "c")
-		s.nodes["b"].down("a", true)
-		s.nodes["c"].down("a", true)
+		s.nodes["b"].died("a", netip.AddrPort{})
+		s.nodes["c"].died("a", netip.AddrPort{})
 		s.wait(time.Second)
 		// a runs again: the first news is b's verdict, then a's refutation
 		// reaches b and c.

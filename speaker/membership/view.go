@@ -53,9 +53,6 @@ type view struct {
 	stopped bool
 	changed chan struct{}
 	metrics *metrics
-	// lostAddr holds the last memberlist address of every lost peer, for
-	// rejoining them.
-	lostAddr map[string]netip.AddrPort
 	// verdict is self's verdict as last computed; verdictChanged signals
 	// that it changed.
 	verdict        verdict
@@ -70,7 +67,6 @@ func newView(self string, hold time.Duration, mx *metrics, logger logr.Logger) *
 		hold:           newHoldDown(self, hold),
 		changed:        make(chan struct{}, 1),
 		metrics:        mx,
-		lostAddr:       map[string]netip.AddrPort{},
 		verdictChanged: make(chan struct{}, 1),
 		log:            logger,
 	}
@@ -101,10 +97,15 @@ func (v *view) dropGossip(name string, died bool) {
 		return
 	}
 	delete(v.gossip, name)
-	if _, leased := v.leased[name]; !leased && v.hold.down(name, died) {
-		v.metrics.changes.WithLabelValues("leave").Inc()
-		if died && info.addr.IsValid() {
-			v.lostAddr[name] = info.addr
+	if _, leased := v.leased[name]; !leased {
+		var gone bool
+		if died {
+			gone = v.hold.died(name, info.addr)
+		} else {
+			gone = v.hold.down(name)
+		}
+		if gone {
+			v.metrics.changes.WithLabelValues("leave").Inc()
 		}
 	}
 	v.updateLocked(false)
@@ -115,18 +116,7 @@ func (v *view) dropGossip(name string, died bool) {
 func (v *view) keepLost(keep func(name string) bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	changed := false
-	for name := range v.lostAddr {
-		if !keep(name) {
-			delete(v.lostAddr, name)
-		}
-	}
-	for _, name := range v.hold.lostNames() {
-		if !keep(name) && v.hold.forget(name) {
-			changed = true
-		}
-	}
-	if changed {
+	if v.hold.forgetLost(keep) {
 		v.updateLocked(false)
 	}
 }
@@ -139,12 +129,7 @@ func (v *view) cutOff() (bool, []string) {
 	if !v.hold.cutOff() {
 		return false, nil
 	}
-	addrs := make([]string, 0, len(v.lostAddr))
-	for _, a := range v.lostAddr {
-		addrs = append(addrs, a.String())
-	}
-	slices.Sort(addrs)
-	return true, addrs
+	return true, v.hold.lostAddrs()
 }
 
 // published returns self's verdict as last computed.
@@ -229,7 +214,7 @@ func (v *view) updateLocked(unchanged bool) {
 		_, g := v.gossip[name]
 		_, l := v.leased[name]
 		if !g && !l {
-			v.hold.down(name, false)
+			v.hold.down(name)
 			v.metrics.changes.WithLabelValues("leave").Inc()
 			unchanged = false
 		}
@@ -238,7 +223,6 @@ func (v *view) updateLocked(unchanged bool) {
 		for name, info := range src {
 			startedOver := v.hold.startedOver
 			if v.hold.up(name, info.verdict, now) {
-				delete(v.lostAddr, name)
 				if v.hold.startedOver != startedOver {
 					v.metrics.changes.WithLabelValues("start-over").Inc()
 					v.log.Info("back in touch with a larger side that counted this node out; starting over with a hold-down", "member", name)
