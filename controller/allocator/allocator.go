@@ -53,6 +53,8 @@ type Allocator struct {
 	// shared indexes held addresses by sharing key, so that an automatic
 	// pick with a sharing key finds its partners without scanning holders.
 	shared map[string]map[netip.Addr]struct{}
+	// joins counts every owner joining an address; see holding.since.
+	joins uint64
 }
 
 // holding is one held address. All owners in it have the same non-empty
@@ -60,6 +62,10 @@ type Allocator struct {
 type holding struct {
 	rs     *rangeState // nil when no current pool contains the address
 	owners []Owner     // sorted by Key
+	// since[i] orders owners[i]'s arrival on the address among all joins:
+	// when an edit makes two holders incompatible, the earlier one keeps
+	// the address (Keep).
+	since []uint64
 }
 
 func (h holding) sharingKey() string {
@@ -243,12 +249,26 @@ func (a *Allocator) Restore(owner Owner, ip netip.Addr) error {
 }
 
 // join adds owner to the holders of ip (rs is ip's range, used when ip is
-// not held yet), or refreshes owner's entry when it already holds ip.
+// not held yet), or refreshes owner's entry when it already holds ip. Either
+// way owner must be compatible with every other holder: only Keep settles a
+// disagreement by who came first, because only its caller is ready to
+// decide the losers again.
 func (a *Allocator) join(ip netip.Addr, rs *rangeState, owner Owner) error {
-	h, held := a.holders[ip]
+	h := a.holders[ip]
 	if cerr := conflict(ip, owner, h.others(owner.Key)); cerr != nil {
 		return cerr
 	}
+	if _, found := slices.BinarySearchFunc(h.owners, owner.Key, byKey); found {
+		_, err := a.keep(ip, owner) // compatible with all: evicts nobody
+		return err
+	}
+	a.insertHolder(ip, rs, owner)
+	return nil
+}
+
+// insertHolder adds owner, which does not hold ip yet, to ip's holders.
+func (a *Allocator) insertHolder(ip netip.Addr, rs *rangeState, owner Owner) {
+	h, held := a.holders[ip]
 	if !held {
 		h.rs = rs
 		if rs != nil {
@@ -257,18 +277,87 @@ func (a *Allocator) join(ip netip.Addr, rs *rangeState, owner Owner) error {
 	}
 	oldKey := h.sharingKey()
 	owner.Ports = slices.Clone(owner.Ports) // the caller may reuse its slice
-	if i, found := slices.BinarySearchFunc(h.owners, owner.Key, byKey); found {
-		h.owners[i] = owner
-	} else {
-		h.owners = slices.Insert(h.owners, i, owner)
-		a.owned[owner.Key] = append(a.owned[owner.Key], ip)
-	}
+	i, _ := slices.BinarySearchFunc(h.owners, owner.Key, byKey)
+	h.owners = slices.Insert(h.owners, i, owner)
+	a.joins++
+	h.since = slices.Insert(h.since, i, a.joins)
+	a.owned[owner.Key] = append(a.owned[owner.Key], ip)
 	a.holders[ip] = h
 	if newKey := h.sharingKey(); !held || newKey != oldKey {
 		a.unindex(ip, oldKey)
 		a.index(ip, newKey)
 	}
-	return nil
+}
+
+// keep re-judges owner, which holds ip, under its current spec. Holders
+// that joined before owner and no longer agree with it win: owner's entry
+// is left as it was and the conflict returned. Otherwise owner's entry is
+// updated and the later holders that no longer agree with it are removed
+// from ip and returned.
+func (a *Allocator) keep(ip netip.Addr, owner Owner) ([]Eviction, error) {
+	h := a.holders[ip]
+	i, _ := slices.BinarySearchFunc(h.owners, owner.Key, byKey)
+	mine := h.since[i]
+	var losers []Owner
+	for j, other := range h.owners {
+		if j == i || refuse(owner, other) == "" {
+			continue
+		}
+		if h.since[j] < mine {
+			return nil, conflict(ip, owner, []Owner{other})
+		}
+		losers = append(losers, other)
+	}
+	oldKey := h.sharingKey()
+	owner.Ports = slices.Clone(owner.Ports)
+	h.owners[i] = owner
+	a.holders[ip] = h
+	if newKey := h.sharingKey(); newKey != oldKey {
+		a.unindex(ip, oldKey)
+		a.index(ip, newKey)
+	}
+	var evicted []Eviction
+	for _, l := range losers {
+		a.releaseAddr(l.Key, ip)
+		evicted = append(evicted, Eviction{Key: l.Key, IP: ip, Reason: refuse(l, owner) + ", which holds it first"})
+	}
+	return evicted, nil
+}
+
+// Eviction is an owner that lost a shared address because a holder that
+// joined the address before it changed, and the two may no longer share.
+type Eviction struct {
+	Key    string
+	IP     netip.Addr
+	Reason string // from the evicted owner's side, e.g. "port TCP/80 already used by ns/a, which holds it first"
+}
+
+// Keep re-checks an address owner already holds against owner's current
+// ports and keys, which may have changed since it was given the address.
+// ip must still lie in one of pools (else ErrNotInPools; avoided addresses
+// are kept, as Restore keeps them) and owner must still be allowed to share
+// it with every other holder. When owner and another holder may no longer
+// share, the one that joined the address first keeps it: if that is owner,
+// the others lose ip and are returned, to be decided again; if not, Keep
+// returns a *ConflictError. Keep releases ip from owner whenever it fails,
+// and fails with ErrNotHeld when owner does not hold ip.
+func (a *Allocator) Keep(owner Owner, ip netip.Addr, pools []string) ([]Eviction, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ip = ip.Unmap()
+	if !slices.Contains(a.owned[owner.Key], ip) {
+		return nil, fmt.Errorf("%w: %s does not hold %s", ErrNotHeld, owner.Key, ip)
+	}
+	if rs := a.holders[ip].rs; rs == nil || !slices.Contains(pools, rs.pool.name) {
+		a.releaseAddr(owner.Key, ip)
+		return nil, notInPools(ip, pools, poolName(rs))
+	}
+	evicted, err := a.keep(ip, owner)
+	if err != nil {
+		a.releaseAddr(owner.Key, ip)
+		return nil, err
+	}
+	return evicted, nil
 }
 
 // Release frees every address the owner holds. Unknown keys are a no-op.
@@ -286,7 +375,10 @@ func (a *Allocator) Release(key string) {
 func (a *Allocator) ReleaseAddr(key string, ip netip.Addr) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ip = ip.Unmap()
+	a.releaseAddr(key, ip.Unmap())
+}
+
+func (a *Allocator) releaseAddr(key string, ip netip.Addr) {
 	if !slices.Contains(a.owned[key], ip) {
 		return
 	}
@@ -308,7 +400,12 @@ func (a *Allocator) dropHolder(key string, ip netip.Addr) {
 	}
 	oldKey := h.sharingKey()
 	h.owners = slices.Delete(h.owners, i, i+1)
+	h.since = slices.Delete(h.since, i, i+1)
 	if len(h.owners) > 0 {
+		if newKey := h.sharingKey(); newKey != oldKey {
+			a.unindex(ip, oldKey)
+			a.index(ip, newKey)
+		}
 		a.holders[ip] = h
 		return
 	}

@@ -23,6 +23,9 @@ var (
 	// ErrInUse means the address is held by owners that may not share it with
 	// the asker. It is always returned wrapped in a *ConflictError.
 	ErrInUse = errors.New("allocator: address in use")
+	// ErrNotHeld means Keep was asked about an address the owner does not
+	// hold (any more): the caller's view is behind the allocator's.
+	ErrNotHeld = errors.New("allocator: address not held")
 )
 
 // errAccounting is returned when the bounded walk finds fewer free addresses

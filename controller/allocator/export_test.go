@@ -17,6 +17,9 @@ func (a *Allocator) CheckInvariants() error {
 		if len(h.owners) == 0 {
 			return fmt.Errorf("%s: held by nobody", ip)
 		}
+		if len(h.since) != len(h.owners) {
+			return fmt.Errorf("%s: %d owners but %d join stamps", ip, len(h.owners), len(h.since))
+		}
 		if !slices.IsSortedFunc(h.owners, func(x, y Owner) int { return byKey(x, y.Key) }) {
 			return fmt.Errorf("%s: owners not sorted", ip)
 		}

@@ -22,8 +22,22 @@ type IPAM struct {
 	// pending holds Services waiting for an address, retried when one frees.
 	pending map[string]struct{}
 	// duplicates holds Services whose status addresses another Service
-	// already held at start-up, with those addresses.
-	duplicates map[string][]netip.Addr
+	// already held at start-up, with those addresses and what they asked
+	// for then: a changed request is decided afresh.
+	duplicates map[string]duplicate
+	// moved says why a Service lost an address, for the message of its
+	// next decision.
+	moved map[string]loss
+}
+
+type duplicate struct {
+	addrs []netip.Addr
+	ask   ask
+}
+
+type loss struct {
+	addr   netip.Addr
+	reason string
 }
 
 // New returns an IPAM with an empty configuration.
@@ -31,7 +45,8 @@ func New(alloc *allocator.Allocator) *IPAM {
 	m := &IPAM{
 		alloc:      alloc,
 		pending:    map[string]struct{}{},
-		duplicates: map[string][]netip.Addr{},
+		duplicates: map[string]duplicate{},
+		moved:      map[string]loss{},
 	}
 	m.cfg, _ = config.For(config.ClusterResources{}, nil)
 	return m
@@ -59,13 +74,16 @@ func (m *IPAM) Config() (*config.Config, []config.Problem) {
 	return m.cfg, m.problems
 }
 
-// Restore records an address a Service already holds in its status. It is
-// called for every Service before the first Decide. A conflict marks the
-// Service as a duplicate: it keeps its status and gets a DuplicateIP
-// condition until the other holder lets go.
-func (m *IPAM) Restore(owner allocator.Owner, addrs []netip.Addr) error {
+// Restore records the addresses a Service already holds in its status. It
+// is called for every Service before the first Decide, oldest Service
+// first: the order is the order of arrival that Keep settles disagreements
+// by. A conflict marks the Service as a duplicate: it keeps its status and
+// gets a DuplicateIP condition until the other holder lets go or its own
+// request changes.
+func (m *IPAM) Restore(req Request, addrs []netip.Addr) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	owner := req.Owner
 	var errs []error
 	for _, a := range addrs {
 		if err := m.alloc.Restore(owner, a); err != nil {
@@ -73,7 +91,7 @@ func (m *IPAM) Restore(owner allocator.Owner, addrs []netip.Addr) error {
 		}
 	}
 	if len(errs) > 0 {
-		m.duplicates[owner.Key] = slices.Clone(addrs)
+		m.duplicates[owner.Key] = duplicate{addrs: slices.Clone(addrs), ask: askOf(req)}
 		return fmt.Errorf("service %s: %w", owner.Key, errors.Join(errs...))
 	}
 	return nil
@@ -86,6 +104,7 @@ func (m *IPAM) Forget(key string) bool {
 	defer m.mu.Unlock()
 	delete(m.pending, key)
 	delete(m.duplicates, key)
+	delete(m.moved, key)
 	freed := len(m.alloc.Addresses(key)) > 0
 	m.alloc.Release(key)
 	return freed
@@ -110,30 +129,58 @@ func (m *IPAM) Usage(pool string) allocator.Usage {
 	return m.alloc.Usage(pool)
 }
 
+// Effects is what one decision did beyond the Service decided.
+type Effects struct {
+	// Freed is true when an address was released, so Services waiting for
+	// one may get it now (Pending).
+	Freed bool
+	// Evicted lists Services that lost a shared address to the decided one,
+	// which held it first and may no longer share it with them. They must
+	// be decided again: their status still shows the address.
+	Evicted []string
+}
+
 // Decide gives req the addresses it should hold now, changing the
-// allocation as needed. freed reports whether an address was released, so
-// waiting Services can be retried.
-func (m *IPAM) Decide(req Request) (d Decision, freed bool) {
+// allocation as needed: every address the Service keeps is checked again
+// against its current ports, sharing key and backends.
+func (m *IPAM) Decide(req Request) (Decision, Effects) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	key := req.Owner.Key
 	before := m.alloc.Addresses(key)
+	var eff Effects
 
-	if addrs, dup := m.duplicates[key]; dup {
-		if d, stillDup := m.retryDuplicate(req, addrs); stillDup {
-			return d, false
+	if dup, ok := m.duplicates[key]; ok {
+		if askOf(req) != dup.ask {
+			// The user edited the request: decide it afresh.
+			delete(m.duplicates, key)
+		} else if d, stillDup := m.retryDuplicate(req, dup.addrs); stillDup {
+			return d, eff
 		}
 	}
-	if len(req.Requested) > 0 {
-		d = m.decideRequested(req)
-	} else {
-		d = m.decideAutomatic(req)
+	var d Decision
+	switch {
+	case req.Invalid != "":
+		d = m.decideInvalid(req, &eff)
+	case len(req.Requested) > 0:
+		d = m.decideRequested(req, &eff)
+	default:
+		d = m.decideAutomatic(req, &eff)
 	}
-	if !d.Assigned {
-		d.Addrs, d.Pools = nil, nil
+	// A Service that lacks an address retrying could give it waits for one
+	// to free: one that got none, or a PreferDualStack Service that got only
+	// one family.
+	waits := req.Invalid == "" && (!d.Assigned || len(d.Addrs) < len(req.Families))
+	if waits {
 		m.pending[key] = struct{}{}
 	} else {
 		delete(m.pending, key)
+	}
+	if l, ok := m.moved[key]; ok {
+		delete(m.moved, key)
+		if !slices.Contains(d.Addrs, l.addr) {
+			d.Note = fmt.Sprintf("lost %s: %s", l.addr, l.reason)
+		}
 	}
 	// Let go of everything not decided on, including what a failed
 	// decision took on the way (the IPv4 half of a dual-stack request).
@@ -144,10 +191,26 @@ func (m *IPAM) Decide(req Request) (d Decision, freed bool) {
 	}
 	for _, a := range before {
 		if !slices.Contains(d.Addrs, a) {
-			freed = true
+			eff.Freed = true
 		}
 	}
-	return d, freed
+	return d, eff
+}
+
+// ask is what a Service asks for, apart from its ports and keys, which the
+// allocator judges. A Service marked duplicate is decided afresh when it
+// changes.
+type ask struct {
+	requested, families string
+	requireAll          bool
+	pool, invalid       string
+}
+
+func askOf(req Request) ask {
+	return ask{
+		requested: fmt.Sprint(req.Requested), families: fmt.Sprint(req.Families),
+		requireAll: req.RequireAll, pool: req.Pool, invalid: req.Invalid,
+	}
 }
 
 // retryDuplicate re-checks a Service that held a duplicate address at
@@ -163,11 +226,30 @@ func (m *IPAM) retryDuplicate(req Request, addrs []netip.Addr) (Decision, bool) 
 		delete(m.duplicates, req.Owner.Key)
 		return Decision{}, false
 	}
+	// The addresses that did restore stay held: they are in the Service's
+	// status, and announced, so nobody else may take them meanwhile.
 	return Decision{Keep: true, Reason: v1beta1.ReasonDuplicateIP,
-		Message: "address in status is also held by another Service; not changed, fix one of them: " + strings.Join(errs, "; ")}, true
+		Message: "address in status is also held by another Service; not changed, fix one of them (editing this Service's requested addresses or pool decides it again): " + strings.Join(errs, "; ")}, true
 }
 
-func (m *IPAM) decideRequested(req Request) Decision {
+// decideInvalid keeps what a Service with an unreadable request holds, as
+// long as it may still hold it, so a typo never frees a live address.
+func (m *IPAM) decideInvalid(req Request, eff *Effects) Decision {
+	d := Decision{Reason: v1beta1.ReasonInvalidRequest, Message: req.Invalid}
+	held := m.alloc.Addresses(req.Owner.Key)
+	for _, is6 := range req.Families {
+		if a, pool, ok := m.keepHeld(req, held, is6, eff); ok {
+			d.Addrs = append(d.Addrs, a)
+			d.Pools = append(d.Pools, pool)
+		}
+	}
+	if len(d.Addrs) > 0 {
+		d.Message += "; keeping " + describeAddrs(d) + " until the request is fixed"
+	}
+	return d
+}
+
+func (m *IPAM) decideRequested(req Request, eff *Effects) Decision {
 	if d, ok := checkRequestedFamilies(req); !ok {
 		return d
 	}
@@ -184,10 +266,19 @@ func (m *IPAM) decideRequested(req Request) Decision {
 		if !p.Allows(req.Info) {
 			return fail(v1beta1.ReasonRequestedIPNotAllowed, "requested address %s is in pool %q, whose allocateTo does not admit Services in namespace %q with these labels", ip, pool, req.Info.Namespace)
 		}
-		if p.Disabled && !m.holds(req.Owner.Key, ip) {
+		held := m.holds(req.Owner.Key, ip)
+		if p.Disabled && !held {
 			return fail(v1beta1.ReasonPoolDisabled, "requested address %s is in pool %q, which is disabled", ip, pool)
 		}
-		if _, err := m.alloc.Assign(req.Owner, ip, []string{pool}); err != nil {
+		var err error
+		if held {
+			var evicted []allocator.Eviction
+			evicted, err = m.alloc.Keep(req.Owner, ip, []string{pool})
+			m.noteEvicted(evicted, eff)
+		} else {
+			_, err = m.alloc.Assign(req.Owner, ip, []string{pool})
+		}
+		if err != nil {
 			if conflict, ok := errors.AsType[*allocator.ConflictError](err); ok {
 				return fail(v1beta1.ReasonRequestedIPTaken, "requested address %s is taken: %s", ip, conflict.Reason)
 			}
@@ -200,6 +291,15 @@ func (m *IPAM) decideRequested(req Request) Decision {
 	d.Reason = v1beta1.ReasonAssigned
 	d.Message = describe(d)
 	return d
+}
+
+// noteEvicted queues the Services that lost an address to the one being
+// decided, and remembers why for their next decision.
+func (m *IPAM) noteEvicted(evicted []allocator.Eviction, eff *Effects) {
+	for _, e := range evicted {
+		m.moved[e.Key] = loss{addr: e.IP, reason: e.Reason}
+		eff.Evicted = append(eff.Evicted, e.Key)
+	}
 }
 
 func checkRequestedFamilies(req Request) (Decision, bool) {
@@ -220,7 +320,7 @@ func checkRequestedFamilies(req Request) (Decision, bool) {
 	return Decision{}, true
 }
 
-func (m *IPAM) decideAutomatic(req Request) Decision {
+func (m *IPAM) decideAutomatic(req Request, eff *Effects) Decision {
 	names, d, ok := m.candidatePools(req)
 	if !ok {
 		return d
@@ -228,7 +328,7 @@ func (m *IPAM) decideAutomatic(req Request) Decision {
 	held := m.alloc.Addresses(req.Owner.Key)
 	var failed *Decision
 	for _, is6 := range req.Families {
-		if a, pool, ok := m.keepHeld(req, held, is6); ok {
+		if a, pool, ok := m.keepHeld(req, held, is6, eff); ok {
 			d.Addrs = append(d.Addrs, a)
 			d.Pools = append(d.Pools, pool)
 			continue
@@ -299,18 +399,26 @@ func (m *IPAM) candidatePools(req Request) ([]string, Decision, bool) {
 
 // keepHeld returns the address of family is6 the Service already holds, if
 // it may keep it: the address is in a pool (disabled or not) that still
-// admits the Service and, when the Service names a pool, is that pool.
-func (m *IPAM) keepHeld(req Request, held []netip.Addr, is6 bool) (netip.Addr, string, bool) {
+// admits the Service and, when the Service names a pool, is that pool; and
+// the allocator agrees that the Service's current spec may still share it.
+// An address that may not be kept is released.
+func (m *IPAM) keepHeld(req Request, held []netip.Addr, is6 bool, eff *Effects) (netip.Addr, string, bool) {
 	for _, a := range held {
 		if a.Is6() != is6 {
 			continue
 		}
+		var allowed []string
 		pool, ok := m.alloc.PoolOf(a)
-		if !ok || (req.Pool != "" && pool != req.Pool) {
-			continue
+		if p := m.cfg.Pool(pool); ok && (req.Pool == "" || pool == req.Pool) && p != nil && p.Allows(req.Info) {
+			allowed = []string{pool}
 		}
-		if p := m.cfg.Pool(pool); p != nil && p.Allows(req.Info) {
+		evicted, err := m.alloc.Keep(req.Owner, a, allowed)
+		m.noteEvicted(evicted, eff)
+		if err == nil {
 			return a, pool, true
+		}
+		if conflict, ok := errors.AsType[*allocator.ConflictError](err); ok {
+			m.moved[req.Owner.Key] = loss{addr: a, reason: conflict.Reason}
 		}
 	}
 	return netip.Addr{}, "", false
@@ -325,11 +433,15 @@ func fail(reason, format string, args ...any) Decision {
 }
 
 func describe(d Decision) string {
+	return "assigned " + describeAddrs(d)
+}
+
+func describeAddrs(d Decision) string {
 	parts := make([]string, len(d.Addrs))
 	for i, a := range d.Addrs {
 		parts[i] = fmt.Sprintf("%s from pool %q", a, d.Pools[i])
 	}
-	return "assigned " + strings.Join(parts, ", ")
+	return strings.Join(parts, ", ")
 }
 
 func familyName(is6 bool) string {

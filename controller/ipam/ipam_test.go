@@ -146,15 +146,15 @@ func TestDecideKeepsAndMovesHeldAddresses(t *testing.T) {
 		t.Fatal(first.Message)
 	}
 	// Deciding again keeps the address.
-	again, freed := m.Decide(r)
-	if !cmp.Equal(first.Addrs, again.Addrs, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })) || freed {
-		t.Fatalf("second decision %v (freed %v), want %v kept", again.Addrs, freed, first.Addrs)
+	again, eff := m.Decide(r)
+	if !cmp.Equal(first.Addrs, again.Addrs, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })) || eff.Freed {
+		t.Fatalf("second decision %v (freed %v), want %v kept", again.Addrs, eff.Freed, first.Addrs)
 	}
 	// Naming another pool moves it and frees the old one.
 	r.Pool = "b"
-	moved, freed := m.Decide(r)
-	if !moved.Assigned || moved.Pools[0] != "b" || !freed {
-		t.Fatalf("after naming pool b: %+v freed=%v", moved, freed)
+	moved, eff := m.Decide(r)
+	if !moved.Assigned || moved.Pools[0] != "b" || !eff.Freed {
+		t.Fatalf("after naming pool b: %+v freed=%v", moved, eff.Freed)
 	}
 	// Deleting pool b from the configuration moves the Service back to a.
 	cfg, _ := config.For(config.ClusterResources{Pools: []v1beta1.IPAddressPool{a}}, nil)
@@ -172,10 +172,10 @@ func TestDecideKeepsAndMovesHeldAddresses(t *testing.T) {
 func TestRestoreDuplicateKeepsStatus(t *testing.T) {
 	m := newIPAM(t, pool("a", "192.0.2.0/29"))
 	ip := netip.MustParseAddr("192.0.2.3")
-	if err := m.Restore(allocator.Owner{Key: "ns/first"}, []netip.Addr{ip}); err != nil {
+	if err := m.Restore(req("ns/first"), []netip.Addr{ip}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Restore(allocator.Owner{Key: "ns/second"}, []netip.Addr{ip}); err == nil {
+	if err := m.Restore(req("ns/second"), []netip.Addr{ip}); err == nil {
 		t.Fatal("second Restore of one address succeeded")
 	}
 	d, _ := m.Decide(req("ns/second"))

@@ -22,6 +22,9 @@ type Request struct {
 	Requested []netip.Addr
 	// Pool is the pool the Service names, or empty.
 	Pool string
+	// Invalid says why the Service's request cannot be read, or is empty.
+	// An invalid request keeps what the Service holds and gets nothing new.
+	Invalid string
 }
 
 // Decision is the outcome for one Service.
@@ -30,7 +33,9 @@ type Decision struct {
 	// the pool each came from.
 	Addrs []netip.Addr
 	Pools []string
-	// Assigned is true when the Service has every address it needs.
+	// Assigned is true when the Service has the addresses it needs (for
+	// PreferDualStack, at least one). When it is false, Addrs are what the
+	// Service keeps meanwhile: nothing, except for an invalid request.
 	Assigned bool
 	// Keep is true when the Service's current status must be left alone
 	// (its address is a duplicate found at start-up, reported, not fixed).
@@ -38,4 +43,8 @@ type Decision struct {
 	// Reason and Message explain the outcome for the Service's condition.
 	Reason  string
 	Message string
+	// Note says why the Service lost an address it held, once, on the
+	// decision that moved it; the reconciler keeps it in the condition for
+	// as long as the decision stands.
+	Note string
 }

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -79,21 +78,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := r.client.Get(ctx, types.NamespacedName{Name: svc.Namespace}, &ns); err != nil && !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, fmt.Errorf("service %s: namespace: %w", key, err)
 	}
-	request, err := requestFor(&svc, ns.Labels)
-	var d ipam.Decision
-	if rerr, ok := errors.AsType[*RequestError](err); ok {
-		d = ipam.Decision{Reason: v1beta1.ReasonInvalidRequest, Message: rerr.Error()}
-		if r.ipam.Forget(key) {
-			r.afterRelease()
-		}
-	} else {
-		var freed bool
-		d, freed = r.ipam.Decide(request)
-		if freed {
-			r.afterRelease()
-		}
+	d, eff := r.ipam.Decide(requestFor(&svc, ns.Labels))
+	if eff.Freed {
+		r.afterRelease()
+	}
+	if len(eff.Evicted) > 0 {
+		r.enqueue(namespacedNames(eff.Evicted))
 	}
 	r.changed()
+	var err error
 	if d.Keep {
 		err = r.writeCondition(ctx, &svc, d)
 	} else {
@@ -128,6 +121,16 @@ func (r *Reconciler) seed(ctx context.Context) error {
 	if err := r.client.List(ctx, &list); err != nil {
 		return fmt.Errorf("listing services: %w", err)
 	}
+	// Oldest first: the restore order is the order of arrival by which a
+	// shared address goes to the earlier holder when two may no longer
+	// share it, and a duplicate found now is reported on the newer Service
+	// whatever order the API server listed them in.
+	slices.SortFunc(list.Items, func(a, b corev1.Service) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
 	restored := 0
 	for i := range list.Items {
 		svc := &list.Items[i]
@@ -135,7 +138,7 @@ func (r *Reconciler) seed(ctx context.Context) error {
 		if !v1beta1.Serves(svc, r.serveNoClass) || len(addrs) == 0 {
 			continue
 		}
-		if err := r.ipam.Restore(ownerFor(svc), addrs); err != nil {
+		if err := r.ipam.Restore(requestFor(svc, nil), addrs); err != nil {
 			logger.Error(err, "duplicate address in Service status; leaving it for a human", "service", client.ObjectKeyFromObject(svc))
 			r.recorder.Eventf(svc, nil, corev1.EventTypeWarning, v1beta1.ReasonDuplicateIP, "Restore", "%v", err)
 			continue
@@ -157,16 +160,18 @@ func (r *Reconciler) forget(key string) {
 
 // afterRelease retries the Services waiting for an address.
 func (r *Reconciler) afterRelease() {
-	pending := r.ipam.Pending()
-	if len(pending) == 0 {
-		return
+	if pending := r.ipam.Pending(); len(pending) > 0 {
+		r.enqueue(namespacedNames(pending))
 	}
-	keys := make([]types.NamespacedName, 0, len(pending))
-	for _, k := range pending {
+}
+
+func namespacedNames(keys []string) []types.NamespacedName {
+	out := make([]types.NamespacedName, 0, len(keys))
+	for _, k := range keys {
 		ns, name, _ := strings.Cut(k, "/")
-		keys = append(keys, types.NamespacedName{Namespace: ns, Name: name})
+		out = append(out, types.NamespacedName{Namespace: ns, Name: name})
 	}
-	r.enqueue(keys)
+	return out
 }
 
 // writeStatus writes the Service's addresses and condition in one status
@@ -240,11 +245,22 @@ func setCondition(svc *corev1.Service, d ipam.Decision) {
 	if d.Assigned {
 		status = metav1.ConditionTrue
 	}
+	msg := d.Message
+	prev := meta.FindStatusCondition(svc.Status.Conditions, v1beta1.ServiceConditionIPAssigned)
+	switch {
+	case d.Note != "":
+		msg += " (" + d.Note + ")"
+	case prev != nil && prev.Status == status && prev.Reason == d.Reason && strings.HasPrefix(prev.Message, msg+" ("):
+		// The decision that wrote this message also said why the Service
+		// moved; the same decision again keeps that explanation rather
+		// than spend a write on dropping it.
+		msg = prev.Message
+	}
 	meta.SetStatusCondition(&svc.Status.Conditions, metav1.Condition{
 		Type:               v1beta1.ServiceConditionIPAssigned,
 		Status:             status,
 		Reason:             d.Reason,
-		Message:            d.Message,
+		Message:            msg,
 		ObservedGeneration: svc.Generation,
 	})
 }

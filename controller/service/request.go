@@ -31,8 +31,17 @@ func annotation(svc *corev1.Service, names ...string) (string, string) {
 	return "", ""
 }
 
-// requestFor reads what svc asks for.
-func requestFor(svc *corev1.Service, nsLabels map[string]string) (ipam.Request, error) {
+// requestFor reads what svc asks for. A request that cannot be read says
+// why in Invalid, naming the field.
+func requestFor(svc *corev1.Service, nsLabels map[string]string) ipam.Request {
+	req, err := parseRequest(svc, nsLabels)
+	if err != nil {
+		req.Invalid = err.Error()
+	}
+	return req
+}
+
+func parseRequest(svc *corev1.Service, nsLabels map[string]string) (ipam.Request, error) {
 	req := ipam.Request{
 		Owner: ownerFor(svc),
 		Info:  config.ServiceInfo{Namespace: svc.Namespace, NamespaceLabels: nsLabels, Labels: svc.Labels},
