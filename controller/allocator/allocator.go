@@ -446,6 +446,22 @@ func (a *Allocator) Addresses(key string) []netip.Addr {
 	return out
 }
 
+// Holder returns the spec the owner with key was last given or kept its
+// addresses under, and false when it holds none.
+func (a *Allocator) Holder(key string) (Owner, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ips := a.owned[key]
+	if len(ips) == 0 {
+		return Owner{}, false
+	}
+	h := a.holders[ips[0]]
+	i, _ := slices.BinarySearchFunc(h.owners, key, byKey)
+	o := h.owners[i]
+	o.Ports = slices.Clone(o.Ports)
+	return o, true
+}
+
 // PoolOf returns the current pool containing ip, whether or not ip is held.
 func (a *Allocator) PoolOf(ip netip.Addr) (string, bool) {
 	a.mu.Lock()

@@ -131,8 +131,8 @@ func (m *IPAM) Usage(pool string) allocator.Usage {
 
 // Effects is what one decision did beyond the Service decided.
 type Effects struct {
-	// Freed is true when an address was released, so Services waiting for
-	// one may get it now (Pending).
+	// Freed is true when an address was released or its holder's sharing
+	// terms changed, so Services waiting for one may get it now (Pending).
 	Freed bool
 	// Evicted lists Services that lost a shared address to the decided one,
 	// which held it first and may no longer share it with them. They must
@@ -148,6 +148,7 @@ func (m *IPAM) Decide(req Request) (Decision, Effects) {
 	defer m.mu.Unlock()
 	key := req.Owner.Key
 	before := m.alloc.Addresses(key)
+	terms, _ := m.alloc.Holder(key)
 	var eff Effects
 
 	if dup, ok := m.duplicates[key]; ok {
@@ -168,9 +169,9 @@ func (m *IPAM) Decide(req Request) (Decision, Effects) {
 		d = m.decideAutomatic(req, &eff)
 	}
 	// A Service that lacks an address retrying could give it waits for one
-	// to free: one that got none, or a PreferDualStack Service that got only
-	// one family.
-	waits := req.Invalid == "" && (!d.Assigned || len(d.Addrs) < len(req.Families))
+	// to free: one that got none, or a PreferDualStack Service that got an
+	// automatic address of only one family.
+	waits := req.Invalid == "" && (!d.Assigned || len(req.Requested) == 0 && len(d.Addrs) < len(req.Families))
 	if waits {
 		m.pending[key] = struct{}{}
 	} else {
@@ -194,7 +195,15 @@ func (m *IPAM) Decide(req Request) (Decision, Effects) {
 			eff.Freed = true
 		}
 	}
+	// New ports or keys on a kept address may let a waiting Service share it.
+	if len(d.Addrs) > 0 && len(before) > 0 && !sameTerms(terms, req.Owner) {
+		eff.Freed = true
+	}
 	return d, eff
+}
+
+func sameTerms(a, b allocator.Owner) bool {
+	return a.SharingKey == b.SharingKey && a.BackendKey == b.BackendKey && slices.Equal(a.Ports, b.Ports)
 }
 
 // ask is what a Service asks for, apart from its ports and keys, which the

@@ -48,3 +48,12 @@ type Decision struct {
 	// as long as the decision stands.
 	Note string
 }
+
+// Explanation is the Message with the Note, as the Service's condition and
+// Events say it.
+func (d Decision) Explanation() string {
+	if d.Note == "" {
+		return d.Message
+	}
+	return d.Message + " (" + d.Note + ")"
+}

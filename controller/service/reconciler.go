@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -86,13 +84,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.enqueue(namespacedNames(eff.Evicted))
 	}
 	r.changed()
-	var err error
-	if d.Keep {
-		err = r.writeCondition(ctx, &svc, d)
-	} else {
+	if !d.Keep {
 		logger.V(1).Info("decided", "addresses", d.Addrs, "reason", d.Reason)
-		err = r.writeStatus(ctx, &svc, d)
 	}
+	err := r.writeStatus(ctx, &svc, d)
 	if apierrors.IsConflict(err) {
 		// The cache is behind a write; its watch event brings the newer
 		// Service and the decision stands, so retry quietly.
@@ -121,29 +116,14 @@ func (r *Reconciler) seed(ctx context.Context) error {
 	if err := r.client.List(ctx, &list); err != nil {
 		return fmt.Errorf("listing services: %w", err)
 	}
-	// Oldest first: the restore order is the order of arrival by which a
-	// shared address goes to the earlier holder when two may no longer
-	// share it, and a duplicate found now is reported on the newer Service
-	// whatever order the API server listed them in.
-	slices.SortFunc(list.Items, func(a, b corev1.Service) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
-	})
 	restored := 0
-	for i := range list.Items {
-		svc := &list.Items[i]
-		addrs := v1beta1.IngressAddrs(svc)
-		if !v1beta1.Serves(svc, r.serveNoClass) || len(addrs) == 0 {
+	for _, f := range restoreAll(r.ipam, list.Items, r.serveNoClass) {
+		if f.err == nil {
+			restored++
 			continue
 		}
-		if err := r.ipam.Restore(requestFor(svc, nil), addrs); err != nil {
-			logger.Error(err, "duplicate address in Service status; leaving it for a human", "service", client.ObjectKeyFromObject(svc))
-			r.recorder.Eventf(svc, nil, corev1.EventTypeWarning, v1beta1.ReasonDuplicateIP, "Restore", "%v", err)
-			continue
-		}
-		restored++
+		logger.Error(f.err, "duplicate address in Service status; leaving it for a human", "service", client.ObjectKeyFromObject(f.svc))
+		r.recorder.Eventf(f.svc, nil, corev1.EventTypeWarning, v1beta1.ReasonDuplicateIP, "Restore", "%v", f.err)
 	}
 	logger.Info("restored assignments from Service status", "services", len(list.Items), "restored", restored)
 	r.seeded = true
@@ -174,31 +154,15 @@ func namespacedNames(keys []string) []types.NamespacedName {
 	return out
 }
 
-// writeStatus writes the Service's addresses and condition in one status
-// update, and nothing when both are already as desired.
+// writeStatus writes the status d wants in one update, and nothing when it
+// is already as desired.
 func (r *Reconciler) writeStatus(ctx context.Context, svc *corev1.Service, d ipam.Decision) error {
-	desired := svc.DeepCopy()
-	desired.Status.LoadBalancer.Ingress = ingressFor(d.Addrs)
-	setCondition(desired, d)
+	desired := desiredStatus(svc, d)
 	if equality.Semantic.DeepEqual(svc.Status, desired.Status) {
 		return nil
 	}
 	if err := r.client.Status().Update(ctx, desired); err != nil {
 		return fmt.Errorf("service %s/%s: writing status: %w", svc.Namespace, svc.Name, err)
-	}
-	r.recordChange(svc, d)
-	return nil
-}
-
-// writeCondition updates only the condition, leaving the addresses alone.
-func (r *Reconciler) writeCondition(ctx context.Context, svc *corev1.Service, d ipam.Decision) error {
-	desired := svc.DeepCopy()
-	setCondition(desired, d)
-	if equality.Semantic.DeepEqual(svc.Status, desired.Status) {
-		return nil
-	}
-	if err := r.client.Status().Update(ctx, desired); err != nil {
-		return fmt.Errorf("service %s/%s: writing condition: %w", svc.Namespace, svc.Name, err)
 	}
 	r.recordChange(svc, d)
 	return nil
@@ -211,11 +175,11 @@ func (r *Reconciler) recordChange(old *corev1.Service, d ipam.Decision) {
 	prev := meta.FindStatusCondition(old.Status.Conditions, v1beta1.ServiceConditionIPAssigned)
 	switch {
 	case !d.Assigned:
-		if prev == nil || prev.Reason != d.Reason || prev.Message != d.Message {
-			r.recorder.Eventf(old, nil, corev1.EventTypeWarning, d.Reason, "Assign", "%s", d.Message)
+		if prev == nil || prev.Reason != d.Reason || prev.Message != d.Explanation() {
+			r.recorder.Eventf(old, nil, corev1.EventTypeWarning, d.Reason, "Assign", "%s", d.Explanation())
 		}
 	case len(before) > 0 && !slices.Equal(before, d.Addrs):
-		r.recorder.Eventf(old, nil, corev1.EventTypeNormal, v1beta1.ReasonIPChanged, "Assign", "addresses changed from %v: %s", before, d.Message)
+		r.recorder.Eventf(old, nil, corev1.EventTypeNormal, v1beta1.ReasonIPChanged, "Assign", "addresses changed from %v: %s", before, d.Explanation())
 	}
 }
 
@@ -238,44 +202,4 @@ func (r *Reconciler) clearStatus(ctx context.Context, svc *corev1.Service) error
 		r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, v1beta1.ReasonIPReleased, "Release", "released %v: the Service is no longer a LoadBalancer served by Portico", v1beta1.IngressAddrs(svc))
 	}
 	return nil
-}
-
-func setCondition(svc *corev1.Service, d ipam.Decision) {
-	status := metav1.ConditionFalse
-	if d.Assigned {
-		status = metav1.ConditionTrue
-	}
-	msg := d.Message
-	prev := meta.FindStatusCondition(svc.Status.Conditions, v1beta1.ServiceConditionIPAssigned)
-	switch {
-	case d.Note != "":
-		msg += " (" + d.Note + ")"
-	case prev != nil && prev.Status == status && prev.Reason == d.Reason && strings.HasPrefix(prev.Message, msg+" ("):
-		// The decision that wrote this message also said why the Service
-		// moved; the same decision again keeps that explanation rather
-		// than spend a write on dropping it.
-		msg = prev.Message
-	}
-	meta.SetStatusCondition(&svc.Status.Conditions, metav1.Condition{
-		Type:               v1beta1.ServiceConditionIPAssigned,
-		Status:             status,
-		Reason:             d.Reason,
-		Message:            msg,
-		ObservedGeneration: svc.Generation,
-	})
-}
-
-// ingressFor sets ipMode explicitly: the API server defaults it to VIP, and
-// leaving it out would make every comparison differ and every status be
-// written twice.
-func ingressFor(addrs []netip.Addr) []corev1.LoadBalancerIngress {
-	if len(addrs) == 0 {
-		return nil
-	}
-	vip := corev1.LoadBalancerIPModeVIP
-	out := make([]corev1.LoadBalancerIngress, len(addrs))
-	for i, a := range addrs {
-		out[i] = corev1.LoadBalancerIngress{IP: a.String(), IPMode: &vip}
-	}
-	return out
 }
