@@ -36,6 +36,7 @@ func getLease(t *testing.T, c client.Client, ns, node string) (*coordinationv1.L
 // find each other through their Leases, and the Leases say where they are.
 func TestLeaseDiscovery(t *testing.T) {
 	c, ns := needAPIServer(t)
+	createNodes(t, c, "n1", "n2", "n3")
 	var nodes []*node
 	var want []peer
 	for i, name := range []string{"n1", "n2", "n3"} {
@@ -93,6 +94,7 @@ func TestLeaseDiscovery(t *testing.T) {
 // and go with their Leases, and a stale Lease counts for nothing.
 func TestLeaseFallback(t *testing.T) {
 	c, ns := needAPIServer(t)
+	createNodes(t, c, "f", "g", "ghost", "stale")
 	addrF, addrG := netip.MustParseAddr("127.0.4.1"), netip.MustParseAddr("127.0.4.2")
 	portF := freePort(t, addrF)
 	release := listenBoth(t, netip.AddrPortFrom(addrF, uint16(portF)))
