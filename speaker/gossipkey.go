@@ -3,6 +3,7 @@ package speaker
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -123,6 +124,8 @@ func parseGossipKeys(s *corev1.Secret) ([][]byte, error) {
 	return keys, nil
 }
 
+var errPlainGossip = errors.New("speaker: gossip is in plain text")
+
 // plainGossipWarnEvery is how often a speaker with plain gossip says so
 // again, so the warning does not scroll away with the start-up lines.
 const plainGossipWarnEvery = 10 * time.Minute
@@ -138,7 +141,8 @@ const plainGossipWarnEvery = 10 * time.Minute
 func SetupGossip(ctx context.Context, mgr manager.Manager, namespace, secret string, plain bool, timeout time.Duration, log logr.Logger) (primary []byte, secondary [][]byte, err error) {
 	if plain {
 		warn := func() {
-			log.Info("WARNING: gossip is NOT encrypted or authenticated (--insecure-plain-gossip): any host that reaches the memberlist port can join and disturb which node announces what; remove the flag to use the key Secret",
+			// At error level, so it stands out where logs are filtered.
+			log.Error(errPlainGossip, "WARNING: gossip is NOT encrypted or authenticated (--insecure-plain-gossip): any host that reaches the memberlist port can join and disturb which node announces what; remove the flag to use the key Secret",
 				"namespace", namespace)
 		}
 		warn()

@@ -132,7 +132,11 @@ func TestLeaseFallback(t *testing.T) {
 	stale := &coordinationv1.Lease{}
 	stale.Namespace = ns
 	encodeLease(stale, peer{Name: "stale"}, 2*time.Second, time.Now().Add(-time.Minute))
-	for _, l := range []*coordinationv1.Lease{ghost, stale} {
+	// A fresh Lease of a name that is no Node never counts either.
+	nonode := &coordinationv1.Lease{}
+	nonode.Namespace = ns
+	encodeLease(nonode, peer{Name: "nonode"}, time.Minute, time.Now())
+	for _, l := range []*coordinationv1.Lease{ghost, stale, nonode} {
 		if err := c.Create(context.Background(), l); err != nil {
 			t.Fatal(err)
 		}
