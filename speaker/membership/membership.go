@@ -260,6 +260,8 @@ func (m *Membership) self() peer {
 	return p
 }
 
+// publishLoop renews this speaker's record every RenewInterval, and at once
+// when it starts over (see view.republish).
 func (m *Membership) publishLoop(ctx context.Context) {
 	t := time.NewTicker(m.cfg.RenewInterval)
 	defer t.Stop()
@@ -270,6 +272,8 @@ func (m *Membership) publishLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-m.view.republish:
+			t.Reset(m.cfg.RenewInterval)
 		}
 	}
 }

@@ -10,8 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -403,4 +405,34 @@ func TestKeyRotation(t *testing.T) {
 			t.Errorf("%s sees %v: a node that encrypts with a key the others lack was not cut off", n.cfg.NodeName, got)
 		}
 	}
+}
+
+// TestViewRepublishesOnStartOver: a speaker that starts over (here: a peer
+// says it died, as after a long cut-off) renews its own record at once,
+// because the others admit it again only with a fresh one (admission.go).
+func TestViewRepublishesOnStartOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := newView("self", 3*time.Second, newMetrics(func() float64 { return 0 }), logr.Discard())
+		defer v.stop()
+		v.setRecords(map[string]record{"b": {fresh: true, node: true}})
+		v.setGossip("self", memberInfo{})
+		v.setGossip("b", memberInfo{})
+		v.settle()
+		time.Sleep(5 * time.Second)
+		select {
+		case <-v.republish:
+			t.Fatal("republish signalled without a start-over")
+		default:
+		}
+		h := nameHash("self")
+		v.setGossip("b", memberInfo{verdict: verdict{count: 1, min: h, hashes: []uint32{h}, lost: []uint32{h}}})
+		select {
+		case <-v.republish:
+		default:
+			t.Fatal("no republish after starting over")
+		}
+		if s := testutil.ToFloat64(v.metrics.changes.WithLabelValues("start-over")); s != 1 {
+			t.Fatalf("%v start-overs, want 1", s)
+		}
+	})
 }

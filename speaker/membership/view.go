@@ -55,14 +55,18 @@ type view struct {
 	listed  bool // records holds a listing (before the first, every peer is pending, and that is no news)
 	rejects rejectLog
 	// recheck signals that a member is pending, so the records are worth
-	// listing again soon.
-	recheck chan struct{}
-	leased  map[string]memberInfo
-	hold    *holdDown
-	timer   *time.Timer
-	stopped bool
-	changed chan struct{}
-	metrics *metrics
+	// listing again soon. republish signals that self started over, so its
+	// own record is worth renewing now: after a long cut-off it has gone
+	// stale, and the others admit self again only once it is fresh: the
+	// sooner, the closer their hold-down for self is to self's own.
+	recheck   chan struct{}
+	republish chan struct{}
+	leased    map[string]memberInfo
+	hold      *holdDown
+	timer     *time.Timer
+	stopped   bool
+	changed   chan struct{}
+	metrics   *metrics
 	// verdict is self's verdict as last computed; verdictChanged signals
 	// that it changed.
 	verdict        verdict
@@ -84,6 +88,7 @@ func newView(self string, hold time.Duration, mx *metrics, logger logr.Logger) *
 		records:        map[string]record{},
 		rejects:        rejectLog{},
 		recheck:        make(chan struct{}, 1),
+		republish:      make(chan struct{}, 1),
 		leased:         map[string]memberInfo{},
 		hold:           newHoldDown(self, hold),
 		changed:        make(chan struct{}, 1),
@@ -133,9 +138,12 @@ func (v *view) reject(name string, info memberInfo, reason string) (evicted bool
 	return evicted
 }
 
-func (v *view) signalRecheck() {
+func (v *view) signalRecheck() { signal(v.recheck) }
+
+// signal sends on a coalescing channel of one without blocking.
+func signal(c chan struct{}) {
 	select {
-	case v.recheck <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -146,6 +154,7 @@ func (v *view) admitLocked(name string, info memberInfo) {
 	v.gossip[name] = info
 	if ok && !old.verdict.equal(info.verdict) && v.hold.observe(name, info.verdict, time.Now()) {
 		v.metrics.changes.WithLabelValues("start-over").Inc()
+		signal(v.republish)
 		v.log.Info("a peer counts this node dead although this node saw nobody die (it was frozen?); starting over with a hold-down", "member", name)
 		v.updateLocked(false)
 		return
@@ -325,6 +334,7 @@ func (v *view) updateLocked(unchanged bool) {
 			if v.hold.up(name, info.verdict, now) {
 				if v.hold.startedOver != startedOver {
 					v.metrics.changes.WithLabelValues("start-over").Inc()
+					signal(v.republish)
 					v.log.Info("back in touch with a larger side that counted this node out; starting over with a hold-down", "member", name)
 				}
 				v.metrics.changes.WithLabelValues("join").Inc()
