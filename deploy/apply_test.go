@@ -152,13 +152,21 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured) {
 		role := convert[rbacv1.ClusterRole](t, o)
 		for _, sa := range sas {
 			for _, rule := range role.Rules {
+				// A rule limited to names grants each of them, not the
+				// resource at large; "" stands for no name.
+				names := rule.ResourceNames
+				if len(names) == 0 {
+					names = []string{""}
+				}
 				for _, group := range rule.APIGroups {
 					for _, res := range rule.Resources {
 						for _, verb := range rule.Verbs {
-							attrs := authorizationv1.ResourceAttributes{Namespace: o.GetNamespace(), Group: group, Verb: verb}
-							attrs.Resource, attrs.Subresource, _ = strings.Cut(res, "/")
-							if !allowed(t, sa, attrs) {
-								t.Errorf("%s %s grants %s %s (group %q) in %q, but %s may not", o.GetKind(), o.GetName(), verb, res, group, o.GetNamespace(), sa.user())
+							for _, name := range names {
+								attrs := authorizationv1.ResourceAttributes{Namespace: o.GetNamespace(), Group: group, Verb: verb, Name: name}
+								attrs.Resource, attrs.Subresource, _ = strings.Cut(res, "/")
+								if !allowed(t, sa, attrs) {
+									t.Errorf("%s %s grants %s %s %q (group %q) in %q, but %s may not", o.GetKind(), o.GetName(), verb, res, name, group, o.GetNamespace(), sa.user())
+								}
 							}
 						}
 					}
@@ -169,6 +177,11 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured) {
 
 	secret := func(ns, verb string) authorizationv1.ResourceAttributes {
 		return authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Resource: "secrets"}
+	}
+	namedSecret := func(ns, verb, name string) authorizationv1.ResourceAttributes {
+		a := secret(ns, verb)
+		a.Name = name
+		return a
 	}
 	lease := func(ns string) authorizationv1.ResourceAttributes {
 		return authorizationv1.ResourceAttributes{Namespace: ns, Group: "coordination.k8s.io", Verb: "update", Resource: "leases"}
@@ -187,7 +200,15 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured) {
 		{speakerSA, secret(controllerSA.namespace, "get"), false, "read the controller's Secrets (BGP passwords)"},
 		// It reads one named Secret; list or watch would hand it all of them.
 		{speakerSA, secret(speakerSA.namespace, "list"), false, "list the Secrets of its namespace"},
-		{speakerSA, secret(speakerSA.namespace, "get"), true, "read the gossip key"},
+		{speakerSA, secret(speakerSA.namespace, "watch"), false, "watch the Secrets of its namespace"},
+		{speakerSA, namedSecret(speakerSA.namespace, "get", "portico-memberlist"), true, "read the gossip key"},
+		{speakerSA, secret(speakerSA.namespace, "get"), false, "read any Secret of its namespace"},
+		{speakerSA, namedSecret(speakerSA.namespace, "get", "other"), false, "read another Secret of its namespace"},
+		{speakerSA, namedSecret(speakerSA.namespace, "update", "portico-memberlist"), false, "change the gossip key"},
+		// The first speaker creates the key Secret; create cannot be limited
+		// to a name, and it needs no more.
+		{speakerSA, secret(speakerSA.namespace, "create"), true, "create the gossip key Secret"},
+		{speakerSA, secret("default", "create"), false, "create Secrets outside its namespace"},
 		{controllerSA, lease(controllerSA.namespace), true, "update its leader election Lease"},
 		{speakerSA, lease(speakerSA.namespace), true, "update its Lease"},
 		{speakerSA, lease(controllerSA.namespace), false, "update the controller's leader election Lease"},

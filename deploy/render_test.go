@@ -156,6 +156,11 @@ func checkSpeaker(t *testing.T, objs []*unstructured.Unstructured) {
 			ru != nil && ru.MaxUnavailable != nil && *ru.MaxUnavailable == intstr.FromInt32(1)},
 		{"liveness probe GET /healthz on :7473", probeOn(c.LivenessProbe, "/healthz", c, 7473)},
 		{"readiness probe GET /readyz on :7473", probeOn(c.ReadinessProbe, "/readyz", c, 7473)},
+		// The speaker listens for probes on NODE_IP only; with hostNetwork
+		// the kubelet probes the Pod IP, which is the node's (hostIP).
+		{"probes without a host (the Pod IP, NODE_IP)", c.LivenessProbe != nil && c.LivenessProbe.HTTPGet != nil && c.LivenessProbe.HTTPGet.Host == "" &&
+			c.ReadinessProbe != nil && c.ReadinessProbe.HTTPGet != nil && c.ReadinessProbe.HTTPGet.Host == ""},
+		{"encrypted gossip (no --insecure-plain-gossip)", !contains(c.Args, "--insecure-plain-gossip") && !contains(c.Args, "--insecure-plain-gossip=true")},
 		{"metrics port 7472/TCP", hasPort(c, "metrics", 7472, corev1.ProtocolTCP)},
 		{"memberlist port 7946/TCP", hasPort(c, "", 7946, corev1.ProtocolTCP)},
 		{"memberlist port 7946/UDP", hasPort(c, "", 7946, corev1.ProtocolUDP)},

@@ -7,6 +7,7 @@
 // This package only watches the API server, feeds the announcer and applies
 // its decision; it never writes a Service's spec or addresses. It reports
 // what it announces as a Service status condition and Events. For main it
-// also reads the gossip key from its Secret (GossipKey) and tells whether the
-// speaker is ready (Speaker.Ready).
+// also reads the gossip keys from their Secret, creating it if it is missing
+// (GossipKeys, SetupGossip), and tells whether the speaker is ready
+// (Speaker.Ready).
 package speaker

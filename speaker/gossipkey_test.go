@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,6 +34,11 @@ func TestGossipKey(t *testing.T) {
 		secret("base64", map[string][]byte{speaker.GossipKeyField: []byte("pXGkVR1a0p8wq0Xv5e3wE2m5cJ6kq2tYb1pS0d1gPjQ=")}),
 		secret("empty", map[string][]byte{speaker.GossipKeyField: {}}),
 		secret("otherkey", map[string][]byte{"password": key(32)}),
+		// Mid-rotation: the primary and two more that decrypt, sorted by
+		// data key; one repeats the primary.
+		secret("rotating", map[string][]byte{speaker.GossipKeyField: key(32), "secretkey-old": key(16), "secretkey-b": key(24),
+			"secretkey-same": key(32), "password": key(5)}),
+		secret("badsecondary", map[string][]byte{speaker.GossipKeyField: key(32), "secretkey-old": key(44)}),
 	}
 	// The same names in another namespace must not be read.
 	other := secret("elsewhere", map[string][]byte{speaker.GossipKeyField: key(32)})
@@ -40,33 +46,44 @@ func TestGossipKey(t *testing.T) {
 	c := fake.NewClientBuilder().WithObjects(append(objs, other)...).Build()
 
 	for _, tc := range []struct {
-		name    string
-		secret  string
-		wantLen int
-		wantErr string // substring; "" means no error
+		name     string
+		secret   string
+		wantLens []int
+		wantErr  string // substring; "" means no error
 	}{
-		{name: "no secret named: no encryption", secret: ""},
-		{name: "AES-128", secret: "aes128", wantLen: 16},
-		{name: "AES-192", secret: "aes192", wantLen: 24},
-		{name: "AES-256", secret: "aes256", wantLen: 32},
+		{name: "AES-128", secret: "aes128", wantLens: []int{16}},
+		{name: "AES-192", secret: "aes192", wantLens: []int{24}},
+		{name: "AES-256", secret: "aes256", wantLens: []int{32}},
+		{name: "primary and secondary keys", secret: "rotating", wantLens: []int{32, 24, 16}},
 		{name: "wrong length", secret: "base64", wantErr: `memberlist Secret portico-speaker/base64: key "secretkey" has 44 bytes; want 16, 24 or 32`},
+		{name: "secondary key of the wrong length", secret: "badsecondary", wantErr: `memberlist Secret portico-speaker/badsecondary: key "secretkey-old" has 44 bytes`},
 		{name: "empty key", secret: "empty", wantErr: `key "secretkey" has 0 bytes`},
 		{name: "key missing", secret: "otherkey", wantErr: `memberlist Secret portico-speaker/otherkey has no "secretkey" key`},
-		{name: "secret missing", secret: "nope", wantErr: `reading memberlist Secret portico-speaker/nope: secrets "nope" not found`},
-		{name: "secret in another namespace", secret: "elsewhere", wantErr: "not found"},
+		// Behaviour change (issue 8): a missing Secret is created.
+		{name: "secret missing: created", secret: "nope", wantLens: []int{32}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := speaker.GossipKey(context.Background(), c, ns, tc.secret)
+			got, err := speaker.GossipKeys(context.Background(), c, c, ns, tc.secret)
 			switch {
 			case tc.wantErr == "" && err != nil:
-				t.Fatalf("GossipKey: %v", err)
+				t.Fatalf("GossipKeys: %v", err)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Fatalf("GossipKey error = %v, want one containing %q", err, tc.wantErr)
+				t.Fatalf("GossipKeys error = %v, want one containing %q", err, tc.wantErr)
 			}
-			if len(got) != tc.wantLen {
-				t.Errorf("GossipKey returned %d bytes, want %d", len(got), tc.wantLen)
+			var lens []int
+			for _, k := range got {
+				lens = append(lens, len(k))
+			}
+			if !slices.Equal(lens, tc.wantLens) {
+				t.Errorf("GossipKeys returned keys of %v bytes, want %v", lens, tc.wantLens)
 			}
 		})
+	}
+	// A Secret of that name in another namespace is not read: a new one is
+	// created in ns, with a random key.
+	got, err := speaker.GossipKeys(context.Background(), c, c, ns, "elsewhere")
+	if err != nil || len(got) != 1 || bytes.Equal(got[0], key(32)) {
+		t.Errorf("GossipKeys(elsewhere) = %x, %v; want a new random key", got, err)
 	}
 }
 
@@ -79,7 +96,7 @@ func TestGossipKeyKeepsAPIError(t *testing.T) {
 			return forbidden
 		},
 	}).Build()
-	key, err := speaker.GossipKey(context.Background(), c, "portico-speaker", "portico-memberlist")
+	key, err := speaker.GossipKeys(context.Background(), c, c, "portico-speaker", "portico-memberlist")
 	if !apierrors.IsForbidden(err) || key != nil {
 		t.Fatalf("GossipKey = %v, %v; want no key and a Forbidden error", key, err)
 	}

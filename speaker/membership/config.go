@@ -58,9 +58,18 @@ type Config struct {
 	// others'. Default 5s; it must be shorter than LeaseDuration.
 	RenewInterval time.Duration
 
-	// SecretKey, when set, encrypts gossip with AES (16, 24 or 32 bytes).
-	// Every speaker must use the same key.
+	// SecretKey, when set, encrypts and authenticates gossip with AES-GCM
+	// (16, 24 or 32 bytes): memberlist drops every packet that does not
+	// decrypt with one of the keys. Every speaker must be able to decrypt
+	// what the others send, so a key is changed in steps (see
+	// SecondaryKeys).
 	SecretKey []byte
+	// SecondaryKeys decrypt gossip too, but never encrypt it. They let
+	// speakers with different primary keys understand each other while a
+	// new key is rolled out: first every speaker gets the new key as a
+	// secondary, then as its primary (the old one becoming a secondary),
+	// then the old one goes. They need SecretKey.
+	SecondaryKeys [][]byte
 }
 
 const (
@@ -111,6 +120,11 @@ func setConfigDefaults(c Config) Config {
 	// Callers may reuse their slices; the Membership keeps its own copies.
 	c.Subnets = append([]netip.Prefix(nil), c.Subnets...)
 	c.SecretKey = append([]byte(nil), c.SecretKey...)
+	keys := make([][]byte, 0, len(c.SecondaryKeys))
+	for _, k := range c.SecondaryKeys {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	c.SecondaryKeys = keys
 	return c
 }
 
@@ -155,6 +169,16 @@ func (c Config) validate() error {
 	case 0, 16, 24, 32:
 	default:
 		return fmt.Errorf("membership: SecretKey has %d bytes; want 16, 24 or 32", len(c.SecretKey))
+	}
+	if len(c.SecondaryKeys) > 0 && len(c.SecretKey) == 0 {
+		return fmt.Errorf("membership: SecondaryKeys without a SecretKey")
+	}
+	for i, k := range c.SecondaryKeys {
+		switch len(k) {
+		case 16, 24, 32:
+		default:
+			return fmt.Errorf("membership: SecondaryKeys[%d] has %d bytes; want 16, 24 or 32", i, len(k))
+		}
 	}
 	return nil
 }

@@ -41,6 +41,7 @@ func TestSetConfigDefaults(t *testing.T) {
 		LeaseDuration:  40 * time.Second,
 		RenewInterval:  10 * time.Second,
 		SecretKey:      []byte("0123456789abcdef"),
+		SecondaryKeys:  [][]byte{[]byte("fedcba9876543210")},
 	}
 	for _, tc := range []struct {
 		name string
@@ -77,11 +78,13 @@ func TestSetConfigDefaults(t *testing.T) {
 }
 
 func TestSetConfigDefaultsCopiesSlices(t *testing.T) {
-	in := Config{Subnets: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, SecretKey: []byte("0123456789abcdef")}
+	in := Config{Subnets: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, SecretKey: []byte("0123456789abcdef"),
+		SecondaryKeys: [][]byte{[]byte("fedcba9876543210")}}
 	got := setConfigDefaults(in)
 	in.Subnets[0] = netip.MustParsePrefix("10.9.0.0/16")
 	in.SecretKey[0] = 'X'
-	if got.Subnets[0] != netip.MustParsePrefix("10.0.0.0/8") || got.SecretKey[0] != '0' {
+	in.SecondaryKeys[0][0] = 'X'
+	if got.Subnets[0] != netip.MustParsePrefix("10.0.0.0/8") || got.SecretKey[0] != '0' || got.SecondaryKeys[0][0] != 'f' {
 		t.Error("the defaulted Config shares slices with the caller's")
 	}
 }
@@ -113,6 +116,14 @@ func TestConfigValidate(t *testing.T) {
 		{name: "lease below a second", mutate: func(c *Config) { c.LeaseDuration = 500 * time.Millisecond }, want: "LeaseDuration"},
 		{name: "renew not below lease", mutate: func(c *Config) { c.RenewInterval = c.LeaseDuration }, want: "RenewInterval"},
 		{name: "key of 10 bytes", mutate: func(c *Config) { c.SecretKey = make([]byte, 10) }, want: "SecretKey"},
+		{name: "primary and secondary keys", mutate: func(c *Config) {
+			c.SecretKey, c.SecondaryKeys = make([]byte, 32), [][]byte{make([]byte, 16), make([]byte, 24)}
+		}},
+		{name: "secondary key of 10 bytes", mutate: func(c *Config) {
+			c.SecretKey, c.SecondaryKeys = make([]byte, 32), [][]byte{make([]byte, 16), make([]byte, 10)}
+		}, want: "SecondaryKeys[1] has 10 bytes"},
+		{name: "secondary keys without a primary", mutate: func(c *Config) { c.SecondaryKeys = [][]byte{make([]byte, 16)} },
+			want: "SecondaryKeys without a SecretKey"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid

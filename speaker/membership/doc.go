@@ -7,8 +7,14 @@
 // annotations carry its memberlist address and its node's subnets, lists
 // the Leases of the others and joins the addresses it does not know yet.
 // From then on memberlist's probes decide who is alive; the Leases are only
-// read again to find newcomers and to heal partitions, so an API server
+// read again to find newcomers, admit members and heal partitions, so an API server
 // outage moves nothing.
+//
+// Gossip is encrypted and authenticated when Config.SecretKey is set, and a
+// member counts only if its name is a Node with a fresh Lease whose
+// memberlist address is the member's (admission.go): a host on the LAN
+// cannot join without the key, nor move anything with it unless it can also
+// write Leases.
 //
 // If memberlist cannot run (its port cannot be bound), the speaker falls
 // back to the Leases: a node counts as alive while its Lease keeps being

@@ -18,6 +18,9 @@ const (
 	// gossipLabel is prepended to every memberlist packet; packets with
 	// another label (or none) are dropped. It keeps Portico from merging
 	// with another memberlist cluster on the same port, such as MetalLB's.
+	// It is no secret and protects nothing by itself: the key does (see
+	// Config.SecretKey), and with a key memberlist authenticates the label
+	// along with each packet.
 	gossipLabel = "portico"
 	// tcpTimeout bounds a join's TCP push/pull. memberlist's 10s default
 	// would let one dead address in a Lease stall discovery for that long.
@@ -29,7 +32,7 @@ const (
 )
 
 // memberlistConfig builds memberlist's configuration from ours.
-func memberlistConfig(cfg Config, v *view, logger logr.Logger) *memberlist.Config {
+func memberlistConfig(cfg Config, v *view, logger logr.Logger) (*memberlist.Config, error) {
 	c := memberlist.DefaultLANConfig()
 	c.Name = cfg.NodeName
 	c.BindAddr = cfg.BindAddr.String()
@@ -54,13 +57,21 @@ func memberlistConfig(cfg Config, v *view, logger logr.Logger) *memberlist.Confi
 	//    never kills a member; three others and a TCP connect must fail too.
 	//  - SuspicionMaxTimeoutMult, PushPullInterval, GossipNodes.
 	if len(cfg.SecretKey) > 0 {
-		c.SecretKey = cfg.SecretKey
+		// A keyring rather than SecretKey alone: it decrypts with every key
+		// and encrypts with the primary, which is what a rotation needs.
+		// GossipVerifyIncoming and -Outgoing stay true: no plain packet is
+		// accepted or sent.
+		kr, err := memberlist.NewKeyring(cfg.SecondaryKeys, cfg.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("membership: gossip keys: %w", err)
+		}
+		c.Keyring = kr
 	}
 
 	c.Delegate = metaDelegate{subnets: encodeSubnets(cfg.Subnets), verdict: v.published}
 	c.Events = eventDelegate{view: v, log: logger}
 	c.Logger = log.New(logWriter{log: logger}, "", 0)
-	return c
+	return c, nil
 }
 
 // metaDelegate gives memberlist this node's metadata: its verdict on the
@@ -157,8 +168,12 @@ func decodeMeta(meta []byte) (verdict, []netip.Prefix, error) {
 			v.lost = append(v.lost, uint32(n))
 		}
 	}
+	// Sorted and without repeats, as a verdict computed here is: the
+	// comparisons binary-search them.
 	slices.Sort(v.hashes)
+	v.hashes = slices.Compact(v.hashes)
 	slices.Sort(v.lost)
+	v.lost = slices.Compact(v.lost)
 	subnets, err := decodeSubnets(f[3])
 	return v, subnets, err
 }

@@ -39,11 +39,52 @@ type node struct {
 // testLogger logs through t at V(1): joins, leaves and memberlist's own
 // lines show up when a test fails (or with -v); memberlist's per-probe
 // DEBUG lines (V(2)) stay out.
+//
+// memberlist's goroutines may still log for a moment after Shutdown
+// returns, and testing panics on a log after the test: lines that come
+// after the test's cleanups are dropped.
 func testLogger(tb testing.TB) logr.Logger {
-	if t, ok := tb.(*testing.T); ok {
-		return testr.NewWithOptions(t, testr.Options{Verbosity: 1})
+	t, ok := tb.(*testing.T)
+	if !ok {
+		return logr.Discard()
 	}
-	return logr.Discard()
+	g := &guardedSink{sink: testr.NewWithOptions(t, testr.Options{Verbosity: 1}).GetSink(), mu: &sync.RWMutex{}, done: new(bool)}
+	t.Cleanup(func() { g.mu.Lock(); *g.done = true; g.mu.Unlock() })
+	return logr.New(g)
+}
+
+// guardedSink passes records to sink until done.
+type guardedSink struct {
+	sink logr.LogSink
+	mu   *sync.RWMutex
+	done *bool
+}
+
+func (g *guardedSink) Init(info logr.RuntimeInfo) { g.sink.Init(info) }
+func (g *guardedSink) Enabled(level int) bool     { return g.sink.Enabled(level) }
+func (g *guardedSink) Info(level int, msg string, kv ...any) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if !*g.done {
+		g.sink.Info(level, msg, kv...)
+	}
+}
+func (g *guardedSink) Error(err error, msg string, kv ...any) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if !*g.done {
+		g.sink.Error(err, msg, kv...)
+	}
+}
+func (g *guardedSink) WithValues(kv ...any) logr.LogSink {
+	c := *g
+	c.sink = g.sink.WithValues(kv...)
+	return &c
+}
+func (g *guardedSink) WithName(name string) logr.LogSink {
+	c := *g
+	c.sink = g.sink.WithName(name)
+	return &c
 }
 
 // startNode runs a Membership until the test ends.

@@ -141,6 +141,7 @@ func TestViewSignalsHoldDownExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		v := newView("self", 3*time.Second, newMetrics(func() float64 { return 0 }), logr.Discard())
 		defer v.stop()
+		v.setRecords(map[string]record{"b": {fresh: true, node: true}}) // b is a known speaker
 		v.setGossip("self", memberInfo{})
 		v.settle()
 		<-v.changed
@@ -183,6 +184,7 @@ func TestViewMergesSources(t *testing.T) {
 		v := newView("self", -1, newMetrics(func() float64 { return 0 }), logr.Discard())
 		defer v.stop()
 		gossiped := memberInfo{addr: mustAddrPort("192.0.2.2:7946")}
+		v.setRecords(map[string]record{"b": {addr: gossiped.addr, fresh: true, node: true}})
 		v.setGossip("self", memberInfo{addr: mustAddrPort("192.0.2.1:7946")})
 		v.setGossip("b", gossiped)
 		v.setLeased(map[string]memberInfo{"b": {}, "c": {subnets: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}})

@@ -38,6 +38,9 @@ type peer struct {
 	// Renewed is when the record was last renewed, by the writer's clock.
 	// Zero means the source has no such notion: the record is always fresh.
 	Renewed time.Time
+	// NotNode says that no Node of this name exists. Such a record admits
+	// nobody (see admission.go); it is listed so the rejection can say why.
+	NotNode bool
 }
 
 func leaseName(node string) string { return leasePrefix + node }

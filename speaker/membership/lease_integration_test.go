@@ -36,6 +36,7 @@ func getLease(t *testing.T, c client.Client, ns, node string) (*coordinationv1.L
 // find each other through their Leases, and the Leases say where they are.
 func TestLeaseDiscovery(t *testing.T) {
 	c, ns := needAPIServer(t)
+	createNodes(t, c, "n1", "n2", "n3")
 	var nodes []*node
 	var want []peer
 	for i, name := range []string{"n1", "n2", "n3"} {
@@ -93,6 +94,7 @@ func TestLeaseDiscovery(t *testing.T) {
 // and go with their Leases, and a stale Lease counts for nothing.
 func TestLeaseFallback(t *testing.T) {
 	c, ns := needAPIServer(t)
+	createNodes(t, c, "f", "g", "ghost", "stale")
 	addrF, addrG := netip.MustParseAddr("127.0.4.1"), netip.MustParseAddr("127.0.4.2")
 	portF := freePort(t, addrF)
 	release := listenBoth(t, netip.AddrPortFrom(addrF, uint16(portF)))
@@ -130,7 +132,11 @@ func TestLeaseFallback(t *testing.T) {
 	stale := &coordinationv1.Lease{}
 	stale.Namespace = ns
 	encodeLease(stale, peer{Name: "stale"}, 2*time.Second, time.Now().Add(-time.Minute))
-	for _, l := range []*coordinationv1.Lease{ghost, stale} {
+	// A fresh Lease of a name that is no Node never counts either.
+	nonode := &coordinationv1.Lease{}
+	nonode.Namespace = ns
+	encodeLease(nonode, peer{Name: "nonode"}, time.Minute, time.Now())
+	for _, l := range []*coordinationv1.Lease{ghost, stale, nonode} {
 		if err := c.Create(context.Background(), l); err != nil {
 			t.Fatal(err)
 		}

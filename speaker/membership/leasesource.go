@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -51,10 +52,21 @@ func (s *leaseSource) publish(ctx context.Context, self peer) error {
 	return nil
 }
 
+// peers lists the Leases, and the Nodes to mark the records of names that
+// are no Node: anyone who may write a Lease in the namespace could make up
+// a speaker otherwise.
 func (s *leaseSource) peers(ctx context.Context) ([]peer, error) {
 	var list coordinationv1.LeaseList
 	if err := s.c.List(ctx, &list, client.InNamespace(s.namespace), client.MatchingLabels(leaseLabels())); err != nil {
 		return nil, fmt.Errorf("listing speaker leases in %s: %w", s.namespace, err)
+	}
+	var nodes corev1.NodeList
+	if err := s.c.List(ctx, &nodes); err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	isNode := make(map[string]bool, len(nodes.Items))
+	for i := range nodes.Items {
+		isNode[nodes.Items[i].Name] = true
 	}
 	out := make([]peer, 0, len(list.Items))
 	s.mu.Lock()
@@ -73,6 +85,7 @@ func (s *leaseSource) peers(ctx context.Context) ([]peer, error) {
 			warned[key] = true
 			continue
 		}
+		p.NotNode = !isNode[p.Name]
 		out = append(out, p)
 	}
 	s.warned = warned

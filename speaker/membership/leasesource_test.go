@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -23,7 +24,8 @@ import (
 func TestLeaseSourceFake(t *testing.T) {
 	ctx := context.Background()
 	other := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "unrelated"}}
-	c := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(other).Build()
+	n1 := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}
+	c := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(other, n1).Build()
 	s := &leaseSource{c: c, namespace: "ns", duration: 15 * time.Second, log: testLogger(t)}
 
 	self := peer{Name: "n1", Addr: netip.MustParseAddrPort("192.0.2.1:7946"), Subnets: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
@@ -48,6 +50,24 @@ func TestLeaseSourceFake(t *testing.T) {
 	}
 	if len(first) != 1 || !got[0].Renewed.After(first[0].Renewed) {
 		t.Errorf("renewal did not move the renew time: %v then %v", first, got)
+	}
+
+	// A Lease of a name that is no Node is listed, marked: it admits
+	// nobody (see admission.go).
+	ghost := peer{Name: "ghost", Addr: netip.MustParseAddrPort("192.0.2.9:7946")}
+	if err := s.publish(ctx, ghost); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.peers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost.NotNode = true
+	if diff := cmp.Diff([]peer{ghost, self}, got, netipCmp, cmpopts.IgnoreFields(peer{}, "Renewed")); diff != "" {
+		t.Errorf("peers with a Lease of no Node (-want +got):\n%s", diff)
+	}
+	if err := s.withdraw(ctx, "ghost"); err != nil {
+		t.Fatal(err)
 	}
 
 	if err := s.withdraw(ctx, "n1"); err != nil {

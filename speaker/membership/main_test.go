@@ -60,3 +60,16 @@ func needAPIServer(t *testing.T) (client.Client, string) {
 	t.Cleanup(func() { _ = apiClient.Delete(context.Background(), ns) })
 	return apiClient, ns.Name
 }
+
+// createNodes creates a Node for each name (speakers count only as Nodes;
+// see admission.go), deleted at the end of the test.
+func createNodes(t *testing.T, c client.Client, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if err := c.Create(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Delete(context.Background(), n) })
+	}
+}

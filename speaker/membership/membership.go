@@ -32,6 +32,10 @@ const (
 	// server, which a cut-off node usually cannot reach either, so a node
 	// whose link comes back finds the others within this interval.
 	rejoinInterval = 200 * time.Millisecond
+	// recheckDelay is how soon after a memberlist member turns up pending
+	// the records are listed again: enough for a new speaker's Lease, which
+	// it writes before it joins, to reach this speaker's cache.
+	recheckDelay = 50 * time.Millisecond
 )
 
 // Membership tracks which speakers are alive. Create it with New, start it
@@ -60,6 +64,11 @@ type Membership struct {
 	shut bool
 	// pubMu keeps a publish from re-creating the record Leave withdrew.
 	pubMu sync.Mutex
+	// published is closed after the first publish: discovery waits for it,
+	// so that this speaker's record exists before it joins anyone, and the
+	// others admit it at once (see admission.go).
+	published     chan struct{}
+	publishedOnce sync.Once
 }
 
 // New returns a Membership that publishes and discovers speakers through
@@ -82,7 +91,7 @@ func newMembership(cfg Config, src peerSource, logger logr.Logger) (*Membership,
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Membership{cfg: cfg, src: src, log: logger}
+	m := &Membership{cfg: cfg, src: src, log: logger, published: make(chan struct{})}
 	m.metrics = newMetrics(m.healthScore)
 	m.view = newView(cfg.NodeName, cfg.HoldDown, m.metrics, logger)
 	return m, nil
@@ -98,7 +107,11 @@ func (m *Membership) Run(ctx context.Context) error {
 	if !m.started.CompareAndSwap(false, true) {
 		return errors.New("membership: Run called twice")
 	}
-	ml, err := memberlist.Create(memberlistConfig(m.cfg, m.view, m.log))
+	mlc, err := memberlistConfig(m.cfg, m.view, m.log)
+	if err != nil {
+		return err
+	}
+	ml, err := memberlist.Create(mlc)
 	m.mu.Lock()
 	if err != nil {
 		m.mlErr = err
@@ -247,15 +260,20 @@ func (m *Membership) self() peer {
 	return p
 }
 
+// publishLoop renews this speaker's record every RenewInterval, and at once
+// when it starts over (see view.republish).
 func (m *Membership) publishLoop(ctx context.Context) {
 	t := time.NewTicker(m.cfg.RenewInterval)
 	defer t.Stop()
 	for {
 		m.publish(ctx)
+		m.publishedOnce.Do(func() { close(m.published) })
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-m.view.republish:
+			t.Reset(m.cfg.RenewInterval)
 		}
 	}
 }
@@ -284,24 +302,42 @@ func (m *Membership) publish(ctx context.Context) {
 
 // discoverLoop lists the speakers' records every RenewInterval, and more
 // often (with backoff) while this speaker is alone, since then it has most
-// likely not joined the others yet.
+// likely not joined the others yet, or while a memberlist member is
+// pending, since its record is most likely on its way. A member that
+// becomes pending brings the next listing forward to recheckDelay from now.
 func (m *Membership) discoverLoop(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-m.published:
+	}
 	fresh := newFreshness(m.cfg.LeaseDuration)
 	retry := minRetry
 	t := time.NewTimer(0)
 	defer t.Stop()
+	next := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-m.view.recheck:
+			// Only ever earlier: a stream of pending members must not
+			// postpone the listing forever.
+			if soon := time.Now().Add(recheckDelay); soon.Before(next) {
+				next = soon
+				t.Reset(recheckDelay)
+			}
+			retry = minRetry
+			continue
 		case <-t.C:
 		}
 		wait := m.cfg.RenewInterval
-		if alone := m.discover(ctx, fresh); alone {
+		if alone := m.discover(ctx, fresh); alone || m.view.waiting() {
 			wait, retry = min(retry, wait), min(2*retry, m.cfg.RenewInterval)
 		} else {
 			retry = minRetry
 		}
+		next = time.Now().Add(wait)
 		t.Reset(wait)
 	}
 }
@@ -330,7 +366,13 @@ func (m *Membership) discover(ctx context.Context, fresh *freshness) (alone bool
 	leased := map[string]memberInfo{}
 	var join []string
 	current := map[string]bool{}
-	for _, p := range fresh.observe(ps, time.Now()) {
+	live := fresh.observe(ps, time.Now())
+	// Admission first: the members joined below are judged by it.
+	m.view.setRecords(records(ps, live))
+	for _, p := range live {
+		if p.NotNode {
+			continue // counts for nothing (see admission.go); not joined either
+		}
 		current[p.Name] = true
 		switch {
 		case ml == nil || !p.Addr.IsValid():

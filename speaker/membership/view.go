@@ -45,14 +45,28 @@ func (a memberInfo) equal(b memberInfo) bool {
 // memberlist calls into the view while holding its own locks, so nothing
 // here blocks or calls back into memberlist.
 type view struct {
-	mu      sync.Mutex
-	gossip  map[string]memberInfo
-	leased  map[string]memberInfo
-	hold    *holdDown
-	timer   *time.Timer
-	stopped bool
-	changed chan struct{}
-	metrics *metrics
+	mu     sync.Mutex
+	self   string
+	gossip map[string]memberInfo // admitted memberlist members
+	// pending holds the memberlist members that do not count (see
+	// admission.go), with why; records is the admission table.
+	pending map[string]pendingMember
+	records map[string]record
+	listed  bool // records holds a listing (before the first, every peer is pending, and that is no news)
+	rejects rejectLog
+	// recheck signals that a member is pending, so the records are worth
+	// listing again soon. republish signals that self started over, so its
+	// own record is worth renewing now: after a long cut-off it has gone
+	// stale, and the others admit self again only once it is fresh: the
+	// sooner, the closer their hold-down for self is to self's own.
+	recheck   chan struct{}
+	republish chan struct{}
+	leased    map[string]memberInfo
+	hold      *holdDown
+	timer     *time.Timer
+	stopped   bool
+	changed   chan struct{}
+	metrics   *metrics
 	// verdict is self's verdict as last computed; verdictChanged signals
 	// that it changed.
 	verdict        verdict
@@ -60,9 +74,21 @@ type view struct {
 	log            logr.Logger
 }
 
+// pendingMember is a memberlist member that does not count, and why.
+type pendingMember struct {
+	info   memberInfo
+	reason string
+}
+
 func newView(self string, hold time.Duration, mx *metrics, logger logr.Logger) *view {
 	return &view{
+		self:           self,
 		gossip:         map[string]memberInfo{},
+		pending:        map[string]pendingMember{},
+		records:        map[string]record{},
+		rejects:        rejectLog{},
+		recheck:        make(chan struct{}, 1),
+		republish:      make(chan struct{}, 1),
 		leased:         map[string]memberInfo{},
 		hold:           newHoldDown(self, hold),
 		changed:        make(chan struct{}, 1),
@@ -72,14 +98,63 @@ func newView(self string, hold time.Duration, mx *metrics, logger logr.Logger) *
 	}
 }
 
-// setGossip records that memberlist sees name alive with info.
+// setGossip records that memberlist sees name alive with info. A member
+// that does not count (see admission.go) is kept pending instead.
 func (v *view) setGossip(name string, info memberInfo) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	_, admitted := v.gossip[name]
+	if reason := admission(v.self, name, info.addr, admitted, v.records); reason != "" {
+		if v.reject(name, info, reason) {
+			v.updateLocked(false)
+		}
+		return
+	}
+	delete(v.pending, name)
+	v.admitLocked(name, info)
+}
+
+// reject keeps name pending for reason, and reports whether that evicted
+// it (it counted until now). Only a new reason is counted and logged: a
+// pending member that keeps changing its metadata is not news.
+func (v *view) reject(name string, info memberInfo, reason string) (evicted bool) {
+	old, was := v.pending[name]
+	v.pending[name] = pendingMember{info: info, reason: reason}
+	_, evicted = v.gossip[name]
+	delete(v.gossip, name)
+	if was && old.reason == reason || !v.listed {
+		if !v.listed {
+			v.signalRecheck()
+		}
+		return evicted
+	}
+	v.metrics.rejected.WithLabelValues(reason).Inc()
+	rec, known := v.records[name]
+	if v.rejects.allow(name, reason, time.Now()) {
+		v.log.Info("ignoring a memberlist member that is not a known speaker: it needs a fresh speaker Lease of its name, held by a Node, with its memberlist address",
+			"member", name, "addr", info.addr, "reason", reason, "leaseAddr", rec.addr, "leaseKnown", known, "evicted", evicted)
+	}
+	v.signalRecheck()
+	return evicted
+}
+
+func (v *view) signalRecheck() { signal(v.recheck) }
+
+// signal sends on a coalescing channel of one without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// admitLocked records name, which counts, as alive with info.
+func (v *view) admitLocked(name string, info memberInfo) {
 	old, ok := v.gossip[name]
 	v.gossip[name] = info
 	if ok && !old.verdict.equal(info.verdict) && v.hold.observe(name, info.verdict, time.Now()) {
 		v.metrics.changes.WithLabelValues("start-over").Inc()
+		signal(v.republish)
 		v.log.Info("a peer counts this node dead although this node saw nobody die (it was frozen?); starting over with a hold-down", "member", name)
 		v.updateLocked(false)
 		return
@@ -92,6 +167,7 @@ func (v *view) setGossip(name string, info memberInfo) {
 func (v *view) dropGossip(name string, died bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	delete(v.pending, name)
 	info, ok := v.gossip[name]
 	if !ok {
 		return
@@ -109,6 +185,39 @@ func (v *view) dropGossip(name string, died bool) {
 		}
 	}
 	v.updateLocked(false)
+}
+
+// setRecords replaces the admission table with what a complete listing of
+// the records says, and applies it: pending members that now count are
+// admitted, admitted members that no longer count are evicted.
+func (v *view) setRecords(recs map[string]record) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.records, v.listed = recs, true
+	changed := false
+	for name, info := range v.gossip {
+		if reason := admission(v.self, name, info.addr, true, recs); reason != "" {
+			changed = v.reject(name, info, reason) || changed
+		}
+	}
+	for name, p := range v.pending {
+		if admission(v.self, name, p.info.addr, false, recs) == "" {
+			delete(v.pending, name)
+			v.log.Info("memberlist member admitted: its speaker Lease is here now", "member", name, "addr", p.info.addr)
+			v.gossip[name] = p.info
+			changed = true
+		}
+	}
+	if changed {
+		v.updateLocked(false)
+	}
+}
+
+// waiting reports whether a memberlist member is pending.
+func (v *view) waiting() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.pending) > 0
 }
 
 // keepLost forgets the lost peers that keep does not report as still
@@ -225,6 +334,7 @@ func (v *view) updateLocked(unchanged bool) {
 			if v.hold.up(name, info.verdict, now) {
 				if v.hold.startedOver != startedOver {
 					v.metrics.changes.WithLabelValues("start-over").Inc()
+					signal(v.republish)
 					v.log.Info("back in touch with a larger side that counted this node out; starting over with a hold-down", "member", name)
 				}
 				v.metrics.changes.WithLabelValues("join").Inc()

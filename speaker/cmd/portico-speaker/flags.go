@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -23,8 +24,9 @@ type options struct {
 	metricsAddr string
 	probeAddr   string
 	// memberlistSecret names the Secret in membership.Namespace holding the
-	// gossip key; empty means unencrypted gossip.
+	// gossip keys, created if missing; plainGossip turns encryption off.
 	memberlistSecret string
+	plainGossip      bool
 	zap              zap.Options
 }
 
@@ -43,7 +45,8 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (op
 	fs.StringVar(&o.membership.NodeName, "node-name", getenv("NODE_NAME"), "this node's name (env NODE_NAME); required")
 	fs.StringVar(&o.membership.Namespace, "namespace", envOr("POD_NAMESPACE", "portico-speaker"), "namespace of the speakers' Leases and of --memberlist-secret (env POD_NAMESPACE)")
 	fs.IntVar(&o.membership.BindPort, "memberlist-port", 7946, "memberlist TCP/UDP port")
-	fs.StringVar(&o.memberlistSecret, "memberlist-secret", "", "Secret in --namespace whose \""+speaker.GossipKeyField+"\" key (16, 24 or 32 bytes) encrypts gossip; empty: no encryption")
+	fs.StringVar(&o.memberlistSecret, "memberlist-secret", speaker.DefaultGossipSecret, "Secret in --namespace whose \""+speaker.GossipKeyField+"\" key (16, 24 or 32 bytes) encrypts and authenticates gossip; created with a random key if missing")
+	fs.BoolVar(&o.plainGossip, "insecure-plain-gossip", false, "do not encrypt or authenticate gossip: anyone on the network can join the membership (not recommended)")
 	fs.DurationVar(&o.membership.ProbeInterval, "probe-interval", 70*time.Millisecond, "memberlist probe interval")
 	fs.DurationVar(&o.membership.ProbeTimeout, "probe-timeout", 35*time.Millisecond, "memberlist probe timeout")
 	fs.IntVar(&o.membership.SuspicionMult, "suspicion-mult", 2, "memberlist suspicion multiplier")
@@ -53,8 +56,8 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (op
 	fs.DurationVar(&o.layer2.LinkUpDelay, "link-up-delay", 500*time.Millisecond, "keep a link that came back silent (no ARP/NDP) this long while membership heals; negative disables")
 	fs.DurationVar(&o.speaker.HandoverDelay, "handover-delay", time.Second, "keep answering this long after leaving on SIGTERM")
 	fs.BoolVar(&o.speaker.IgnoreNoClass, "ignore-no-class", false, "announce only Services with loadBalancerClass portico.dev/lb")
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":7472", "Prometheus metrics address; 0 disables")
-	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":7473", "healthz/readyz address; 0 disables")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":7472", "Prometheus metrics address; without a host, --bind-address's; 0 disables")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":7473", "healthz/readyz address; without a host, --bind-address's; 0 disables")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -68,5 +71,33 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (op
 		return o, fmt.Errorf("--bind-address (env NODE_IP) must be this node's IP address: %w", err)
 	}
 	o.membership.BindAddr, o.speaker.NodeName = addr, o.membership.NodeName
+	if o.memberlistSecret == "" && !o.plainGossip {
+		return o, errors.New("--memberlist-secret must name a Secret; to run gossip without encryption, say --insecure-plain-gossip")
+	}
+	// hostNetwork puts these ports on every interface of the node unless
+	// they are bound to one address: the node's, where the kubelet's probes
+	// and Prometheus reach a hostNetwork Pod.
+	if o.metricsAddr, err = onHost(o.metricsAddr, addr); err != nil {
+		return o, fmt.Errorf("--metrics-bind-address: %w", err)
+	}
+	if o.probeAddr, err = onHost(o.probeAddr, addr); err != nil {
+		return o, fmt.Errorf("--health-probe-bind-address: %w", err)
+	}
 	return o, nil
+}
+
+// onHost returns addr ("host:port", ":port" or "0") with host for a
+// missing host. "0" (disabled) stays.
+func onHost(addr string, host netip.Addr) (string, error) {
+	if addr == "0" {
+		return addr, nil
+	}
+	h, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if h != "" {
+		return addr, nil
+	}
+	return net.JoinHostPort(host.String(), port), nil
 }

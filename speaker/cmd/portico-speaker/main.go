@@ -65,15 +65,13 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	// The key must be known before memberlist starts, and the cache does not
-	// run yet: read it once through the uncached APIReader.
-	keyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	o.membership.SecretKey, err = speaker.GossipKey(keyCtx, mgr.GetAPIReader(), ns, o.memberlistSecret)
-	cancel()
+	// The keys must be known before memberlist starts, and the cache does
+	// not run yet: SetupGossip reads them through the uncached APIReader.
+	m := &o.membership
+	m.SecretKey, m.SecondaryKeys, err = speaker.SetupGossip(ctx, mgr, ns, o.memberlistSecret, o.plainGossip, 30*time.Second, ctrl.Log.WithName("setup"))
 	if err != nil {
 		return err
 	}
-	ctrl.Log.WithName("setup").Info("memberlist gossip", "encrypted", o.membership.SecretKey != nil, "secret", o.memberlistSecret)
 
 	if o.speaker.Membership, err = membership.New(o.membership, mgr.GetClient(), ctrl.Log.WithName("membership")); err != nil {
 		return err
