@@ -126,12 +126,37 @@ type IPAddressPoolStatus struct {
 	// +optional
 	Assigned int64 `json:"assigned"`
 
+	// LastValid is the version of the pool the controller decided on: the
+	// spec as written when it is valid, otherwise the last valid one. It is
+	// kept here, not in the controller's memory, so that a restarted
+	// controller, a new leader and every speaker build the same model from
+	// API state alone. Unset while the pool never had a valid version.
+	// +optional
+	LastValid *IPAddressPoolVersion `json:"lastValid,omitempty"`
+
 	// Conditions: Ready (the pool is valid and in use) and Conflicting (its
 	// addresses overlap another pool's; the newer pool is not used).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// IPAddressPoolVersion is a valid version of a pool, as the controller
+// recorded it.
+type IPAddressPoolVersion struct {
+	// Generation is the metadata.generation this version's spec was written in.
+	// +required
+	Generation int64 `json:"generation"`
+	// Spec is that generation's spec.
+	// +required
+	Spec IPAddressPoolSpec `json:"spec"`
+	// InUse is true when this version hands out addresses. False means it
+	// gave way to an overlapping pool; its addresses then still keep newer
+	// pools off. A pool whose version is in use takes precedence over pools
+	// edited or created to overlap it, whatever their age.
+	// +optional
+	InUse bool `json:"inUse,omitempty"`
 }
 
 // IPAddressPool is a set of addresses Portico assigns to LoadBalancer Services.
