@@ -32,7 +32,7 @@ func Example() {
 		pool("public", 2, &one, "192.0.2.0/24"),
 		pool("clash", 3, nil, "192.0.2.128/25"),
 	}}
-	cfg, problems := config.For(res, nil)
+	cfg, problems := config.For(res)
 
 	for _, p := range cfg.AutoPools(config.ServiceInfo{Namespace: "default"}) {
 		fmt.Println(p.Name, p.Ranges)
@@ -47,14 +47,16 @@ func Example() {
 	// IPAddressPool "public": spec.addresses[0]: overlaps pool "clash" (192.0.2.128/25), which is not used
 }
 
-// An invalid edit does not take away what the last valid version gave out:
-// pass the previous Config, and the pool keeps its last valid version.
+// An invalid edit does not take away what the last valid version gave out.
+// The controller records what it decided in the pool's status.lastValid, so
+// every process that reads the pool, restarted or not, keeps that version.
 func Example_lastValidVersion() {
 	res := config.ClusterResources{Pools: []v1beta1.IPAddressPool{pool("public", 1, nil, "192.0.2.0/24")}}
-	cfg, _ := config.For(res, nil)
+	cfg, _ := config.For(res)
+	res.Pools[0].Status.LastValid = cfg.Decisions().Pools["public"]
 
 	res.Pools[0].Spec.Addresses = []string{"192.0.2.0/24", "192.0.2.300/32"}
-	cfg, problems := config.For(res, cfg)
+	cfg, problems := config.For(res)
 
 	fmt.Println(cfg.Pool("public").Ranges)
 	for _, p := range problems {
@@ -77,9 +79,12 @@ func Example_conditions() {
 		pool("clash", 2, nil, "192.0.2.128/25"),
 		pool("edited", 3, nil, "198.51.100.0/24"),
 	}}
-	cfg, _ := config.For(res, nil)
+	cfg, _ := config.For(res)
+	for i := range res.Pools {
+		res.Pools[i].Status.LastValid = cfg.Decisions().Pools[res.Pools[i].Name]
+	}
 	res.Pools[2].Spec.Addresses = []string{"198.51.100.0/24", "nonsense"}
-	_, problems := config.For(res, cfg)
+	_, problems := config.For(res)
 
 	byObject := map[string][]config.Problem{}
 	for _, p := range problems {
@@ -117,7 +122,7 @@ func Example_bgpAdvertisement() {
 			},
 		}},
 	}
-	cfg, problems := config.For(res, nil)
+	cfg, problems := config.For(res)
 	adv := cfg.BGPAdvertisements()[0]
 	fmt.Println(adv.Pools, adv.Peers, adv.AggregationLength, adv.AggregationLengthV6)
 	for _, c := range adv.Communities {

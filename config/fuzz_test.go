@@ -43,9 +43,9 @@ func FuzzFor(f *testing.F) {
 				})},
 			}
 		}
-		c1, p1 := For(snapshot(a1, a2), nil)
+		c1, p1 := For(snapshot(a1, a2))
 		checkModel(t, c1, p1)
-		c2, p2 := For(snapshot(a2, a1), c1)
+		c2, p2 := forAfter(snapshot(a2, a1), c1)
 		checkModel(t, c2, p2)
 	})
 }
@@ -123,7 +123,7 @@ func FuzzPeer(f *testing.F) {
 			MyASN: asn, PeerASN: 64513, PeerAddress: addr, PeerPort: port, SourceAddress: source, RouterID: routerID,
 			HoldTime: d(hold), KeepaliveTime: d(keepalive), ConnectTime: d(connect),
 		}}
-		c, problems := For(ClusterResources{BGPPeers: []v1beta1.BGPPeer{in}}, nil)
+		c, problems := For(ClusterResources{BGPPeers: []v1beta1.BGPPeer{in}})
 		p := c.BGPPeer("p")
 		if p == nil {
 			if !hasError(problems) {

@@ -86,7 +86,6 @@ type Speaker struct {
 	m        *metrics
 
 	mu        sync.Mutex
-	prevCfg   *config.Config
 	announced map[netip.Addr][]string
 	// elected is set once the first election has been applied: from then on
 	// this node answers for its share (see Ready).
@@ -185,10 +184,10 @@ func (s *Speaker) read(ctx context.Context) (clusterView, error) {
 			return clusterView{}, fmt.Errorf("speaker: listing: %w", err)
 		}
 	}
-	s.mu.Lock()
-	cfg, _ := config.For(config.ClusterResources{Pools: pools.Items, L2Advertisements: l2.Items, Nodes: nodes.Items}, s.prevCfg)
-	s.prevCfg = cfg
-	s.mu.Unlock()
+	// The model comes from API state alone (statuses the controller
+	// recorded included), so every speaker, whenever it started, builds the
+	// one the controller uses.
+	cfg, _ := config.For(config.ClusterResources{Pools: pools.Items, L2Advertisements: l2.Items, Nodes: nodes.Items})
 
 	alive := map[string]bool{}
 	for _, m := range s.o.Membership.Alive() {

@@ -43,11 +43,11 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 
 // Reconcile rebuilds the model and reports its problems.
 func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
-	res, problems, err := r.syncer.load(ctx)
+	res, cfg, problems, err := r.syncer.load(ctx)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if err := r.reportProblems(ctx, res, problems); err != nil {
+	if err := r.reportProblems(ctx, res, cfg.Decisions(), problems); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.changed(ctx); err != nil {
@@ -57,9 +57,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	return reconcile.Result{}, nil
 }
 
-// reportProblems sets a Ready condition on every advertisement and peer of
-// the snapshot the model was built from.
-func (r *Reconciler) reportProblems(ctx context.Context, res config.ClusterResources, problems []config.Problem) error {
+// reportProblems records the model's decisions (status.lastValid) and sets
+// a Ready condition on every advertisement and peer of the snapshot the
+// model was built from. Pool status is package pool's.
+func (r *Reconciler) reportProblems(ctx context.Context, res config.ClusterResources, d config.Decisions, problems []config.Problem) error {
 	byObject := map[string][]config.Problem{}
 	for _, p := range problems {
 		byObject[p.Kind+"/"+p.Name] = append(byObject[p.Kind+"/"+p.Name], p)
@@ -67,15 +68,15 @@ func (r *Reconciler) reportProblems(ctx context.Context, res config.ClusterResou
 	var objs []statusObject
 	for i := range res.L2Advertisements {
 		a := &res.L2Advertisements[i]
-		objs = append(objs, statusObject{a, "L2Advertisement", &a.Status.Conditions})
+		objs = append(objs, statusObject{a, "L2Advertisement", &a.Status.Conditions, recordFunc(&a.Status.LastValid, d.L2Advertisements[a.Name])})
 	}
 	for i := range res.BGPPeers {
 		p := &res.BGPPeers[i]
-		objs = append(objs, statusObject{p, "BGPPeer", &p.Status.Conditions})
+		objs = append(objs, statusObject{p, "BGPPeer", &p.Status.Conditions, recordFunc(&p.Status.LastValid, d.BGPPeers[p.Name])})
 	}
 	for i := range res.BGPAdvertisements {
 		a := &res.BGPAdvertisements[i]
-		objs = append(objs, statusObject{a, "BGPAdvertisement", &a.Status.Conditions})
+		objs = append(objs, statusObject{a, "BGPAdvertisement", &a.Status.Conditions, recordFunc(&a.Status.LastValid, d.BGPAdvertisements[a.Name])})
 	}
 	for _, o := range objs {
 		if err := r.setReady(ctx, o, byObject[o.kind+"/"+o.obj.GetName()]); err != nil {
@@ -89,6 +90,19 @@ type statusObject struct {
 	obj        client.Object
 	kind       string
 	conditions *[]metav1.Condition
+	// record sets status.lastValid to the decision and reports whether
+	// that changed it.
+	record func() bool
+}
+
+func recordFunc[V any](field **V, decided *V) func() bool {
+	return func() bool {
+		if equality.Semantic.DeepEqual(*field, decided) {
+			return false
+		}
+		*field = decided
+		return true
+	}
 }
 
 // ReadyCondition summarises an object's problems: False on the first error,
@@ -114,7 +128,8 @@ func (r *Reconciler) setReady(ctx context.Context, o statusObject, problems []co
 	before := append([]metav1.Condition(nil), *o.conditions...)
 	cond := ReadyCondition(problems, o.obj.GetGeneration())
 	meta.SetStatusCondition(o.conditions, cond)
-	if equality.Semantic.DeepEqual(before, *o.conditions) {
+	recorded := o.record()
+	if !recorded && equality.Semantic.DeepEqual(before, *o.conditions) {
 		return nil
 	}
 	if err := r.client.Status().Update(ctx, o.obj); err != nil {
@@ -122,6 +137,32 @@ func (r *Reconciler) setReady(ctx context.Context, o statusObject, problems []co
 	}
 	if old := meta.FindStatusCondition(before, v1beta1.ConditionReady); len(problems) > 0 && (old == nil || old.Message != cond.Message) {
 		r.recorder.Eventf(o.obj, nil, corev1.EventTypeWarning, cond.Reason, "Validate", "%s", cond.Message)
+	}
+	return nil
+}
+
+// lastValidChanged passes updates that change an object's status.lastValid.
+func lastValidChanged() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return !equality.Semantic.DeepEqual(lastValidOf(e.ObjectOld), lastValidOf(e.ObjectNew))
+		},
+	}
+}
+
+func lastValidOf(o client.Object) any {
+	switch o := o.(type) {
+	case *v1beta1.IPAddressPool:
+		return o.Status.LastValid
+	case *v1beta1.L2Advertisement:
+		return o.Status.LastValid
+	case *v1beta1.BGPPeer:
+		return o.Status.LastValid
+	case *v1beta1.BGPAdvertisement:
+		return o.Status.LastValid
 	}
 	return nil
 }
@@ -143,9 +184,12 @@ func New(mgr ctrl.Manager, o Options) error {
 	toConfig := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{configKey}
 	})
-	// Status writes do not change the model; only spec (generation) and
-	// label changes (pool selectors) do.
-	specOrLabels := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
+	// Of the status, only status.lastValid goes into the model; conditions
+	// and usage, written all the time, do not. The controller's own
+	// records build the same model again, so they settle after one pass;
+	// a record written by someone else (by hand, or by an earlier leader
+	// that stopped halfway) is taken in.
+	specOrLabels := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, lastValidChanged()))
 	nodeLabels := builder.WithPredicates(predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool { return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels()) },
 	})

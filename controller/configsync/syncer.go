@@ -24,8 +24,9 @@ type Syncer struct {
 	ipam      *ipam.IPAM
 	namespace string
 
-	mu   sync.Mutex
-	prev *config.Config
+	// mu makes builds and installs happen one at a time, so an older
+	// snapshot's model never replaces a newer one's.
+	mu sync.Mutex
 }
 
 // NewSyncer returns a Syncer reading Portico's objects, and the Secrets in
@@ -35,27 +36,26 @@ func NewSyncer(reader client.Reader, m *ipam.IPAM, namespace string) *Syncer {
 }
 
 // Load builds the model from the current objects and installs it in ipam.
-// The previous model is passed on so an invalid edit keeps the last valid
-// version of an object.
+// The model depends on nothing but the objects: what an invalid edit keeps
+// comes from their status.lastValid, which the controller records.
 func (s *Syncer) Load(ctx context.Context) error {
-	_, _, err := s.load(ctx)
+	_, _, _, err := s.load(ctx)
 	return err
 }
 
-// load is Load, also returning the snapshot and the problems, so the
-// configuration controller reports on the objects the model was built from
-// without listing them again.
-func (s *Syncer) load(ctx context.Context) (config.ClusterResources, []config.Problem, error) {
+// load is Load, also returning the snapshot, the model and the problems, so
+// the configuration controller records its decisions on the objects the
+// model was built from without listing them again.
+func (s *Syncer) load(ctx context.Context) (config.ClusterResources, *config.Config, []config.Problem, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res, err := s.snapshot(ctx)
 	if err != nil {
-		return res, nil, err
+		return res, nil, nil, err
 	}
-	cfg, problems := config.For(res, s.prev)
-	s.prev = cfg
+	cfg, problems := config.For(res)
 	s.ipam.SetConfig(cfg, problems)
-	return res, problems, nil
+	return res, cfg, problems, nil
 }
 
 func (s *Syncer) snapshot(ctx context.Context) (config.ClusterResources, error) {

@@ -33,7 +33,7 @@ func New(alloc *allocator.Allocator) *IPAM {
 		pending:    map[string]struct{}{},
 		duplicates: map[string][]netip.Addr{},
 	}
-	m.cfg, _ = config.For(config.ClusterResources{}, nil)
+	m.cfg, _ = config.For(config.ClusterResources{})
 	return m
 }
 

@@ -100,6 +100,7 @@ func (w *StatusWriter) pass(ctx context.Context) error {
 		return fmt.Errorf("pool status: listing pools: %w", err)
 	}
 	cfg, problems := w.source.Config()
+	decided := cfg.Decisions().Pools
 	byPool := map[string][]config.Problem{}
 	for _, p := range problems {
 		if p.Kind == "IPAddressPool" {
@@ -110,6 +111,7 @@ func (w *StatusWriter) pass(ctx context.Context) error {
 		pool := &pools.Items[i]
 		inUse := cfg.Pool(pool.Name) != nil
 		desired := w.desiredStatus(pool, inUse, byPool[pool.Name])
+		desired.LastValid = decided[pool.Name]
 		if equality.Semantic.DeepEqual(pool.Status, desired) {
 			continue
 		}
