@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // normalize copies a desired set into the form the package works with:
@@ -86,6 +87,31 @@ func assign(want map[netip.Addr][]string, links map[string]link) (plan, map[stri
 		sortAddrs(ifp.v6)
 	}
 	return p, problems
+}
+
+// unplaced returns, for every IP of the desired set that the plan puts on no
+// interface, why, in words for a Service condition.
+func unplaced(want map[netip.Addr][]string, p plan) map[netip.Addr]string {
+	placed := map[netip.Addr]bool{}
+	for _, ifp := range p {
+		for _, a := range ifp.v4 {
+			placed[a] = true
+		}
+		for _, a := range ifp.v6 {
+			placed[a] = true
+		}
+	}
+	out := map[netip.Addr]string{}
+	for ip, names := range want {
+		switch {
+		case placed[ip]:
+		case len(names) == 0:
+			out[ip] = "no interface that is up has a subnet containing it"
+		default:
+			out[ip] = fmt.Sprintf("none of its interfaces (%s) is up and able to answer ARP/NDP", strings.Join(names, ", "))
+		}
+	}
+	return out
 }
 
 // onSubnet reports whether one of l's prefixes contains ip.
