@@ -57,7 +57,7 @@ func TestModelSurvivesFailoverAndRestart(t *testing.T) {
 	}, {
 		name: "pool edited to a non-unicast range",
 		edit: func(t *testing.T, f *modelFixture) client.Object {
-			update(t, f.older, func(p *v1beta1.IPAddressPool) { p.Spec.Addresses = []string{"0.0.0.0/0"} })
+			update(t, f.older, func(p *v1beta1.IPAddressPool) { p.Spec.Addresses = []string{"126.0.0.0-128.0.0.0"} })
 			return f.older
 		},
 	}, {
