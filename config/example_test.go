@@ -68,10 +68,10 @@ func Example_lastValidVersion() {
 	// Invalid: IPAddressPool "public": spec.addresses[1]: "192.0.2.300/32": not a CIDR or a first-last range: netip.ParsePrefix("192.0.2.300/32"): ParseAddr("192.0.2.300"): IPv4 field has value >255
 }
 
-// The controller turns Problems into conditions on the objects they name. A
-// sketch: Ready is False when the object has an error, with the first
-// error's reason (LastValidConfigInUse when a last valid version is kept);
-// Conflicting is True on both pools of an overlap.
+// The controller turns Problems into conditions on the objects they name:
+// ReadyCondition for every kind (False on an error, with the first error's
+// reason, LastValidConfigInUse when a last valid version is kept), and for
+// pools Conflicting, True on both pools of an overlap.
 func Example_conditions() {
 	one := int32(1)
 	res := config.ClusterResources{Pools: []v1beta1.IPAddressPool{
@@ -91,17 +91,15 @@ func Example_conditions() {
 		byObject[p.Name] = append(byObject[p.Name], p)
 	}
 	for _, obj := range res.Pools {
-		ready, reason, conflicting := "True", v1beta1.ReasonValid, false
+		ready := config.ReadyCondition(byObject[obj.Name], obj.Generation)
+		conflicting := false
 		for _, p := range byObject[obj.Name] {
-			if !p.Warning && ready == "True" {
-				ready, reason = "False", p.Reason
-			}
 			conflicting = conflicting || p.Reason == v1beta1.ReasonOverlap
 		}
-		fmt.Printf("%s: Ready=%s/%s Conflicting=%v\n", obj.Name, ready, reason, conflicting)
+		fmt.Printf("%s: Ready=%s/%s Conflicting=%v\n", obj.Name, ready.Status, ready.Reason, conflicting)
 	}
 	// Output:
-	// public: Ready=True/Valid Conflicting=true
+	// public: Ready=True/Overlap Conflicting=true
 	// clash: Ready=False/Overlap Conflicting=true
 	// edited: Ready=False/LastValidConfigInUse Conflicting=false
 }

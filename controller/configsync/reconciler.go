@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -105,28 +104,9 @@ func recordFunc[V any](field **V, decided *V) func() bool {
 	}
 }
 
-// ReadyCondition summarises an object's problems: False on the first error,
-// True with the warnings in the message otherwise.
-func ReadyCondition(problems []config.Problem, generation int64) metav1.Condition {
-	c := metav1.Condition{Type: v1beta1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1beta1.ReasonValid, Message: "valid and in use", ObservedGeneration: generation}
-	var warnings []string
-	for _, p := range problems {
-		if !p.Warning {
-			c.Status, c.Reason, c.Message = metav1.ConditionFalse, p.Reason, p.Error()
-			return c
-		}
-		warnings = append(warnings, p.Error())
-	}
-	if len(warnings) > 0 {
-		c.Reason = problems[0].Reason
-		c.Message = "in use, with warnings: " + strings.Join(warnings, "; ")
-	}
-	return c
-}
-
 func (r *Reconciler) setReady(ctx context.Context, o statusObject, problems []config.Problem) error {
 	before := append([]metav1.Condition(nil), *o.conditions...)
-	cond := ReadyCondition(problems, o.obj.GetGeneration())
+	cond := config.ReadyCondition(problems, o.obj.GetGeneration())
 	meta.SetStatusCondition(o.conditions, cond)
 	recorded := o.record()
 	if !recorded && equality.Semantic.DeepEqual(before, *o.conditions) {
