@@ -42,11 +42,11 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 
 // Reconcile rebuilds the model and reports its problems.
 func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
-	res, cfg, problems, err := r.syncer.load(ctx)
+	res, _, problems, err := r.syncer.load(ctx)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if err := r.reportProblems(ctx, res, cfg.Decisions(), problems); err != nil {
+	if err := r.reportProblems(ctx, res, problems); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.changed(ctx); err != nil {
@@ -56,10 +56,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	return reconcile.Result{}, nil
 }
 
-// reportProblems records the model's decisions (status.lastValid) and sets
-// a Ready condition on every advertisement and peer of the snapshot the
-// model was built from. Pool status is package pool's.
-func (r *Reconciler) reportProblems(ctx context.Context, res config.ClusterResources, d config.Decisions, problems []config.Problem) error {
+// reportProblems sets a Ready condition on every advertisement and peer of
+// the snapshot the model was built from; the Syncer recorded the decisions
+// already. Pool status is package pool's.
+func (r *Reconciler) reportProblems(ctx context.Context, res config.ClusterResources, problems []config.Problem) error {
 	byObject := map[string][]config.Problem{}
 	for _, p := range problems {
 		byObject[p.Kind+"/"+p.Name] = append(byObject[p.Kind+"/"+p.Name], p)
@@ -67,15 +67,15 @@ func (r *Reconciler) reportProblems(ctx context.Context, res config.ClusterResou
 	var objs []statusObject
 	for i := range res.L2Advertisements {
 		a := &res.L2Advertisements[i]
-		objs = append(objs, statusObject{a, "L2Advertisement", &a.Status.Conditions, recordFunc(&a.Status.LastValid, d.L2Advertisements[a.Name])})
+		objs = append(objs, statusObject{a, "L2Advertisement", &a.Status.Conditions})
 	}
 	for i := range res.BGPPeers {
 		p := &res.BGPPeers[i]
-		objs = append(objs, statusObject{p, "BGPPeer", &p.Status.Conditions, recordFunc(&p.Status.LastValid, d.BGPPeers[p.Name])})
+		objs = append(objs, statusObject{p, "BGPPeer", &p.Status.Conditions})
 	}
 	for i := range res.BGPAdvertisements {
 		a := &res.BGPAdvertisements[i]
-		objs = append(objs, statusObject{a, "BGPAdvertisement", &a.Status.Conditions, recordFunc(&a.Status.LastValid, d.BGPAdvertisements[a.Name])})
+		objs = append(objs, statusObject{a, "BGPAdvertisement", &a.Status.Conditions})
 	}
 	for _, o := range objs {
 		if err := r.setReady(ctx, o, byObject[o.kind+"/"+o.obj.GetName()]); err != nil {
@@ -89,27 +89,13 @@ type statusObject struct {
 	obj        client.Object
 	kind       string
 	conditions *[]metav1.Condition
-	// record sets status.lastValid to the decision and reports whether
-	// that changed it.
-	record func() bool
-}
-
-func recordFunc[V any](field **V, decided *V) func() bool {
-	return func() bool {
-		if equality.Semantic.DeepEqual(*field, decided) {
-			return false
-		}
-		*field = decided
-		return true
-	}
 }
 
 func (r *Reconciler) setReady(ctx context.Context, o statusObject, problems []config.Problem) error {
 	before := append([]metav1.Condition(nil), *o.conditions...)
 	cond := config.ReadyCondition(problems, o.obj.GetGeneration())
 	meta.SetStatusCondition(o.conditions, cond)
-	recorded := o.record()
-	if !recorded && equality.Semantic.DeepEqual(before, *o.conditions) {
+	if equality.Semantic.DeepEqual(before, *o.conditions) {
 		return nil
 	}
 	if err := r.client.Status().Update(ctx, o.obj); err != nil {

@@ -100,7 +100,6 @@ func (w *StatusWriter) pass(ctx context.Context) error {
 		return fmt.Errorf("pool status: listing pools: %w", err)
 	}
 	cfg, problems := w.source.Config()
-	decided := cfg.Decisions().Pools
 	byPool := map[string][]config.Problem{}
 	for _, p := range problems {
 		if p.Kind == "IPAddressPool" {
@@ -111,7 +110,8 @@ func (w *StatusWriter) pass(ctx context.Context) error {
 		pool := &pools.Items[i]
 		inUse := cfg.Pool(pool.Name) != nil
 		desired := w.desiredStatus(pool, inUse, byPool[pool.Name])
-		desired.LastValid = decided[pool.Name]
+		// Recorded by configsync before the model was installed.
+		desired.LastValid = pool.Status.LastValid
 		if equality.Semantic.DeepEqual(pool.Status, desired) {
 			continue
 		}
