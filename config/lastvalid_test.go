@@ -248,3 +248,38 @@ func TestLastValidVersionSurvivesOtherKinds(t *testing.T) {
 		t.Error("a deleted peer came back from the previous Config")
 	}
 }
+
+// Statuses are API state like specs: For takes in whatever is recorded, by
+// the controller or by hand, as long as it is valid today. A recorded
+// version that is not (written by a Portico with other rules, or by hand)
+// counts as none, and is kept in the Decisions only while nothing valid
+// replaces it.
+func TestRecordedVersionsFromElsewhere(t *testing.T) {
+	old := modPool(ipPool("old", 0, "192.0.2.0/24"), func(p *v1beta1.IPAddressPool) {
+		p.Spec.Addresses = []string{"not-valid"}
+		// 0.0.0.0/0 was accepted before NotUnicast.
+		p.Status.LastValid = &v1beta1.IPAddressPoolVersion{Generation: 1, InUse: true,
+			Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"0.0.0.0/0"}}}
+	})
+	// A recorded version in use takes precedence over an older pool it
+	// overlaps, whoever recorded it.
+	young := modPool(ipPool("young", 5, "198.51.100.0/24"), func(p *v1beta1.IPAddressPool) {
+		p.Status.LastValid = &v1beta1.IPAddressPoolVersion{Generation: 3, InUse: true,
+			Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"198.51.100.0/24"}}}
+	})
+	elder := ipPool("elder", 1, "198.51.100.128/25")
+	c, problems := For(ClusterResources{Pools: []v1beta1.IPAddressPool{old, young, elder}})
+	if d := cmp.Diff([]*Pool{model("young", 5, "198.51.100.0/24")}, c.Pools(), cmpOpts); d != "" {
+		t.Errorf("pools (-want +got):\n%s", d)
+	}
+	if mine := problemsAbout(problems, kindPool, "old"); len(mine) == 0 || mine[0].Reason == v1beta1.ReasonLastValidInUse {
+		t.Errorf("old: %v, want its own error and no last valid version in use", mine)
+	}
+	d := c.Decisions()
+	if got := d.Pools["old"]; got == nil || got.InUse || got.Spec.Addresses[0] != "0.0.0.0/0" {
+		t.Errorf("old recorded as %+v, want the unusable version kept, not in use", got)
+	}
+	if got := d.Pools["young"]; got == nil || !got.InUse || got.Generation != 0 {
+		t.Errorf("young recorded as %+v, want its current spec (generation 0) in use", got)
+	}
+}
