@@ -3,6 +3,7 @@ package speaker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -87,6 +88,9 @@ type Speaker struct {
 
 	mu        sync.Mutex
 	announced map[netip.Addr][]string
+	// unplacedSince is when layer 2 first found each address it places on
+	// no interface; see settledUnplaced.
+	unplacedSince map[netip.Addr]time.Time
 	// elected is set once the first election has been applied: from then on
 	// this node answers for its share (see Ready).
 	elected atomic.Bool
@@ -105,7 +109,7 @@ func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
 		return nil, fmt.Errorf("speaker: NodeName, Membership and Layer2 are required")
 	}
 	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o), m: newMetrics(),
-		announced: map[netip.Addr][]string{}}
+		announced: map[netip.Addr][]string{}, unplacedSince: map[netip.Addr]time.Time{}}
 	toElect := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{electKey}
 	})
@@ -173,12 +177,41 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 	if !known || len(unplaced) > 0 {
 		res.RequeueAfter = unplacedRecheck
 	}
-	return res, s.report(ctx, as, view, unplaced)
+	return res, s.report(ctx, as, view, s.settledUnplaced(unplaced, time.Now()))
 }
 
-// unplacedRecheck is how soon the report is checked again while layer 2 has
-// not listed interfaces yet or places some address on no interface.
-const unplacedRecheck = 2 * time.Second
+const (
+	// unplacedRecheck is how soon the report is checked again while layer
+	// 2 has not listed interfaces yet or places some address on no
+	// interface.
+	unplacedRecheck = 2 * time.Second
+	// noInterfaceGrace is how long an address must stay on no interface
+	// before the report says so: an address is often configured just
+	// after the Service got it, and while a link flaps its IPv6 addresses
+	// are gone. Writing then would also block the next election on an API
+	// server the flapped link cannot reach.
+	noInterfaceGrace = 5 * time.Second
+)
+
+// settledUnplaced returns the addresses of unplaced that have been unplaced
+// for noInterfaceGrace, and forgets those that are placed again.
+func (s *Speaker) settledUnplaced(unplaced map[netip.Addr]string, now time.Time) map[netip.Addr]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	maps.DeleteFunc(s.unplacedSince, func(ip netip.Addr, _ time.Time) bool { _, still := unplaced[ip]; return !still })
+	out := map[netip.Addr]string{}
+	for ip, why := range unplaced {
+		since, ok := s.unplacedSince[ip]
+		if !ok {
+			since = now
+			s.unplacedSince[ip] = now
+		}
+		if now.Sub(since) >= noInterfaceGrace {
+			out[ip] = why
+		}
+	}
+	return out
+}
 
 // read lists everything the election needs from the cache. When the API
 // server is gone the cache keeps its last state, so membership changes are

@@ -93,12 +93,16 @@ type statusObject struct {
 
 func (r *Reconciler) setReady(ctx context.Context, o statusObject, problems []config.Problem) error {
 	before := append([]metav1.Condition(nil), *o.conditions...)
+	orig := o.obj.DeepCopyObject().(client.Object)
 	cond := config.ReadyCondition(problems, o.obj.GetGeneration())
 	meta.SetStatusCondition(o.conditions, cond)
 	if equality.Semantic.DeepEqual(before, *o.conditions) {
 		return nil
 	}
-	if err := r.client.Status().Update(ctx, o.obj); err != nil {
+	// A merge patch of the conditions alone: the controller is their only
+	// writer, and its cache often lags its own write of status.lastValid
+	// just before, which an update would conflict with.
+	if err := r.client.Status().Patch(ctx, o.obj, client.MergeFrom(orig)); err != nil {
 		return fmt.Errorf("configsync: %s %q: writing status: %w", o.kind, o.obj.GetName(), err)
 	}
 	if old := meta.FindStatusCondition(before, v1beta1.ConditionReady); len(problems) > 0 && (old == nil || old.Message != cond.Message) {

@@ -131,7 +131,7 @@ func TestOffLinkAddressSaysNoInterface(t *testing.T) {
 		}
 		c := meta.FindStatusCondition(cur.Status.Conditions, v1beta1.ServiceConditionAnnouncedIPv4)
 		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1beta1.ReasonNoInterface ||
-			!strings.Contains(c.Message, "no interface that is up has a subnet containing it") {
+			!strings.Contains(c.Message, "no Ethernet interface has a subnet containing it") {
 			return fmt.Errorf("condition %+v", c)
 		}
 		return nil

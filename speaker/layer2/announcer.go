@@ -98,10 +98,11 @@ func (a *Announcer) Set(want map[netip.Addr][]string) {
 }
 
 // Unplaced returns the IPs of the desired set that this node cannot answer
-// for, each with the reason: no usable interface has a subnet containing it
-// (or, for IPs with interface names, none of those is usable), or it is not
-// a unicast address. known is false until interfaces were listed once.
-// Callers report these instead of claiming to announce them.
+// for, each with the reason: no Ethernet interface, up or down, has a subnet
+// containing it (or, for IPs with interface names, none of those exists as
+// an Ethernet interface), or it is not a unicast address. known is false
+// until interfaces were listed once. Callers report these instead of
+// claiming to announce them.
 func (a *Announcer) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]string, known bool) {
 	norm, rejected := normalize(want)
 	why = map[netip.Addr]string{}
@@ -111,8 +112,7 @@ func (a *Announcer) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]s
 	a.mu.Lock()
 	known = a.links != nil
 	if known {
-		p, _ := assign(norm, a.links)
-		maps.Copy(why, unplaced(norm, p))
+		maps.Copy(why, unplaced(norm, a.links))
 	}
 	a.mu.Unlock()
 	// Report by the caller's keys, which normalize may have unmapped.

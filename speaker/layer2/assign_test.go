@@ -104,9 +104,10 @@ func TestAssign(t *testing.T) {
 	}
 }
 
-// TestUnplaced: an address this node is to answer for but cannot (no usable
-// interface on its subnet, its named interfaces unusable, or not unicast) is
-// reported with the reason, so the speaker does not claim to announce it.
+// TestUnplaced: an address this node is to answer for but cannot (no
+// Ethernet interface on its subnet, its named interfaces missing or not
+// Ethernet, or not unicast) is reported with the reason, so the speaker does
+// not claim to announce it. A link that is merely down still counts.
 func TestUnplaced(t *testing.T) {
 	up := net.FlagUp | net.FlagRunning
 	links := map[string]link{
@@ -114,17 +115,21 @@ func TestUnplaced(t *testing.T) {
 			netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("2001:db8::1/64"),
 		}},
 		"eth2": {name: "eth2", flags: net.FlagUp, mac: net.HardwareAddr{2, 0, 0, 0, 0, 3}, prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}},
+		"lo":   {name: "lo", flags: up | net.FlagLoopback, prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
+		"wg0":  {name: "wg0", flags: up, prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.1/24")}},
 	}
 	offSubnet := netip.MustParseAddr("203.0.113.7")
 	downSubnet := netip.MustParseAddr("198.51.100.7")
 	mapped := netip.MustParseAddr("::ffff:203.0.113.8")
 	multicast := netip.MustParseAddr("224.0.0.5")
+	vipNamed := netip.MustParseAddr("192.0.2.99")
 	want := map[netip.Addr][]string{
-		vip4: nil, vip6: nil, // placed on eth0
-		offSubnet:  nil,
-		downSubnet: nil, // eth2 holds the subnet but has no carrier
-		mapped:     nil,
+		vip4: nil, vip6: nil, // on eth0
+		downSubnet: nil, // eth2 holds the subnet and has no carrier: a flap
 		other4:     {"eth2"},
+		offSubnet:  nil, // only wg0, which is not Ethernet, holds the subnet
+		mapped:     nil,
+		vipNamed:   {"eth9", "wg0", "lo"},
 		multicast:  nil,
 	}
 
@@ -137,13 +142,12 @@ func TestUnplaced(t *testing.T) {
 	if !known {
 		t.Fatal("after a scan: not known")
 	}
-	const noSubnet = "no interface that is up has a subnet containing it"
+	const noSubnet = "no Ethernet interface has a subnet containing it"
 	wantWhy := map[netip.Addr]string{
-		offSubnet:  noSubnet,
-		downSubnet: noSubnet,
-		mapped:     noSubnet,
-		other4:     "none of its interfaces (eth2) is up and able to answer ARP/NDP",
-		multicast:  "it is not a unicast address, which nobody resolves with ARP/NDP",
+		offSubnet: noSubnet,
+		mapped:    noSubnet,
+		vipNamed:  "none of its interfaces (eth9, lo, wg0) exists as an Ethernet interface",
+		multicast: "it is not a unicast address, which nobody resolves with ARP/NDP",
 	}
 	if diff := cmp.Diff(wantWhy, got, equateAddrs); diff != "" {
 		t.Errorf("Unplaced (-want +got):\n%s", diff)
