@@ -23,10 +23,6 @@ type L2Advertisement struct {
 	// Interfaces, sorted, limit the interfaces announcements go out of;
 	// empty means any interface whose subnet contains the address.
 	Interfaces []string
-
-	// src is kept so that the last valid version can be applied to the
-	// pools of a later Config.
-	src poolSource
 }
 
 // BGPAdvertisement is a validated BGPAdvertisement with its defaults applied.
@@ -51,9 +47,6 @@ type BGPAdvertisement struct {
 	// LargeCommunities RFC 8092 ones; both sorted, without duplicates.
 	Communities      []uint32
 	LargeCommunities [][3]uint32
-
-	src       poolSource
-	peerNames []string // as written; empty means every peer
 }
 
 // poolSource is how an advertisement chose its pools, parsed.
@@ -74,29 +67,30 @@ type advInputs struct {
 
 const maxInterfaceName = 15 // Linux IFNAMSIZ minus the terminating NUL
 
-func buildL2(in *v1beta1.L2Advertisement, env advInputs) (*L2Advertisement, []Problem) {
-	o := object{kindL2Adv, in.Name}
-	a := &L2Advertisement{Name: in.Name}
+// buildL2 validates one L2Advertisement spec, the one written or the last
+// valid one, against the pools of the Config being built.
+func buildL2(name string, spec *v1beta1.L2AdvertisementSpec, env advInputs) (*L2Advertisement, []Problem) {
+	o := object{kindL2Adv, name}
+	a := &L2Advertisement{Name: name}
 	var problems []Problem
 
-	src, ps := parsePoolSource(o, in.Spec.IPAddressPools, in.Spec.IPAddressPoolSelectors)
+	src, ps := parsePoolSource(o, spec.IPAddressPools, spec.IPAddressPoolSelectors)
 	problems = append(problems, ps...)
 	if len(ps) == 0 {
-		a.src = src
-		a.Pools, ps = choosePools(o, src, env, true)
+		a.Pools, ps = choosePools(o, src, env)
 		problems = append(problems, ps...)
 	}
-	a.NodeSelectors, ps = parseSelectors(o, "spec.nodeSelectors", in.Spec.NodeSelectors)
+	a.NodeSelectors, ps = parseSelectors(o, "spec.nodeSelectors", spec.NodeSelectors)
 	problems = append(problems, ps...)
-	problems = append(problems, nodeSelectorWarnings(o, in.Spec.NodeSelectors, a.NodeSelectors, env.nodes)...)
+	problems = append(problems, nodeSelectorWarnings(o, spec.NodeSelectors, a.NodeSelectors, env.nodes)...)
 
-	for i, name := range in.Spec.Interfaces {
+	for i, name := range spec.Interfaces {
 		if name == "" || len(name) > maxInterfaceName || name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n") {
 			problems = append(problems, o.errorf(indexed("spec.interfaces", i), v1beta1.ReasonInvalid,
 				"%q is not an interface name (1 to %d characters, no '/', ':' or spaces)", name, maxInterfaceName))
 		}
 	}
-	a.Interfaces = slices.Compact(slices.Sorted(slices.Values(in.Spec.Interfaces)))
+	a.Interfaces = slices.Compact(slices.Sorted(slices.Values(spec.Interfaces)))
 
 	if hasError(problems) {
 		return nil, problems
@@ -104,17 +98,14 @@ func buildL2(in *v1beta1.L2Advertisement, env advInputs) (*L2Advertisement, []Pr
 	return a, problems
 }
 
-// keepL2 applies the last valid version to the pools of the new Config.
-func keepL2(prev *L2Advertisement, env advInputs) *L2Advertisement {
-	a := *prev
-	a.Pools, _ = choosePools(object{}, prev.src, env, false)
-	return &a
-}
-
-func buildBGP(in *v1beta1.BGPAdvertisement, env advInputs) (*BGPAdvertisement, []Problem) {
-	o := object{kindBGPAdv, in.Name}
-	spec := &in.Spec
-	a := &BGPAdvertisement{Name: in.Name, AggregationLength: 32, AggregationLengthV6: 128}
+// buildBGP validates one BGPAdvertisement spec against the pools and peers
+// of the Config being built. With keep, the spec is the last valid version,
+// standing in for an invalid one: pools that its aggregation lengths no
+// longer fit are dropped from it rather than announced with addresses
+// outside them, and that is no error.
+func buildBGP(name string, spec *v1beta1.BGPAdvertisementSpec, env advInputs, keep bool) (*BGPAdvertisement, []Problem) {
+	o := object{kindBGPAdv, name}
+	a := &BGPAdvertisement{Name: name, AggregationLength: 32, AggregationLengthV6: 128}
 	var problems []Problem
 
 	if l := spec.AggregationLength; l != nil {
@@ -144,10 +135,13 @@ func buildBGP(in *v1beta1.BGPAdvertisement, env advInputs) (*BGPAdvertisement, [
 	src, ps := parsePoolSource(o, spec.IPAddressPools, spec.IPAddressPoolSelectors)
 	problems = append(problems, ps...)
 	if len(ps) == 0 {
-		a.src = src
-		a.Pools, ps = choosePools(o, src, env, true)
+		a.Pools, ps = choosePools(o, src, env)
 		problems = append(problems, ps...)
-		if !hasError(problems) {
+		if keep {
+			a.Pools = slices.DeleteFunc(a.Pools, func(name string) bool {
+				return len(aggregationProblems(o, a, env.pools[name])) > 0
+			})
+		} else if !hasError(problems) {
 			// This version is out already; judging pools by lengths that
 			// may be out of range would only add noise.
 			problems = append(problems, checkAggregation(o, a, env.pools)...)
@@ -157,8 +151,7 @@ func buildBGP(in *v1beta1.BGPAdvertisement, env advInputs) (*BGPAdvertisement, [
 	problems = append(problems, ps...)
 	problems = append(problems, nodeSelectorWarnings(o, spec.NodeSelectors, a.NodeSelectors, env.nodes)...)
 
-	a.peerNames = slices.Clone(spec.Peers)
-	a.Peers, ps = choosePeers(o, a.peerNames, env, true)
+	a.Peers, ps = choosePeers(o, spec.Peers, env)
 	problems = append(problems, ps...)
 
 	if hasError(problems) {
@@ -167,28 +160,15 @@ func buildBGP(in *v1beta1.BGPAdvertisement, env advInputs) (*BGPAdvertisement, [
 	return a, problems
 }
 
-// keepBGP applies the last valid version to the pools and peers of the new
-// Config. Pools that its aggregation lengths no longer fit are dropped from
-// it rather than announced with addresses outside them.
-func keepBGP(prev *BGPAdvertisement, env advInputs) *BGPAdvertisement {
-	a := *prev
-	a.Pools, _ = choosePools(object{}, prev.src, env, false)
-	a.Pools = slices.DeleteFunc(a.Pools, func(name string) bool {
-		return len(aggregationProblems(object{}, &a, env.pools[name])) > 0
-	})
-	a.Peers, _ = choosePeers(object{}, prev.peerNames, env, false)
-	return &a
-}
-
 func parsePoolSource(o object, names []string, sels []metav1.LabelSelector) (poolSource, []Problem) {
 	s, problems := parseSelectors(o, "spec.ipAddressPoolSelectors", sels)
 	return poolSource{names: slices.Clone(names), selectors: s}, problems
 }
 
 // choosePools returns the names of the pools src chooses among those in
-// use. With warn, it also reports references that choose nothing: the
-// advertisement still applies to the pools that exist.
-func choosePools(o object, src poolSource, env advInputs, warn bool) ([]string, []Problem) {
+// use, and warns about references that choose nothing: the advertisement
+// still applies to the pools that exist.
+func choosePools(o object, src poolSource, env advInputs) ([]string, []Problem) {
 	if len(src.names) == 0 && len(src.selectors) == 0 {
 		out := make([]string, len(env.poolList))
 		for i, p := range env.poolList {
@@ -225,16 +205,13 @@ func choosePools(o object, src poolSource, env advInputs, warn bool) ([]string, 
 				"selects no IPAddressPool in use (%s)", describeSelector(sel)))
 		}
 	}
-	if !warn {
-		problems = nil
-	}
 	slices.Sort(out)
 	return slices.Compact(out), problems
 }
 
 // choosePeers returns the names of the peers in use among those named, or
 // of every peer in use when none is named.
-func choosePeers(o object, names []string, env advInputs, warn bool) ([]string, []Problem) {
+func choosePeers(o object, names []string, env advInputs) ([]string, []Problem) {
 	if len(names) == 0 {
 		return slices.Sorted(maps.Keys(env.peers)), nil
 	}
@@ -251,9 +228,6 @@ func choosePeers(o object, names []string, env advInputs, warn bool) ([]string, 
 		default:
 			problems = append(problems, o.warnf(indexed("spec.peers", i), v1beta1.ReasonPeerNotFound, "BGPPeer %q not found", name))
 		}
-	}
-	if !warn {
-		problems = nil
 	}
 	slices.Sort(out)
 	return slices.Compact(out), problems

@@ -157,7 +157,7 @@ func TestL2Advertisement(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res := advFixture()
 			res.L2Advertisements = []v1beta1.L2Advertisement{l2Adv("l2", tt.spec)}
-			c, problems := For(res, nil)
+			c, problems := For(res)
 			diffProblems(t, problemsOf(problems, kindL2Adv), tt.problems)
 			var got *L2Advertisement
 			if l2 := c.L2Advertisements(); len(l2) > 0 {
@@ -338,7 +338,7 @@ func TestBGPAdvertisement(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res := advFixture()
 			res.BGPAdvertisements = []v1beta1.BGPAdvertisement{bgpAdv("bgp", tt.spec)}
-			c, problems := For(res, nil)
+			c, problems := For(res)
 			diffProblems(t, problemsOf(problems, kindBGPAdv), tt.problems)
 			var got *BGPAdvertisement
 			if adv := c.BGPAdvertisements(); len(adv) > 0 {
@@ -381,7 +381,7 @@ func TestAdvertisementBecomesInvalid(t *testing.T) {
 		AggregationLength: ptr(int32(26)),
 		Communities:       []string{"no-export"},
 	})}
-	c1, _ := For(res, nil)
+	c1, _ := For(res)
 	wantL2 := &L2Advertisement{Name: "l2", Pools: []string{"a", "b"}, Interfaces: []string{"eth0"}}
 	wantBGP := &BGPAdvertisement{
 		Name: "bgp", Pools: []string{"a", "b"}, Peers: []string{"r1", "r2"},
@@ -406,7 +406,7 @@ func TestAdvertisementBecomesInvalid(t *testing.T) {
 	res2.BGPPeers = append(res2.BGPPeers, bgpPeer("r3", "192.0.2.253"))
 	res2.L2Advertisements = []v1beta1.L2Advertisement{l2Adv("l2", v1beta1.L2AdvertisementSpec{Interfaces: []string{"not/valid"}})}
 	res2.BGPAdvertisements = []v1beta1.BGPAdvertisement{bgpAdv("bgp", v1beta1.BGPAdvertisementSpec{Communities: []string{"nope"}})}
-	c2, problems := For(res2, c1)
+	c2, problems := forAfter(res2, c1)
 	diffProblems(t, problemsOf(problems, kindL2Adv), []Problem{
 		lastValid(kindL2Adv, "l2"),
 		perr(kindL2Adv, "l2", "spec.interfaces[0]", v1beta1.ReasonInvalid, `"not/valid" is not an interface name (1 to 15 characters, no '/', ':' or spaces)`),
@@ -435,7 +435,7 @@ func TestAdvertisementBecomesInvalid(t *testing.T) {
 	res3 := res2
 	res3.Pools = append([]v1beta1.IPAddressPool{}, res2.Pools...)
 	res3.Pools[0] = modPool(res3.Pools[0], func(p *v1beta1.IPAddressPool) { p.Spec.Addresses = []string{"198.51.100.0/28"} })
-	c3, _ := For(res3, c2)
+	c3, _ := forAfter(res3, c2)
 	wantBGP.Pools = nil
 	if d := cmp.Diff([]*BGPAdvertisement{wantBGP}, c3.BGPAdvertisements(), cmpOpts); d != "" {
 		t.Errorf("kept BGP after the pool shrank (-want +got):\n%s", d)
@@ -444,7 +444,7 @@ func TestAdvertisementBecomesInvalid(t *testing.T) {
 	// Deleted advertisements are gone, kept versions or not.
 	res4 := res3
 	res4.L2Advertisements, res4.BGPAdvertisements = nil, nil
-	c4, _ := For(res4, c3)
+	c4, _ := forAfter(res4, c3)
 	if len(c4.L2Advertisements())+len(c4.BGPAdvertisements()) != 0 {
 		t.Errorf("deleted advertisements still in the model")
 	}
@@ -456,7 +456,7 @@ func TestAdvertisementInvalidWithoutPrevious(t *testing.T) {
 	res.BGPAdvertisements = []v1beta1.BGPAdvertisement{bgpAdv("bgp", v1beta1.BGPAdvertisementSpec{AggregationLength: ptr(int32(99))})}
 	// A previous Config without these advertisements has nothing to keep.
 	prev := mustFor(t, ClusterResources{}, nil)
-	c, problems := For(res, prev)
+	c, problems := forAfter(res, prev)
 	if len(c.L2Advertisements())+len(c.BGPAdvertisements()) != 0 {
 		t.Errorf("invalid advertisements in the model: %v %v", c.L2Advertisements(), c.BGPAdvertisements())
 	}
@@ -481,7 +481,7 @@ func TestSeveralAdvertisements(t *testing.T) {
 		bgpAdv("broken", v1beta1.BGPAdvertisementSpec{Communities: []string{"x"}}),
 		bgpAdv("first", v1beta1.BGPAdvertisementSpec{IPAddressPools: []string{"b"}, LocalPref: ptr(int64(100))}),
 	}
-	c, problems := For(res, nil)
+	c, problems := For(res)
 	wantL2 := []*L2Advertisement{{Name: "aa", Pools: []string{"a"}}, {Name: "zz", Pools: []string{"c"}}}
 	if d := cmp.Diff(wantL2, c.L2Advertisements(), cmpOpts); d != "" {
 		t.Errorf("L2 (-want +got):\n%s", d)
@@ -506,7 +506,7 @@ func TestAdvertisementDoesNotAliasObject(t *testing.T) {
 	res.BGPAdvertisements = []v1beta1.BGPAdvertisement{bgpAdv("bgp", v1beta1.BGPAdvertisementSpec{
 		IPAddressPools: []string{"a"}, Peers: []string{"r1"}, LocalPref: ptr(int64(7)),
 	})}
-	c, _ := For(res, nil)
+	c, _ := For(res)
 	res.L2Advertisements[0].Spec.Interfaces[0] = "eth9"
 	res.L2Advertisements[0].Spec.IPAddressPools[0] = "b"
 	res.BGPAdvertisements[0].Spec.Peers[0] = "r2"
@@ -519,7 +519,7 @@ func TestAdvertisementDoesNotAliasObject(t *testing.T) {
 	// the edited objects.
 	res.L2Advertisements[0].Spec.Interfaces = []string{"not/ok"}
 	res.L2Advertisements[0].Spec.IPAddressPools = []string{"b"}
-	c2, _ := For(res, c)
+	c2, _ := forAfter(res, c)
 	if got := c2.L2Advertisements()[0].Pools; !cmp.Equal(got, []string{"a"}) {
 		t.Errorf("kept L2 pools = %v, want [a]", got)
 	}

@@ -111,7 +111,7 @@ func TestAggregationAcrossPools(t *testing.T) {
 		},
 		BGPAdvertisements: []v1beta1.BGPAdvertisement{bgpAdv("adv", v1beta1.BGPAdvertisementSpec{AggregationLength: ptr(int32(16))})},
 	}
-	_, problems := For(res, nil)
+	_, problems := For(res)
 	diffProblems(t, problems, []Problem{
 		perr(kindBGPAdv, "adv", "spec.aggregationLength", v1beta1.ReasonInvalid,
 			`/16 would announce addresses outside IPAddressPool "narrow": its range 10.1.0.0/28 needs at least /28`),

@@ -14,6 +14,10 @@ import (
 // ClusterResources is a snapshot of everything the model is built from. It
 // has json tags so that it can be dumped for debugging; Secrets are left out
 // of dumps because they hold BGP passwords.
+//
+// The objects' status.lastValid fields are part of the input: they are what
+// the controller decided before (see Decisions), and they make the model a
+// function of API state alone.
 type ClusterResources struct {
 	Pools             []v1beta1.IPAddressPool    `json:"pools"`
 	L2Advertisements  []v1beta1.L2Advertisement  `json:"l2Advertisements"`
@@ -21,7 +25,8 @@ type ClusterResources struct {
 	BGPAdvertisements []v1beta1.BGPAdvertisement `json:"bgpAdvertisements"`
 	// Secrets hold BGP passwords.
 	Secrets []corev1.Secret `json:"-"`
-	// Nodes are only used to warn about node selectors that select no node.
+	// Nodes are used to warn about node selectors that select no node and
+	// about pools that contain a Node's address.
 	Nodes []corev1.Node `json:"nodes"`
 	// InstallNamespace is Portico's namespace, where Secret references
 	// without a namespace point.
@@ -32,43 +37,57 @@ type ClusterResources struct {
 // is immutable: For builds it, and nothing changes it afterwards, so it can
 // be shared between goroutines. The methods of a nil Config return nothing.
 type Config struct {
-	pools map[string]*Pool
-	// lastValid holds the last valid version of every pool object, in use
-	// or not; see overlap.go.
-	lastValid  map[string]*Pool
+	pools      map[string]*Pool
 	byPriority []*Pool
 	l2         []*L2Advertisement
 	peers      map[string]*BGPPeer
 	bgp        []*BGPAdvertisement
+	decisions  Decisions
 }
 
-// For builds the model from a snapshot. previous is the Config the last call
-// returned, or nil (at startup).
+// Decisions is what the controller, the single writer, records in each
+// object's status.lastValid after building a Config, by object name. Given
+// the objects back with these statuses, For builds the same Config; so a
+// restarted controller, a new leader and every speaker agree on the model
+// without remembering anything. A name that is missing means "no valid
+// version": status.lastValid is cleared.
+type Decisions struct {
+	Pools             map[string]*v1beta1.IPAddressPoolVersion
+	L2Advertisements  map[string]*v1beta1.L2AdvertisementVersion
+	BGPAdvertisements map[string]*v1beta1.BGPAdvertisementVersion
+	BGPPeers          map[string]*v1beta1.BGPPeerVersion
+}
+
+// For builds the model from a snapshot of API state, statuses included.
 //
-// An object with errors is left out, unless previous holds a valid version
-// of it: then that version stays, so an invalid edit never takes away what a
-// valid configuration gave out. The object's Problems say which happened. A
-// deleted object is gone from the model whatever previous holds. For pools,
-// previous also remembers versions that gave way to an overlapping pool, and
-// which pools were in use; overlap.go explains how that decides overlaps.
+// An object with errors is left out, unless its status.lastValid holds a
+// valid version: then that version stays, so an invalid edit never takes
+// away what a valid configuration gave out. The object's Problems say which
+// happened. A deleted object is gone from the model. For pools,
+// status.lastValid also says whether that version was in use, which decides
+// overlaps; overlap.go explains how.
 //
-// Problems are sorted by kind and name. For does not modify res or previous,
-// and the result does not depend on the order of the objects in res.
-func For(res ClusterResources, previous *Config) (*Config, []Problem) {
+// Problems are sorted by kind and name. For does not modify res, and the
+// result does not depend on the order of the objects in res.
+func For(res ClusterResources) (*Config, []Problem) {
 	var problems []Problem
+	d := Decisions{
+		Pools:             map[string]*v1beta1.IPAddressPoolVersion{},
+		L2Advertisements:  map[string]*v1beta1.L2AdvertisementVersion{},
+		BGPAdvertisements: map[string]*v1beta1.BGPAdvertisementVersion{},
+		BGPPeers:          map[string]*v1beta1.BGPPeerVersion{},
+	}
 
 	var cands []*poolCandidate
 	poolObjects := make(map[string]bool)
+	nodeAddrs := nodeAddresses(res.Nodes)
 	for _, in := range uniqueByName(res.Pools, func(p *v1beta1.IPAddressPool) *metav1.ObjectMeta { return &p.ObjectMeta }) {
 		poolObjects[in.Name] = true
-		cur, spec, ps := buildPool(in)
-		cands = append(cands, &poolCandidate{
-			name: in.Name, created: in.CreationTimestamp.Time,
-			current: cur, spec: spec, problems: ps,
-			prev: previous.lastValidPool(in.Name), inUse: previous.Pool(in.Name) != nil,
-		})
+		problems = append(problems, nodeAddressWarnings(in, nodeAddrs)...)
+		cands = append(cands, newPoolCandidate(in))
 	}
-	pools, lastValid, ps := resolvePools(cands)
+	pools, versions, ps := resolvePools(cands)
+	d.Pools = versions
 	problems = append(problems, ps...)
 
 	peers := make(map[string]*BGPPeer)
@@ -76,55 +95,127 @@ func For(res ClusterResources, previous *Config) (*Config, []Problem) {
 	penv := peerInputs{secrets: res.Secrets, installNamespace: res.InstallNamespace, nodes: res.Nodes}
 	for _, in := range uniqueByName(res.BGPPeers, func(p *v1beta1.BGPPeer) *metav1.ObjectMeta { return &p.ObjectMeta }) {
 		peerObjects[in.Name] = true
-		p, ps := buildPeer(in, penv)
+		o := object{kindPeer, in.Name}
+		p, ps := buildPeer(in.Name, &in.Spec, penv)
+		v := &v1beta1.BGPPeerVersion{Generation: in.Generation, Spec: *in.Spec.DeepCopy()}
 		if p == nil {
-			// A peer has nothing to re-resolve: its last valid version,
-			// password included, is kept as it was.
-			if p = previous.BGPPeer(in.Name); p != nil {
-				ps = append([]Problem{object{kindPeer, in.Name}.lastValidInUse()}, ps...)
+			v = in.Status.LastValid.DeepCopy()
+			if v != nil {
+				// The password is read again from the Secret the last
+				// valid version names: status never holds one.
+				var lps []Problem
+				if p, lps = buildPeer(in.Name, &v.Spec, penv); p != nil {
+					ps = append([]Problem{o.lastValidInUse()}, ps...)
+				} else {
+					ps = append(ps, lastValidUnusable(o, v.Generation, lps))
+				}
 			}
 		}
 		if p != nil {
 			peers[in.Name] = p
 		}
+		if v != nil {
+			d.BGPPeers[in.Name] = v
+		}
 		problems = append(problems, ps...)
 	}
 
-	c := &Config{pools: pools, lastValid: lastValid, peers: peers}
+	c := &Config{pools: pools, peers: peers}
 	env := advInputs{
 		pools: pools, poolList: c.Pools(), poolObjects: poolObjects,
 		peers: peers, peerObjects: peerObjects, nodes: res.Nodes,
 	}
 	for _, in := range uniqueByName(res.L2Advertisements, func(a *v1beta1.L2Advertisement) *metav1.ObjectMeta { return &a.ObjectMeta }) {
-		a, ps := buildL2(in, env)
+		o := object{kindL2Adv, in.Name}
+		a, ps := buildL2(in.Name, &in.Spec, env)
+		v := &v1beta1.L2AdvertisementVersion{Generation: in.Generation, Spec: *in.Spec.DeepCopy()}
 		if a == nil {
-			if prev := findByName(previous.L2Advertisements(), in.Name, l2Name); prev != nil {
-				a = keepL2(prev, env)
-				ps = append([]Problem{object{kindL2Adv, in.Name}.lastValidInUse()}, ps...)
+			v = in.Status.LastValid.DeepCopy()
+			if v != nil {
+				var lps []Problem
+				if a, lps = buildL2(in.Name, &v.Spec, env); a != nil {
+					ps = append([]Problem{o.lastValidInUse()}, ps...)
+				} else {
+					ps = append(ps, lastValidUnusable(o, v.Generation, lps))
+				}
 			}
 		}
 		if a != nil {
 			c.l2 = append(c.l2, a)
 		}
+		if v != nil {
+			d.L2Advertisements[in.Name] = v
+		}
 		problems = append(problems, ps...)
 	}
 	for _, in := range uniqueByName(res.BGPAdvertisements, func(a *v1beta1.BGPAdvertisement) *metav1.ObjectMeta { return &a.ObjectMeta }) {
-		a, ps := buildBGP(in, env)
+		o := object{kindBGPAdv, in.Name}
+		a, ps := buildBGP(in.Name, &in.Spec, env, false)
+		v := &v1beta1.BGPAdvertisementVersion{Generation: in.Generation, Spec: *in.Spec.DeepCopy()}
 		if a == nil {
-			if prev := findByName(previous.BGPAdvertisements(), in.Name, bgpName); prev != nil {
-				a = keepBGP(prev, env)
-				ps = append([]Problem{object{kindBGPAdv, in.Name}.lastValidInUse()}, ps...)
+			v = in.Status.LastValid.DeepCopy()
+			if v != nil {
+				var lps []Problem
+				if a, lps = buildBGP(in.Name, &v.Spec, env, true); a != nil {
+					ps = append([]Problem{o.lastValidInUse()}, ps...)
+				} else {
+					ps = append(ps, lastValidUnusable(o, v.Generation, lps))
+				}
 			}
 		}
 		if a != nil {
 			c.bgp = append(c.bgp, a)
 		}
+		if v != nil {
+			d.BGPAdvertisements[in.Name] = v
+		}
 		problems = append(problems, ps...)
 	}
 
+	c.decisions = d
 	c.byPriority = slices.SortedFunc(maps.Values(pools), byPriority)
 	sortProblems(problems)
 	return c, problems
+}
+
+// lastValidUnusable says why a recorded last valid version cannot stand in
+// for an invalid spec either: a status written by hand or by an older
+// Portico with other rules, or a BGPPeer whose password Secret is gone.
+func lastValidUnusable(o object, generation int64, ps []Problem) Problem {
+	why := "it is invalid"
+	for _, p := range ps {
+		if !p.Warning {
+			why = p.Message
+			if p.Field != "" {
+				why = p.Field + ": " + p.Message
+			}
+			break
+		}
+	}
+	return o.errorf("status.lastValid", v1beta1.ReasonInvalid,
+		"the last valid version (generation %d) cannot be used either: %s", generation, why)
+}
+
+// Decisions returns what the controller must record in each object's
+// status.lastValid; see Decisions. The result is the caller's to modify.
+func (c *Config) Decisions() Decisions {
+	if c == nil {
+		return Decisions{}
+	}
+	return Decisions{
+		Pools:             cloneVersions(c.decisions.Pools, (*v1beta1.IPAddressPoolVersion).DeepCopy),
+		L2Advertisements:  cloneVersions(c.decisions.L2Advertisements, (*v1beta1.L2AdvertisementVersion).DeepCopy),
+		BGPAdvertisements: cloneVersions(c.decisions.BGPAdvertisements, (*v1beta1.BGPAdvertisementVersion).DeepCopy),
+		BGPPeers:          cloneVersions(c.decisions.BGPPeers, (*v1beta1.BGPPeerVersion).DeepCopy),
+	}
+}
+
+func cloneVersions[V any](m map[string]*V, deepCopy func(*V) *V) map[string]*V {
+	out := make(map[string]*V, len(m))
+	for k, v := range m {
+		out[k] = deepCopy(v)
+	}
+	return out
 }
 
 // uniqueByName returns pointers to the objects sorted by name. Names are
@@ -143,18 +234,6 @@ func uniqueByName[T any](objs []T, meta func(*T) *metav1.ObjectMeta) []*T {
 	})
 	return slices.CompactFunc(out, func(a, b *T) bool { return meta(a).Name == meta(b).Name })
 }
-
-func findByName[T any](objs []*T, name string, nameOf func(*T) string) *T {
-	for _, o := range objs {
-		if nameOf(o) == name {
-			return o
-		}
-	}
-	return nil
-}
-
-func l2Name(a *L2Advertisement) string   { return a.Name }
-func bgpName(a *BGPAdvertisement) string { return a.Name }
 
 // byPriority orders pools for assignment: lower priority first, pools
 // without one after all that have one, then by name.
@@ -178,13 +257,6 @@ func (c *Config) Pool(name string) *Pool {
 		return nil
 	}
 	return c.pools[name]
-}
-
-func (c *Config) lastValidPool(name string) *Pool {
-	if c == nil {
-		return nil
-	}
-	return c.lastValid[name]
 }
 
 // Pools returns every pool in use, sorted by name, disabled ones included.

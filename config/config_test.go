@@ -147,7 +147,7 @@ func TestNilConfig(t *testing.T) {
 }
 
 func TestEmptySnapshot(t *testing.T) {
-	c, problems := For(ClusterResources{}, nil)
+	c, problems := For(ClusterResources{})
 	if c == nil || len(problems) != 0 || len(c.Pools()) != 0 {
 		t.Errorf("For(empty) = %+v, %v", c, problems)
 	}
@@ -157,7 +157,7 @@ func TestAccessorsReturnCopies(t *testing.T) {
 	res := advFixture()
 	res.L2Advertisements = []v1beta1.L2Advertisement{l2Adv("l2", v1beta1.L2AdvertisementSpec{})}
 	res.BGPAdvertisements = []v1beta1.BGPAdvertisement{bgpAdv("bgp", v1beta1.BGPAdvertisementSpec{})}
-	c, _ := For(res, nil)
+	c, _ := For(res)
 	c.Pools()[0] = nil
 	c.L2Advertisements()[0] = nil
 	c.BGPAdvertisements()[0] = nil
@@ -236,7 +236,7 @@ func viewOf(c *Config, problems []Problem) view {
 
 func TestOrderDoesNotMatter(t *testing.T) {
 	res := richSnapshot()
-	c, problems := For(res, nil)
+	c, problems := For(res)
 	want := viewOf(c, problems)
 	if len(problems) == 0 || len(c.Pools()) == 0 || len(c.BGPAdvertisements()) == 0 {
 		t.Fatalf("the snapshot should exercise problems and every kind: %+v", want)
@@ -245,16 +245,16 @@ func TestOrderDoesNotMatter(t *testing.T) {
 	edited := richSnapshot()
 	edited.Pools[0].Spec.Addresses = []string{"broken"}
 	edited.L2Advertisements[0].Spec.Interfaces = []string{""}
-	cPrev, problemsPrev := For(edited, c)
+	cPrev, problemsPrev := forAfter(edited, c)
 	wantPrev := viewOf(cPrev, problemsPrev)
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 20 {
-		c, problems := For(shuffled(res, rng), nil)
+		c, problems := For(shuffled(res, rng))
 		if d := cmp.Diff(want, viewOf(c, problems), cmpOpts); d != "" {
 			t.Fatalf("shuffle %d changed the result (-want +got):\n%s", i, d)
 		}
-		c, problems = For(shuffled(edited, rng), c)
+		c, problems = forAfter(shuffled(edited, rng), c)
 		if d := cmp.Diff(wantPrev, viewOf(c, problems), cmpOpts); d != "" {
 			t.Fatalf("shuffle %d changed the result with a previous Config (-want +got):\n%s", i, d)
 		}
@@ -264,14 +264,14 @@ func TestOrderDoesNotMatter(t *testing.T) {
 func TestForDoesNotModifyInput(t *testing.T) {
 	res := richSnapshot()
 	before := cloneResources(res)
-	c, _ := For(res, nil)
+	c, _ := For(res)
 	if d := cmp.Diff(before, res); d != "" {
 		t.Errorf("For changed its input (-before +after):\n%s", d)
 	}
 	prevBefore := viewOf(c, nil)
 	edited := richSnapshot()
 	edited.Pools[0].Spec.Addresses = []string{"broken"}
-	For(edited, c)
+	forAfter(edited, c)
 	if d := cmp.Diff(prevBefore, viewOf(c, nil), cmpOpts); d != "" {
 		t.Errorf("For changed the previous Config (-before +after):\n%s", d)
 	}
@@ -320,7 +320,7 @@ func TestDuplicateNames(t *testing.T) {
 }
 
 func TestProblemsSorted(t *testing.T) {
-	_, problems := For(richSnapshot(), nil)
+	_, problems := For(richSnapshot())
 	sorted := slices.IsSortedFunc(problems, func(a, b Problem) int {
 		return strings.Compare(a.Kind+"/"+a.Name, b.Kind+"/"+b.Name)
 	})
@@ -425,7 +425,7 @@ func TestPoolContainingAfterOverlap(t *testing.T) {
 	c, _ := For(ClusterResources{Pools: []v1beta1.IPAddressPool{
 		ipPool("old", 0, "192.0.2.0/24", "fd00::/64"),
 		ipPool("new", 1, "192.0.2.128/25", "198.51.100.0/24"),
-	}}, nil)
+	}})
 	for addr, want := range map[string]string{
 		"192.0.2.200":   "old",
 		"fd00::1234":    "old",
@@ -450,7 +450,7 @@ func TestAutoPoolsAfterLastValidVersion(t *testing.T) {
 	}}
 	c1 := mustFor(t, res, nil)
 	res.Pools[0] = priority(ipPool("a", 0, "192.0.2.0/24", "nonsense"), 1)
-	c2, _ := For(res, c1)
+	c2, _ := forAfter(res, c1)
 	if d := cmp.Diff([]string{"b", "a"}, poolNames(c2.AutoPools(ServiceInfo{}))); d != "" {
 		t.Errorf("AutoPools (-want +got):\n%s", d)
 	}

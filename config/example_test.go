@@ -32,7 +32,7 @@ func Example() {
 		pool("public", 2, &one, "192.0.2.0/24"),
 		pool("clash", 3, nil, "192.0.2.128/25"),
 	}}
-	cfg, problems := config.For(res, nil)
+	cfg, problems := config.For(res)
 
 	for _, p := range cfg.AutoPools(config.ServiceInfo{Namespace: "default"}) {
 		fmt.Println(p.Name, p.Ranges)
@@ -47,14 +47,16 @@ func Example() {
 	// IPAddressPool "public": spec.addresses[0]: overlaps pool "clash" (192.0.2.128/25), which is not used
 }
 
-// An invalid edit does not take away what the last valid version gave out:
-// pass the previous Config, and the pool keeps its last valid version.
+// An invalid edit does not take away what the last valid version gave out.
+// The controller records what it decided in the pool's status.lastValid, so
+// every process that reads the pool, restarted or not, keeps that version.
 func Example_lastValidVersion() {
 	res := config.ClusterResources{Pools: []v1beta1.IPAddressPool{pool("public", 1, nil, "192.0.2.0/24")}}
-	cfg, _ := config.For(res, nil)
+	cfg, _ := config.For(res)
+	res.Pools[0].Status.LastValid = cfg.Decisions().Pools["public"]
 
 	res.Pools[0].Spec.Addresses = []string{"192.0.2.0/24", "192.0.2.300/32"}
-	cfg, problems := config.For(res, cfg)
+	cfg, problems := config.For(res)
 
 	fmt.Println(cfg.Pool("public").Ranges)
 	for _, p := range problems {
@@ -66,10 +68,10 @@ func Example_lastValidVersion() {
 	// Invalid: IPAddressPool "public": spec.addresses[1]: "192.0.2.300/32": not a CIDR or a first-last range: netip.ParsePrefix("192.0.2.300/32"): ParseAddr("192.0.2.300"): IPv4 field has value >255
 }
 
-// The controller turns Problems into conditions on the objects they name. A
-// sketch: Ready is False when the object has an error, with the first
-// error's reason (LastValidConfigInUse when a last valid version is kept);
-// Conflicting is True on both pools of an overlap.
+// The controller turns Problems into conditions on the objects they name:
+// ReadyCondition for every kind (False on an error, with the first error's
+// reason, LastValidConfigInUse when a last valid version is kept), and for
+// pools Conflicting, True on both pools of an overlap.
 func Example_conditions() {
 	one := int32(1)
 	res := config.ClusterResources{Pools: []v1beta1.IPAddressPool{
@@ -77,26 +79,27 @@ func Example_conditions() {
 		pool("clash", 2, nil, "192.0.2.128/25"),
 		pool("edited", 3, nil, "198.51.100.0/24"),
 	}}
-	cfg, _ := config.For(res, nil)
+	cfg, _ := config.For(res)
+	for i := range res.Pools {
+		res.Pools[i].Status.LastValid = cfg.Decisions().Pools[res.Pools[i].Name]
+	}
 	res.Pools[2].Spec.Addresses = []string{"198.51.100.0/24", "nonsense"}
-	_, problems := config.For(res, cfg)
+	_, problems := config.For(res)
 
 	byObject := map[string][]config.Problem{}
 	for _, p := range problems {
 		byObject[p.Name] = append(byObject[p.Name], p)
 	}
 	for _, obj := range res.Pools {
-		ready, reason, conflicting := "True", v1beta1.ReasonValid, false
+		ready := config.ReadyCondition(byObject[obj.Name], obj.Generation)
+		conflicting := false
 		for _, p := range byObject[obj.Name] {
-			if !p.Warning && ready == "True" {
-				ready, reason = "False", p.Reason
-			}
 			conflicting = conflicting || p.Reason == v1beta1.ReasonOverlap
 		}
-		fmt.Printf("%s: Ready=%s/%s Conflicting=%v\n", obj.Name, ready, reason, conflicting)
+		fmt.Printf("%s: Ready=%s/%s Conflicting=%v\n", obj.Name, ready.Status, ready.Reason, conflicting)
 	}
 	// Output:
-	// public: Ready=True/Valid Conflicting=true
+	// public: Ready=True/Overlap Conflicting=true
 	// clash: Ready=False/Overlap Conflicting=true
 	// edited: Ready=False/LastValidConfigInUse Conflicting=false
 }
@@ -117,7 +120,7 @@ func Example_bgpAdvertisement() {
 			},
 		}},
 	}
-	cfg, problems := config.For(res, nil)
+	cfg, problems := config.For(res)
 	adv := cfg.BGPAdvertisements()[0]
 	fmt.Println(adv.Pools, adv.Peers, adv.AggregationLength, adv.AggregationLengthV6)
 	for _, c := range adv.Communities {

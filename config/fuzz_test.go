@@ -9,8 +9,9 @@ import (
 )
 
 // FuzzFor builds snapshots from fuzzed strings (pool addresses, a community,
-// a peer address, a label key) and runs For twice, the second time on an
-// edited snapshot with the first Config as previous. For must not panic, and
+// a peer address, a label key) and runs For three times: the second time on
+// an edited snapshot with the first Config's decisions recorded, the third
+// with forged statuses. For must not panic, and
 // the model must keep its promises whatever the input.
 func FuzzFor(f *testing.F) {
 	for _, seed := range [][6]string{
@@ -43,10 +44,24 @@ func FuzzFor(f *testing.F) {
 				})},
 			}
 		}
-		c1, p1 := For(snapshot(a1, a2), nil)
+		c1, p1 := For(snapshot(a1, a2))
 		checkModel(t, c1, p1)
-		c2, p2 := For(snapshot(a2, a1), c1)
+		c2, p2 := forAfter(snapshot(a2, a1), c1)
 		checkModel(t, c2, p2)
+
+		// Statuses are input too, and anyone allowed to write them may
+		// write garbage: recorded versions made of the fuzzed strings,
+		// all claiming to be in use, must not break the promises either.
+		forged := snapshot(a3, a1)
+		for i := range forged.Pools {
+			forged.Pools[i].Status.LastValid = &v1beta1.IPAddressPoolVersion{Generation: int64(i), InUse: true,
+				Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{a2, forged.Pools[(i+1)%len(forged.Pools)].Spec.Addresses[0]}}}
+		}
+		forged.L2Advertisements[0].Status.LastValid = &v1beta1.L2AdvertisementVersion{Spec: v1beta1.L2AdvertisementSpec{Interfaces: []string{community}}}
+		forged.BGPPeers[0].Status.LastValid = &v1beta1.BGPPeerVersion{Spec: v1beta1.BGPPeerSpec{PeerAddress: a1, MyASN: 1, PeerASN: 2}}
+		forged.BGPAdvertisements[0].Status.LastValid = &v1beta1.BGPAdvertisementVersion{Spec: v1beta1.BGPAdvertisementSpec{Communities: []string{key}}}
+		c3, p3 := For(forged)
+		checkModel(t, c3, p3)
 	})
 }
 
@@ -123,7 +138,7 @@ func FuzzPeer(f *testing.F) {
 			MyASN: asn, PeerASN: 64513, PeerAddress: addr, PeerPort: port, SourceAddress: source, RouterID: routerID,
 			HoldTime: d(hold), KeepaliveTime: d(keepalive), ConnectTime: d(connect),
 		}}
-		c, problems := For(ClusterResources{BGPPeers: []v1beta1.BGPPeer{in}}, nil)
+		c, problems := For(ClusterResources{BGPPeers: []v1beta1.BGPPeer{in}})
 		p := c.BGPPeer("p")
 		if p == nil {
 			if !hasError(problems) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -117,10 +118,40 @@ func lastValid(kind, name string) Problem {
 	return perr(kind, name, "", v1beta1.ReasonLastValidInUse, lastValidMsg)
 }
 
+// recorded returns a copy of res in which every object's status.lastValid
+// is what the controller records after building prev: the API state every
+// process reads once the controller has written its Decisions. A nil prev
+// records nothing, as for objects that were never built.
+func recorded(res ClusterResources, prev *Config) ClusterResources {
+	d := prev.Decisions()
+	res.Pools = slices.Clone(res.Pools)
+	for i := range res.Pools {
+		res.Pools[i].Status.LastValid = d.Pools[res.Pools[i].Name]
+	}
+	res.L2Advertisements = slices.Clone(res.L2Advertisements)
+	for i := range res.L2Advertisements {
+		res.L2Advertisements[i].Status.LastValid = d.L2Advertisements[res.L2Advertisements[i].Name]
+	}
+	res.BGPAdvertisements = slices.Clone(res.BGPAdvertisements)
+	for i := range res.BGPAdvertisements {
+		res.BGPAdvertisements[i].Status.LastValid = d.BGPAdvertisements[res.BGPAdvertisements[i].Name]
+	}
+	res.BGPPeers = slices.Clone(res.BGPPeers)
+	for i := range res.BGPPeers {
+		res.BGPPeers[i].Status.LastValid = d.BGPPeers[res.BGPPeers[i].Name]
+	}
+	return res
+}
+
+// forAfter is For on res once the controller has recorded prev's Decisions.
+func forAfter(res ClusterResources, prev *Config) (*Config, []Problem) {
+	return For(recorded(res, prev))
+}
+
 // mustFor builds a Config and fails on any Problem.
 func mustFor(t *testing.T, res ClusterResources, prev *Config) *Config {
 	t.Helper()
-	c, problems := For(res, prev)
+	c, problems := forAfter(res, prev)
 	if len(problems) > 0 {
 		t.Fatalf("For: unexpected problems: %v", problems)
 	}

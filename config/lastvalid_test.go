@@ -114,12 +114,9 @@ func TestEveryErrorKeepsTheLastValidVersion(t *testing.T) {
 		{name: "peer: keepalive above hold time", kind: kindPeer, obj: "target-peer", edit: func(r *ClusterResources) {
 			r.BGPPeers[len(r.BGPPeers)-1].Spec.KeepaliveTime = dur(time.Minute)
 		}},
-		{name: "peer: Secret deleted", kind: kindPeer, obj: "target-peer", edit: func(r *ClusterResources) {
-			r.Secrets = nil
-		}},
-		{name: "peer: password removed from the Secret", kind: kindPeer, obj: "target-peer", edit: func(r *ClusterResources) {
-			r.Secrets = []corev1.Secret{secret(installNS, "bgp", map[string]string{"user": "x"})}
-		}},
+		// A Secret deleted or emptied is not here: status never holds a
+		// password, so no process can rebuild the last valid version
+		// without it (TestPeerBecomesInvalid).
 		{name: "peer: bad node selector", kind: kindPeer, obj: "target-peer", edit: func(r *ClusterResources) {
 			r.BGPPeers[len(r.BGPPeers)-1].Spec.NodeSelectors = []metav1.LabelSelector{badOperator("?")}
 		}},
@@ -132,7 +129,7 @@ func TestEveryErrorKeepsTheLastValidVersion(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res := base()
 			tt.edit(&res)
-			after, problems := For(res, before)
+			after, problems := forAfter(res, before)
 			mine := problemsAbout(problems, tt.kind, tt.obj)
 			if len(mine) == 0 {
 				t.Fatalf("no Problem about %s %q", tt.kind, tt.obj)
@@ -160,7 +157,7 @@ func TestEveryErrorKeepsTheLastValidVersion(t *testing.T) {
 // valid, so that every row above starts from a working setup.
 func mustForKind(t *testing.T, res ClusterResources) *Config {
 	t.Helper()
-	c, problems := For(res, nil)
+	c, problems := For(res)
 	for _, target := range []string{"target-pool", "target-l2", "target-bgp", "target-peer"} {
 		for _, p := range problems {
 			if p.Name == target {
@@ -215,7 +212,7 @@ func TestLastValidVersionPerObject(t *testing.T) {
 
 	res.Pools[0].Spec.Addresses = []string{"oops"}
 	res.Pools[1].Spec.Addresses = []string{"198.51.100.0/25"}
-	c2, problems := For(res, c1)
+	c2, problems := forAfter(res, c1)
 	diffProblems(t, problems, []Problem{
 		lastValid(kindPool, "a"),
 		perr(kindPool, "a", "spec.addresses[0]", v1beta1.ReasonInvalid, `"oops": not a CIDR or a first-last range`),
@@ -236,18 +233,53 @@ func TestLastValidVersionSurvivesOtherKinds(t *testing.T) {
 	// version is found even when everything else in the snapshot changed.
 	res := advFixture()
 	res.L2Advertisements = []v1beta1.L2Advertisement{l2Adv("l2", v1beta1.L2AdvertisementSpec{IPAddressPools: []string{"b"}})}
-	c1, _ := For(res, nil)
+	c1, _ := For(res)
 
 	res2 := ClusterResources{
 		Pools:            []v1beta1.IPAddressPool{ipPool("b", 1, "198.51.100.0/26")},
 		L2Advertisements: []v1beta1.L2Advertisement{l2Adv("l2", v1beta1.L2AdvertisementSpec{Interfaces: []string{"/"}})},
 	}
-	c2, _ := For(res2, c1)
+	c2, _ := forAfter(res2, c1)
 	want := []*L2Advertisement{{Name: "l2", Pools: []string{"b"}}}
 	if d := cmp.Diff(want, c2.L2Advertisements(), cmpOpts); d != "" {
 		t.Errorf("L2 (-want +got):\n%s", d)
 	}
 	if c2.BGPPeer("r1") != nil {
 		t.Error("a deleted peer came back from the previous Config")
+	}
+}
+
+// Statuses are API state like specs: For takes in whatever is recorded, by
+// the controller or by hand, as long as it is valid today. A recorded
+// version that is not (written by a Portico with other rules, or by hand)
+// counts as none, and is kept in the Decisions only while nothing valid
+// replaces it.
+func TestRecordedVersionsFromElsewhere(t *testing.T) {
+	old := modPool(ipPool("old", 0, "192.0.2.0/24"), func(p *v1beta1.IPAddressPool) {
+		p.Spec.Addresses = []string{"not-valid"}
+		// 0.0.0.0/0 was accepted before NotUnicast.
+		p.Status.LastValid = &v1beta1.IPAddressPoolVersion{Generation: 1, InUse: true,
+			Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"0.0.0.0/0"}}}
+	})
+	// A recorded version in use takes precedence over an older pool it
+	// overlaps, whoever recorded it.
+	young := modPool(ipPool("young", 5, "198.51.100.0/24"), func(p *v1beta1.IPAddressPool) {
+		p.Status.LastValid = &v1beta1.IPAddressPoolVersion{Generation: 3, InUse: true,
+			Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"198.51.100.0/24"}}}
+	})
+	elder := ipPool("elder", 1, "198.51.100.128/25")
+	c, problems := For(ClusterResources{Pools: []v1beta1.IPAddressPool{old, young, elder}})
+	if d := cmp.Diff([]*Pool{model("young", 5, "198.51.100.0/24")}, c.Pools(), cmpOpts); d != "" {
+		t.Errorf("pools (-want +got):\n%s", d)
+	}
+	if mine := problemsAbout(problems, kindPool, "old"); len(mine) == 0 || mine[0].Reason == v1beta1.ReasonLastValidInUse {
+		t.Errorf("old: %v, want its own error and no last valid version in use", mine)
+	}
+	d := c.Decisions()
+	if got := d.Pools["old"]; got == nil || got.InUse || got.Spec.Addresses[0] != "0.0.0.0/0" {
+		t.Errorf("old recorded as %+v, want the unusable version kept, not in use", got)
+	}
+	if got := d.Pools["young"]; got == nil || !got.InUse || got.Generation != 0 {
+		t.Errorf("young recorded as %+v, want its current spec (generation 0) in use", got)
 	}
 }

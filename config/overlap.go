@@ -13,16 +13,18 @@ import (
 // Two pools must never share an address, or two Services could be given the
 // same one. When pools overlap, one takes precedence and the other gives way.
 //
-// Every Config remembers, for each pool object, its last valid version: the
-// one in use, or the one it had before it gave way. Pools are ranked in
-// tiers, then by age:
+// Each pool object's status.lastValid records its last valid version (the
+// one in use, or the one it had before it gave way) and whether that version
+// was in use. The controller writes it after every build (Decisions); For
+// only reads it, so every process that reads the same objects ranks them
+// the same way. Pools are ranked in tiers, then by age:
 //
-//  1. Established pools: in use in the previous Config, with the same
+//  1. Established pools: their recorded version is in use, with the same
 //     addresses now (or with errors now, so the version in use is what
 //     counts).
-//  2. Changed pools: with a last valid version, but not established: their
-//     addresses changed, or they were not in use.
-//  3. New pools: without a last valid version.
+//  2. Changed pools: with a recorded version, but not established: their
+//     addresses changed, or that version was not in use.
+//  3. New pools: without a recorded version.
 //
 // and within a tier the older pool (creationTimestamp), then the name that
 // sorts first, wins. So an edit or a new pool that overlaps a pool already
@@ -36,15 +38,16 @@ import (
 // could take another one down. With it, deleting a pool only ever lets
 // others in.
 //
-// Running For again on the same objects with its own result gives the same
-// result: pools that won become established, which only moves them ahead of
-// pools they do not overlap, and every other pool keeps its tier. That is
-// why pools that gave way are remembered too, and why messages explain by
-// age whenever age agrees with the outcome.
+// Running For again on the same objects with its own Decisions recorded
+// gives the same result: pools that won become established, which only moves
+// them ahead of pools they do not overlap, and every other pool keeps its
+// tier. That is why pools that gave way are recorded too, why a controller
+// that stops between building a model and recording it loses nothing, and
+// why messages explain by age whenever age agrees with the outcome.
 //
-// Without a previous Config (after a restart) every pool is new and age alone
-// decides. Where the tiers decided against age, the error on the pool that
-// gave way says so, so that the overlap is fixed before a restart flips it.
+// Without any recorded version (objects restored from a backup without
+// status) every pool is new and age alone decides. Where the tiers decided
+// against age, the error on the pool that gave way says so.
 
 // Tiers of poolCandidate, best first.
 const (
@@ -60,8 +63,46 @@ type poolCandidate struct {
 	current  *Pool       // nil when the object as written has errors
 	spec     []specRange // current's ranges, with their spec.addresses index
 	problems []Problem   // from validating the object as written
-	prev     *Pool       // the last valid version, if any
-	inUse    bool        // prev was in use in the previous Config
+	prev     *Pool       // the recorded last valid version, if any
+	inUse    bool        // prev was in use when it was recorded
+
+	curVersion  *v1beta1.IPAddressPoolVersion // current as recorded, when valid
+	prevVersion *v1beta1.IPAddressPoolVersion // status.lastValid as found
+}
+
+func newPoolCandidate(in *v1beta1.IPAddressPool) *poolCandidate {
+	cur, spec, ps := buildPool(in)
+	c := &poolCandidate{name: in.Name, created: in.CreationTimestamp.Time, current: cur, spec: spec, problems: ps}
+	if cur != nil {
+		c.curVersion = &v1beta1.IPAddressPoolVersion{Generation: in.Generation, Spec: *in.Spec.DeepCopy()}
+	}
+	if lv := in.Status.LastValid; lv != nil {
+		c.prevVersion = lv.DeepCopy()
+		// A recorded version that is not valid today (written by hand, or
+		// by a Portico with other rules) counts as none.
+		withSpec := *in
+		withSpec.Spec = c.prevVersion.Spec
+		if prev, _, _ := buildPool(&withSpec); prev != nil {
+			c.prev, c.inUse = prev, lv.InUse
+		}
+	}
+	return c
+}
+
+// version is what the controller records for the candidate: the version
+// chosen, in use; else the last valid version, not in use.
+func (c *poolCandidate) version(chosen *Pool) *v1beta1.IPAddressPoolVersion {
+	var v *v1beta1.IPAddressPoolVersion
+	switch {
+	case chosen != nil && chosen == c.current:
+		v = c.curVersion.DeepCopy()
+	case c.prevVersion != nil:
+		v = c.prevVersion.DeepCopy()
+	default:
+		return nil
+	}
+	v.InUse = chosen != nil
+	return v
 }
 
 func (c *poolCandidate) tier() int {
@@ -110,10 +151,10 @@ func findConflicts(claims []claim, ranges []specRange) []conflict {
 }
 
 // resolvePools decides which version of which pool enters the model. It
-// returns the pools in use and the last valid version of every pool, both by
+// returns the pools in use and the version to record for every pool, both by
 // name, and the Problems of every candidate, including those found while
 // validating them.
-func resolvePools(cands []*poolCandidate) (inUse, lastValid map[string]*Pool, problems []Problem) {
+func resolvePools(cands []*poolCandidate) (inUse map[string]*Pool, versions map[string]*v1beta1.IPAddressPoolVersion, problems []Problem) {
 	slices.SortFunc(cands, precedence)
 	var (
 		claims []claim
@@ -165,13 +206,13 @@ func resolvePools(cands []*poolCandidate) (inUse, lastValid map[string]*Pool, pr
 		}
 	}
 
-	inUse, lastValid = make(map[string]*Pool), make(map[string]*Pool)
+	inUse, versions = make(map[string]*Pool), make(map[string]*v1beta1.IPAddressPoolVersion)
 	for i, c := range cands {
-		switch {
-		case chosen[i] != nil:
-			inUse[c.name], lastValid[c.name] = chosen[i], chosen[i]
-		case c.prev != nil:
-			lastValid[c.name] = c.prev
+		if chosen[i] != nil {
+			inUse[c.name] = chosen[i]
+		}
+		if v := c.version(chosen[i]); v != nil {
+			versions[c.name] = v
 		}
 		problems = append(problems, own[i]...)
 		// Losers were met in precedence order, which changes once winners
@@ -183,7 +224,7 @@ func resolvePools(cands []*poolCandidate) (inUse, lastValid map[string]*Pool, pr
 			problems = append(problems, w.p)
 		}
 	}
-	return inUse, lastValid, problems
+	return inUse, versions, problems
 }
 
 // wonWarning is a warning for a pool that another gave way to, with what it
@@ -251,7 +292,7 @@ func why(winner, loser *poolCandidate, winnerUsed bool) string {
 	case winner.created.Equal(loser.created) && winner.name < loser.name:
 		s = "which was created at the same time and sorts first by name"
 	default:
-		s = "which was in use first; after a controller restart the older pool wins, so remove the overlap"
+		s = "which was in use first"
 	}
 	if !winnerUsed {
 		s += fmt.Sprintf(" (pool %q takes precedence even while it is not in use itself)", winner.name)

@@ -10,29 +10,39 @@ import (
 )
 
 // step is one call of For in a sequence: the pools as they are now, whether
-// the controller restarted before it (no previous Config), and what the model
+// their statuses were lost before it (objects restored from a backup, or
+// statuses written by a Portico that recorded nothing), and what the model
 // and the Problems must be.
 type step struct {
-	pools    []v1beta1.IPAddressPool
-	restart  bool
-	want     []*Pool
-	problems []Problem
+	pools      []v1beta1.IPAddressPool
+	statusLost bool
+	want       []*Pool
+	problems   []Problem
 }
 
-// runSteps calls For once per step, passing each Config to the next call.
+// runSteps calls For once per step on the pools with the statuses the
+// controller recorded after the step before. After each step it also builds
+// the model again from the statuses recorded for this step, as a restarted
+// controller, a new leader or a speaker started now would: that must change
+// nothing, Problems included.
 func runSteps(t *testing.T, steps []step) {
 	t.Helper()
 	var prev *Config
 	for i, s := range steps {
-		if s.restart {
+		if s.statusLost {
 			prev = nil
 		}
-		c, problems := For(ClusterResources{Pools: s.pools}, prev)
+		res := ClusterResources{Pools: s.pools}
+		c, problems := forAfter(res, prev)
 		if d := cmp.Diff(s.problems, problems, cmpOpts); d != "" {
 			t.Errorf("step %d: problems (-want +got):\n%s", i, d)
 		}
 		if d := cmp.Diff(s.want, c.Pools(), cmpOpts); d != "" {
 			t.Errorf("step %d: pools (-want +got):\n%s", i, d)
+		}
+		fresh, freshProblems := forAfter(res, c)
+		if d := cmp.Diff(viewOf(c, problems), viewOf(fresh, freshProblems), cmpOpts); d != "" {
+			t.Errorf("step %d: a process started after the statuses were recorded builds another model (-continuing +fresh):\n%s", i, d)
 		}
 		prev = c
 	}
@@ -42,7 +52,7 @@ const (
 	ovl = v1beta1.ReasonOverlap
 	// inUse explains a precedence that age alone would have decided the
 	// other way.
-	inUse = ", which was in use first; after a controller restart the older pool wins, so remove the overlap"
+	inUse = ", which was in use first"
 )
 
 func TestOverlap(t *testing.T) {
@@ -141,9 +151,9 @@ func TestOverlap(t *testing.T) {
 				perr(kindPool, "c", "spec.addresses[0]", ovl, `overlaps pool "b" (192.0.2.0/24), which is older`),
 			},
 		}, {
-			restart: true,
-			pools:   []v1beta1.IPAddressPool{ipPool("b", 1, "192.0.2.0/24"), ipPool("c", 2, "192.0.2.128/25")},
-			want:    []*Pool{model("b", 1, "192.0.2.0/24")},
+			statusLost: true,
+			pools:      []v1beta1.IPAddressPool{ipPool("b", 1, "192.0.2.0/24"), ipPool("c", 2, "192.0.2.128/25")},
+			want:       []*Pool{model("b", 1, "192.0.2.0/24")},
 			problems: []Problem{
 				pwarn(kindPool, "b", "spec.addresses[0]", ovl, `overlaps pool "c" (192.0.2.128/25), which is not used`),
 				perr(kindPool, "c", "spec.addresses[0]", ovl, `overlaps pool "b" (192.0.2.0/24), which is older`),
@@ -172,11 +182,11 @@ func TestOverlap(t *testing.T) {
 				pwarn(kindPool, "y", "spec.addresses[0]", ovl, `overlaps pool "x" (192.0.2.0/24), which keeps its last valid version instead`),
 			},
 		}, {
-			// A restart forgets the last valid version: age decides, as the
-			// message warned.
-			restart: true,
-			pools:   []v1beta1.IPAddressPool{ipPool("x", 0, "192.0.2.0/24"), ipPool("y", 1, "192.0.2.128/25")},
-			want:    []*Pool{model("x", 0, "192.0.2.0/24")},
+			// Statuses lost (a restore from a backup): nothing says x was
+			// in use, so age decides.
+			statusLost: true,
+			pools:      []v1beta1.IPAddressPool{ipPool("x", 0, "192.0.2.0/24"), ipPool("y", 1, "192.0.2.128/25")},
+			want:       []*Pool{model("x", 0, "192.0.2.0/24")},
 			problems: []Problem{
 				pwarn(kindPool, "x", "spec.addresses[0]", ovl, `overlaps pool "y" (192.0.2.128/25), which is not used`),
 				perr(kindPool, "y", "spec.addresses[0]", ovl, `overlaps pool "x" (192.0.2.0/24), which is older`),
@@ -358,7 +368,7 @@ func TestOverlap(t *testing.T) {
 		}, {
 			// y, older than x but new, asks for addresses x asks for. x
 			// was there first, so y gives way, now and on every later
-			// call, until a restart.
+			// call, until the statuses are lost.
 			pools: []v1beta1.IPAddressPool{
 				ipPool("e", 0, "192.0.2.0/24"),
 				ipPool("x", 1, "192.0.2.0/25", "203.0.113.0/24"),
@@ -374,7 +384,7 @@ func TestOverlap(t *testing.T) {
 					`overlaps pool "x" (203.0.113.0/24)`+inUse+` (pool "x" takes precedence even while it is not in use itself)`),
 			},
 		}, {
-			restart: true,
+			statusLost: true,
 			pools: []v1beta1.IPAddressPool{
 				ipPool("e", 0, "192.0.2.0/24"),
 				ipPool("x", 1, "192.0.2.0/25", "203.0.113.0/24"),
@@ -543,15 +553,27 @@ func TestPoolBecomesInvalid(t *testing.T) {
 	}})
 }
 
-func TestPoolInvalidAfterRestart(t *testing.T) {
-	runSteps(t, []step{{
-		pools: []v1beta1.IPAddressPool{ipPool("a", 0, "192.0.2.0/24")},
-		want:  []*Pool{model("a", 0, "192.0.2.0/24")},
-	}, {
-		restart:  true,
-		pools:    []v1beta1.IPAddressPool{ipPool("a", 0)},
-		problems: []Problem{perr(kindPool, "a", "spec.addresses", v1beta1.ReasonInvalid, "no addresses")},
-	}})
+// A pool made invalid keeps its last valid version in a process that never
+// saw it valid (a restarted controller, a new leader, a speaker started
+// now): the version comes from the pool's status. Only a pool whose status
+// was lost has nothing to fall back to.
+func TestPoolInvalidAcrossRestart(t *testing.T) {
+	valid := ipPool("a", 0, "192.0.2.0/24")
+	c := mustFor(t, ClusterResources{Pools: []v1beta1.IPAddressPool{valid}}, nil)
+	invalid := ClusterResources{Pools: []v1beta1.IPAddressPool{ipPool("a", 0)}}
+	noAddresses := perr(kindPool, "a", "spec.addresses", v1beta1.ReasonInvalid, "no addresses")
+
+	fresh, problems := For(recorded(invalid, c))
+	diffProblems(t, problems, []Problem{lastValid(kindPool, "a"), noAddresses})
+	if d := cmp.Diff([]*Pool{model("a", 0, "192.0.2.0/24")}, fresh.Pools(), cmpOpts); d != "" {
+		t.Errorf("pools after a restart (-want +got):\n%s", d)
+	}
+
+	lost, problems := For(invalid)
+	diffProblems(t, problems, []Problem{noAddresses})
+	if len(lost.Pools()) != 0 {
+		t.Errorf("pools without status: %v", lost.Pools())
+	}
 }
 
 func TestPrecedence(t *testing.T) {

@@ -54,13 +54,13 @@ type peerInputs struct {
 	nodes            []corev1.Node
 }
 
-// buildPeer validates one BGPPeer. It returns nil when the peer has errors.
-func buildPeer(in *v1beta1.BGPPeer, env peerInputs) (*BGPPeer, []Problem) {
-	o := object{kindPeer, in.Name}
-	spec := &in.Spec
+// buildPeer validates one BGPPeer spec, the one written or the last valid
+// one. It returns nil when the spec has errors.
+func buildPeer(name string, spec *v1beta1.BGPPeerSpec, env peerInputs) (*BGPPeer, []Problem) {
+	o := object{kindPeer, name}
 	var problems []Problem
 	p := &BGPPeer{
-		Name:            in.Name,
+		Name:            name,
 		EBGPMultiHop:    spec.EBGPMultiHop,
 		GracefulRestart: spec.GracefulRestart,
 	}

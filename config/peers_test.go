@@ -263,7 +263,7 @@ func TestPeerFromObject(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := ClusterResources{BGPPeers: []v1beta1.BGPPeer{tt.in}, Secrets: secrets, Nodes: nodes, InstallNamespace: installNS}
-			c, problems := For(res, nil)
+			c, problems := For(res)
 			diffProblems(t, problems, tt.problems)
 			if d := cmp.Diff(tt.want, c.BGPPeer(tt.in.Name), cmpOpts); d != "" {
 				t.Errorf("peer (-want +got):\n%s", d)
@@ -360,19 +360,26 @@ func TestPeerBecomesInvalid(t *testing.T) {
 
 	c1 := mustFor(t, ClusterResources{BGPPeers: []v1beta1.BGPPeer{good}, Secrets: sec, InstallNamespace: installNS}, nil)
 
-	// The Secret goes away: the session keeps its last valid settings.
-	c2, problems := For(ClusterResources{BGPPeers: []v1beta1.BGPPeer{good}, InstallNamespace: installNS}, c1)
+	// The Secret goes away. The last valid version is recorded in status,
+	// which never holds a password, so it cannot stand in: the peer is out,
+	// and says why. Its recorded version stays for when the Secret is back.
+	c2, problems := forAfter(ClusterResources{BGPPeers: []v1beta1.BGPPeer{good}, InstallNamespace: installNS}, c1)
 	diffProblems(t, problems, []Problem{
-		lastValid(kindPeer, "p"),
 		perr(kindPeer, "p", "spec.passwordSecret", v1beta1.ReasonSecretNotFound, `Secret "portico-system/bgp" not found`),
+		perr(kindPeer, "p", "status.lastValid", v1beta1.ReasonInvalid,
+			`the last valid version (generation 0) cannot be used either: spec.passwordSecret: Secret "portico-system/bgp" not found`),
 	})
-	if d := cmp.Diff(want, c2.BGPPeer("p"), cmpOpts); d != "" {
-		t.Errorf("kept peer (-want +got):\n%s", d)
+	if got := c2.BGPPeer("p"); got != nil {
+		t.Errorf("peer without its password in the model: %+v", got)
+	}
+	if got := c2.Decisions().BGPPeers["p"]; got == nil || got.Spec.PasswordSecret == nil {
+		t.Errorf("recorded version = %+v, want the last valid one kept", got)
 	}
 
-	// An invalid edit on top still keeps the same version.
+	// The Secret is back and an invalid edit is made: the recorded version
+	// stands in, with the password read again.
 	bad := modPeer(good, func(s *v1beta1.BGPPeerSpec) { s.PeerASN = 0 })
-	c3, problems := For(ClusterResources{BGPPeers: []v1beta1.BGPPeer{bad}, Secrets: sec, InstallNamespace: installNS}, c2)
+	c3, problems := forAfter(ClusterResources{BGPPeers: []v1beta1.BGPPeer{bad}, Secrets: sec, InstallNamespace: installNS}, c2)
 	diffProblems(t, problems, []Problem{
 		lastValid(kindPeer, "p"),
 		perr(kindPeer, "p", "spec.peerASN", v1beta1.ReasonInvalid, "0 is not an AS number (1 to 4294967295)"),
@@ -389,7 +396,7 @@ func TestPeerBecomesInvalid(t *testing.T) {
 	}
 
 	// Deleting it removes it, even while invalid.
-	c5, _ := For(ClusterResources{}, c3)
+	c5, _ := forAfter(ClusterResources{}, c3)
 	if got := c5.BGPPeers(); len(got) != 0 {
 		t.Errorf("deleted peer still in the model: %+v", got)
 	}
@@ -430,7 +437,7 @@ func TestPeerSecretWithoutInstallNamespace(t *testing.T) {
 		BGPPeers: []v1beta1.BGPPeer{ref},
 		Secrets:  []corev1.Secret{secret("elsewhere", "bgp", map[string]string{"password": "wrong"})},
 	}
-	_, problems := For(res, nil)
+	_, problems := For(res)
 	diffProblems(t, problems, []Problem{
 		perr(kindPeer, "p", "spec.passwordSecret", v1beta1.ReasonSecretNotFound, `Secret "/bgp" not found`),
 	})

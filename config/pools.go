@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"maps"
 	"net/netip"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/internal/iprange"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -117,8 +119,9 @@ func buildPool(in *v1beta1.IPAddressPool) (*Pool, []specRange, []Problem) {
 	return p, spec, problems
 }
 
-// parseAddresses parses spec.addresses and refuses entries that overlap an
-// earlier entry of the same pool: such a pool would count addresses twice.
+// parseAddresses parses spec.addresses and refuses entries that are not all
+// unicast, and entries that overlap an earlier entry of the same pool: such
+// a pool would count addresses twice.
 func parseAddresses(o object, addrs []string) ([]specRange, []Problem) {
 	if len(addrs) == 0 {
 		return nil, []Problem{o.errorf("spec.addresses", v1beta1.ReasonInvalid, "no addresses")}
@@ -136,6 +139,11 @@ func parseAddresses(o object, addrs []string) ([]specRange, []Problem) {
 			problems = append(problems, o.errorf(field, v1beta1.ReasonInvalid, "%s", strings.TrimPrefix(err.Error(), "iprange: ")))
 			continue
 		}
+		if bad, ok := notUnicast(r); ok {
+			problems = append(problems, o.errorf(field, v1beta1.ReasonNotUnicast,
+				"%s includes %s (%s); only unicast addresses can be given to Services and answered for by ARP/NDP", r, bad.what, bad.prefix))
+			continue
+		}
 		for _, prev := range out {
 			if prev.r.Overlaps(r) {
 				problems = append(problems, o.errorf(field, v1beta1.ReasonInvalid,
@@ -146,4 +154,88 @@ func parseAddresses(o object, addrs []string) ([]specRange, []Problem) {
 		out = append(out, specRange{index: i, r: r})
 	}
 	return out, problems
+}
+
+// special is a block of addresses a Service must never get: nobody answers
+// ARP/NDP for them (layer 2 drops them), and routers do not forward them.
+type special struct {
+	prefix netip.Prefix
+	what   string
+}
+
+// specials are the blocks netip.Addr.IsGlobalUnicast refuses, which is what
+// layer 2 checks before it answers for an address.
+var specials = [...]special{
+	{netip.MustParsePrefix("0.0.0.0/32"), "the unspecified address"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback addresses"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local addresses"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast addresses"},
+	{netip.MustParsePrefix("255.255.255.255/32"), "the limited broadcast address"},
+	{netip.MustParsePrefix("::/128"), "the unspecified address"},
+	{netip.MustParsePrefix("::1/128"), "the loopback address"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local addresses"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast addresses"},
+}
+
+// notUnicast returns the first special block r overlaps.
+func notUnicast(r iprange.Range) (special, bool) {
+	for _, s := range specials {
+		if r.Overlaps(iprange.FromPrefix(s.prefix)) {
+			return s, true
+		}
+	}
+	return special{}, false
+}
+
+// nodeAddr is an address a Node reports in its status.
+type nodeAddr struct {
+	addr netip.Addr
+	node string
+	kind corev1.NodeAddressType
+}
+
+// nodeAddresses returns the InternalIP and ExternalIP addresses of the
+// Nodes, sorted by address.
+func nodeAddresses(nodes []corev1.Node) []nodeAddr {
+	var out []nodeAddr
+	for _, n := range nodes {
+		for _, a := range n.Status.Addresses {
+			if a.Type != corev1.NodeInternalIP && a.Type != corev1.NodeExternalIP {
+				continue
+			}
+			if ip, err := netip.ParseAddr(a.Address); err == nil {
+				out = append(out, nodeAddr{addr: ip.Unmap(), node: n.Name, kind: a.Type})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b nodeAddr) int {
+		return cmp.Or(a.addr.Compare(b.addr), cmp.Compare(a.node, b.node), cmp.Compare(a.kind, b.kind))
+	})
+	return out
+}
+
+// nodeAddressWarnings warns about every entry of the pool, as written, that
+// holds a Node's address: a Service given that address would be announced
+// by the elected node, which then answers ARP/NDP for another host's address
+// and defends it against that host.
+func nodeAddressWarnings(in *v1beta1.IPAddressPool, nodes []nodeAddr) []Problem {
+	if len(nodes) == 0 {
+		return nil
+	}
+	o := object{kindPool, in.Name}
+	var problems []Problem
+	for i, s := range in.Spec.Addresses {
+		r, err := iprange.Parse(s)
+		if err != nil {
+			continue // reported by parseAddresses
+		}
+		for _, n := range nodes {
+			if r.Contains(n.addr) {
+				problems = append(problems, o.warnf(indexed("spec.addresses", i), v1beta1.ReasonNodeAddress,
+					"contains %s, the %s of node %q; a Service given it would take that address over from the node: leave it out of the pool",
+					n.addr, n.kind, n.node))
+			}
+		}
+	}
+	return problems
 }

@@ -170,7 +170,7 @@ func TestPoolFromObject(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, problems := For(ClusterResources{Pools: []v1beta1.IPAddressPool{tt.in}}, nil)
+			c, problems := For(ClusterResources{Pools: []v1beta1.IPAddressPool{tt.in}})
 			diffProblems(t, problems, tt.problems)
 			if d := cmp.Diff(tt.want, c.Pool(tt.in.Name), cmpOpts); d != "" {
 				t.Errorf("pool (-want +got):\n%s", d)

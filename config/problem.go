@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Problem is one thing wrong with one object. The controller turns Problems
@@ -87,4 +89,34 @@ func sortProblems(ps []Problem) {
 // indexed names element i of a list field, as in "spec.addresses[2]".
 func indexed(field string, i int) string {
 	return fmt.Sprintf("%s[%d]", field, i)
+}
+
+// ReadyCondition is the Ready condition of an object with these Problems
+// (all about it, in For's order), for every kind alike. With an error it is
+// False, with the first error's reason: LastValidConfigInUse when the last
+// valid version stands in, which then still serves. The message holds every
+// error, so the cause shows next to that. With warnings only it is True,
+// with the first warning's reason and all of them in the message.
+func ReadyCondition(problems []Problem, generation int64) metav1.Condition {
+	c := metav1.Condition{Type: v1beta1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1beta1.ReasonValid,
+		Message: "valid and in use", ObservedGeneration: generation}
+	var errs, warnings []string
+	for _, p := range problems {
+		if p.Warning {
+			warnings = append(warnings, p.Error())
+			continue
+		}
+		if len(errs) == 0 {
+			c.Status, c.Reason = metav1.ConditionFalse, p.Reason
+		}
+		errs = append(errs, p.Error())
+	}
+	switch {
+	case len(errs) > 0:
+		c.Message = strings.Join(errs, "; ")
+	case len(warnings) > 0:
+		c.Reason = problems[0].Reason
+		c.Message = "in use, with warnings: " + strings.Join(warnings, "; ")
+	}
+	return c
 }

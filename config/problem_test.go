@@ -3,7 +3,9 @@ package config
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestHasError(t *testing.T) {
@@ -74,5 +76,49 @@ func TestObjectHelpers(t *testing.T) {
 	}
 	if got := o.lastValidInUse(); got.Warning || got.Field != "" || got.Reason != v1beta1.ReasonLastValidInUse {
 		t.Errorf("lastValidInUse = %+v", got)
+	}
+}
+
+// One Ready condition for every kind: errors make it False with the first
+// error's reason and every error in the message, so a kept last valid
+// version still says what is wrong; warnings alone keep it True.
+func TestReadyCondition(t *testing.T) {
+	o := object{kindPool, "p"}
+	tests := []struct {
+		name     string
+		problems []Problem
+		want     metav1.Condition
+	}{{
+		name: "valid",
+		want: metav1.Condition{Status: metav1.ConditionTrue, Reason: v1beta1.ReasonValid, Message: "valid and in use"},
+	}, {
+		name: "warnings",
+		problems: []Problem{
+			o.warnf("spec.addresses[0]", v1beta1.ReasonNodeAddress, "contains 192.0.2.1"),
+			o.warnf("spec.addresses[1]", v1beta1.ReasonOverlap, "overlaps pool \"q\""),
+		},
+		want: metav1.Condition{Status: metav1.ConditionTrue, Reason: v1beta1.ReasonNodeAddress,
+			Message: `in use, with warnings: IPAddressPool "p": spec.addresses[0]: contains 192.0.2.1; IPAddressPool "p": spec.addresses[1]: overlaps pool "q"`},
+	}, {
+		name: "last valid version kept",
+		problems: []Problem{
+			o.lastValidInUse(),
+			o.warnf("spec.addresses[0]", v1beta1.ReasonNodeAddress, "contains 192.0.2.1"),
+			o.errorf("spec.addresses[1]", v1beta1.ReasonNotUnicast, "0.0.0.0/0 includes the unspecified address"),
+		},
+		want: metav1.Condition{Status: metav1.ConditionFalse, Reason: v1beta1.ReasonLastValidInUse,
+			Message: `IPAddressPool "p": ` + lastValidMsg + `; IPAddressPool "p": spec.addresses[1]: 0.0.0.0/0 includes the unspecified address`},
+	}, {
+		name:     "not used",
+		problems: []Problem{o.errorf("spec.addresses", v1beta1.ReasonInvalid, "no addresses")},
+		want:     metav1.Condition{Status: metav1.ConditionFalse, Reason: v1beta1.ReasonInvalid, Message: `IPAddressPool "p": spec.addresses: no addresses`},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.want.Type, tt.want.ObservedGeneration = v1beta1.ConditionReady, 7
+			if d := cmp.Diff(tt.want, ReadyCondition(tt.problems, 7)); d != "" {
+				t.Errorf("ReadyCondition (-want +got):\n%s", d)
+			}
+		})
 	}
 }

@@ -92,11 +92,11 @@ func TestPropertyInvariants(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	for round := range propertyRounds {
 		res := randomSnapshot(rng)
-		c0, p0 := For(res, nil)
+		c0, p0 := For(res)
 		checkModel(t, c0, p0)
 		checkStatus(t, res, c0, p0)
 		edited := editPools(rng, res)
-		c1, p1 := For(edited, c0)
+		c1, p1 := forAfter(edited, c0)
 		checkModel(t, c1, p1)
 		checkStatus(t, edited, c1, p1)
 		if t.Failed() {
@@ -112,14 +112,14 @@ func TestPropertyFixpoint(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 9))
 	for round := range propertyRounds {
 		res := randomSnapshot(rng)
-		c0, p0 := For(res, nil)
-		again, pAgain := For(res, c0)
+		c0, p0 := For(res)
+		again, pAgain := forAfter(res, c0)
 		if d := cmp.Diff(viewOf(c0, p0), viewOf(again, pAgain), cmpOpts); d != "" {
 			t.Fatalf("round %d: a second For after a restart changed the result (-first +second):\n%s", round, d)
 		}
 		edited := editPools(rng, res)
-		c1, p1 := For(edited, c0)
-		c2, p2 := For(edited, c1)
+		c1, p1 := forAfter(edited, c0)
+		c2, p2 := forAfter(edited, c1)
 		if d := cmp.Diff(viewOf(c1, p1), viewOf(c2, p2), cmpOpts); d != "" {
 			t.Fatalf("round %d: a second For changed the result (-first +second):\n%s\nsnapshot: %v", round, d, addressesOf(edited))
 		}
@@ -133,14 +133,14 @@ func TestPropertyDeletionOnlyLetsIn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for round := range propertyRounds {
 		res := randomSnapshot(rng)
-		c0, _ := For(res, nil)
+		c0, _ := For(res)
 		edited := editPools(rng, res)
-		c1, _ := For(edited, c0)
+		c1, _ := forAfter(edited, c0)
 
 		victim := rng.IntN(len(edited.Pools))
 		after := edited
 		after.Pools = slices.Delete(slices.Clone(edited.Pools), victim, victim+1)
-		c2, _ := For(after, c1)
+		c2, _ := forAfter(after, c1)
 		for _, p := range c1.Pools() {
 			if p.Name == edited.Pools[victim].Name {
 				continue
@@ -156,9 +156,9 @@ func TestPropertyInvalidEditKeepsEverything(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for round := range propertyRounds {
 		res := randomSnapshot(rng)
-		c0, _ := For(res, nil)
+		c0, _ := For(res)
 		edited := editPools(rng, res)
-		c1, _ := For(edited, c0)
+		c1, _ := forAfter(edited, c0)
 
 		victim := rng.IntN(len(edited.Pools))
 		broken := edited
@@ -166,7 +166,7 @@ func TestPropertyInvalidEditKeepsEverything(t *testing.T) {
 		broken.Pools[victim] = modPool(broken.Pools[victim], func(p *v1beta1.IPAddressPool) {
 			p.Spec.Addresses = append(slices.Clone(p.Spec.Addresses), "broken")
 		})
-		c2, _ := For(broken, c1)
+		c2, _ := forAfter(broken, c1)
 		name := broken.Pools[victim].Name
 		if before := c1.Pool(name); before != nil {
 			if d := cmp.Diff(before.Ranges, rangesOf(c2.Pool(name)), cmpOpts); d != "" {
@@ -183,12 +183,12 @@ func TestPropertyOrderDoesNotMatter(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for round := range propertyRounds / 3 {
 		res := randomSnapshot(rng)
-		c0, _ := For(res, nil)
+		c0, _ := For(res)
 		edited := editPools(rng, res)
-		c1, p1 := For(edited, c0)
+		c1, p1 := forAfter(edited, c0)
 		want := viewOf(c1, p1)
 		for range 3 {
-			c, p := For(shuffled(edited, rng), c0)
+			c, p := forAfter(shuffled(edited, rng), c0)
 			if d := cmp.Diff(want, viewOf(c, p), cmpOpts); d != "" {
 				t.Fatalf("round %d: order changed the result (-want +got):\n%s", round, d)
 			}
@@ -260,4 +260,88 @@ func mustBuild(t *testing.T, obj v1beta1.IPAddressPool) *Pool {
 		t.Fatalf("pool %s: %v", obj.Name, problems)
 	}
 	return p
+}
+
+// TestPropertyEveryProcessAgrees plays random sequences of edits. After
+// each, the controller builds the model from the objects with the statuses
+// it recorded before, and records the new Decisions. Whoever builds the
+// model from API state at any moment must get the same one, Problems
+// included:
+//
+//   - a restarted controller, a new leader or a speaker started now, which
+//     read the statuses just recorded;
+//   - the same when the controller stopped after writing only some of them;
+//   - a speaker that was started long ago: it keeps nothing, so it is one of
+//     the above.
+//
+// So the controller can stop between deciding and recording and lose
+// nothing, and speakers started at different times elect the same pools.
+func TestPropertyEveryProcessAgrees(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 17))
+	for round := range propertyRounds / 3 {
+		state := randomSnapshot(rng)
+		for step := range 6 {
+			edited := editPools(rng, state)
+			// Names are unique in a cluster: a second "late" is a new
+			// object only once the first is gone.
+			seen := map[string]bool{}
+			edited.Pools = slices.DeleteFunc(edited.Pools, func(p v1beta1.IPAddressPool) bool {
+				dup := seen[p.Name]
+				seen[p.Name] = true
+				return dup
+			})
+			if rng.IntN(4) == 0 {
+				edited = breakAdvertisements(rng, edited)
+			}
+			decided, problems := For(edited)
+			checkModel(t, decided, problems)
+			checkStatus(t, edited, decided, problems)
+			want := viewOf(decided, problems)
+
+			after := recorded(edited, decided)
+			fresh, freshProblems := For(after)
+			if d := cmp.Diff(want, viewOf(fresh, freshProblems), cmpOpts); d != "" {
+				t.Fatalf("round %d step %d: a process started after the statuses were written disagrees (-controller +fresh):\n%s\nsnapshot: %v",
+					round, step, d, addressesOf(edited))
+			}
+			partial := partlyRecorded(rng, edited, after)
+			if c, p := For(partial); !cmp.Equal(want, viewOf(c, p), cmpOpts) {
+				t.Fatalf("round %d step %d: with only some statuses written, a process disagrees (-controller +partial):\n%s\nsnapshot: %v",
+					round, step, cmp.Diff(want, viewOf(c, p), cmpOpts), addressesOf(edited))
+			}
+			state = after
+		}
+	}
+}
+
+// partlyRecorded takes each object's status from after or from before at
+// random, as when the controller stopped halfway through writing them.
+func partlyRecorded(rng *rand.Rand, before, after ClusterResources) ClusterResources {
+	out := after
+	out.Pools = slices.Clone(after.Pools)
+	for i := range out.Pools {
+		if rng.IntN(2) == 0 {
+			out.Pools[i].Status = before.Pools[i].Status
+		}
+	}
+	out.L2Advertisements = slices.Clone(after.L2Advertisements)
+	for i := range out.L2Advertisements {
+		if rng.IntN(2) == 0 {
+			out.L2Advertisements[i].Status = before.L2Advertisements[i].Status
+		}
+	}
+	return out
+}
+
+// breakAdvertisements makes an advertisement invalid, so that its recorded
+// version has to stand in.
+func breakAdvertisements(rng *rand.Rand, res ClusterResources) ClusterResources {
+	res.L2Advertisements = slices.Clone(res.L2Advertisements)
+	res.BGPAdvertisements = slices.Clone(res.BGPAdvertisements)
+	if rng.IntN(2) == 0 {
+		res.L2Advertisements[1].Spec.Interfaces = []string{"not/valid"}
+	} else {
+		res.BGPAdvertisements[0].Spec.Communities = []string{"nope"}
+	}
+	return res
 }

@@ -82,13 +82,25 @@ func run(m *testing.M) int {
 // startController runs a controller until the test ends (or stop is called).
 func startController(t *testing.T) (stop func()) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	stop, _ = startManager(t, nil)
+	return stop
+}
+
+// startManager is startController with the manager's options changed by
+// opts (when not nil); it also returns the manager.
+func startManager(t *testing.T, opts func(*ctrl.Options)) (stop func(), mgr ctrl.Manager) {
+	t.Helper()
+	o := ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Tests start a fresh controller each; the names repeat by design.
 		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	mgr, err := ctrl.NewManager(restConfig, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +126,7 @@ func startController(t *testing.T) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return stop, mgr
 }
 
 // newNamespace creates a namespace for one test, with optional labels.

@@ -3,6 +3,7 @@ package speaker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -86,8 +87,10 @@ type Speaker struct {
 	m        *metrics
 
 	mu        sync.Mutex
-	prevCfg   *config.Config
 	announced map[netip.Addr][]string
+	// unplacedSince is when layer 2 first found each address it places on
+	// no interface; see settledUnplaced.
+	unplacedSince map[netip.Addr]time.Time
 	// elected is set once the first election has been applied: from then on
 	// this node answers for its share (see Ready).
 	elected atomic.Bool
@@ -106,7 +109,7 @@ func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
 		return nil, fmt.Errorf("speaker: NodeName, Membership and Layer2 are required")
 	}
 	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o), m: newMetrics(),
-		announced: map[netip.Addr][]string{}}
+		announced: map[netip.Addr][]string{}, unplacedSince: map[netip.Addr]time.Time{}}
 	toElect := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{electKey}
 	})
@@ -166,7 +169,48 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 	if len(gained) > 0 || len(lost) > 0 {
 		log.FromContext(ctx).Info("announcing", "gained", gained, "lost", lost, "total", len(share))
 	}
-	return reconcile.Result{}, s.report(ctx, as, view)
+	// Addresses layer 2 puts on no interface are reported as such. Layer 2
+	// rescans interfaces by itself and tells nobody, so look again soon
+	// while that can still change the report.
+	unplaced, known := s.o.Layer2.Unplaced(share)
+	var res reconcile.Result
+	if !known || len(unplaced) > 0 {
+		res.RequeueAfter = unplacedRecheck
+	}
+	return res, s.report(ctx, as, view, s.settledUnplaced(unplaced, time.Now()))
+}
+
+const (
+	// unplacedRecheck is how soon the report is checked again while layer
+	// 2 has not listed interfaces yet or places some address on no
+	// interface.
+	unplacedRecheck = 2 * time.Second
+	// noInterfaceGrace is how long an address must stay on no interface
+	// before the report says so: an address is often configured just
+	// after the Service got it, and while a link flaps its IPv6 addresses
+	// are gone. Writing then would also block the next election on an API
+	// server the flapped link cannot reach.
+	noInterfaceGrace = 5 * time.Second
+)
+
+// settledUnplaced returns the addresses of unplaced that have been unplaced
+// for noInterfaceGrace, and forgets those that are placed again.
+func (s *Speaker) settledUnplaced(unplaced map[netip.Addr]string, now time.Time) map[netip.Addr]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	maps.DeleteFunc(s.unplacedSince, func(ip netip.Addr, _ time.Time) bool { _, still := unplaced[ip]; return !still })
+	out := map[netip.Addr]string{}
+	for ip, why := range unplaced {
+		since, ok := s.unplacedSince[ip]
+		if !ok {
+			since = now
+			s.unplacedSince[ip] = now
+		}
+		if now.Sub(since) >= noInterfaceGrace {
+			out[ip] = why
+		}
+	}
+	return out
 }
 
 // read lists everything the election needs from the cache. When the API
@@ -185,10 +229,10 @@ func (s *Speaker) read(ctx context.Context) (clusterView, error) {
 			return clusterView{}, fmt.Errorf("speaker: listing: %w", err)
 		}
 	}
-	s.mu.Lock()
-	cfg, _ := config.For(config.ClusterResources{Pools: pools.Items, L2Advertisements: l2.Items, Nodes: nodes.Items}, s.prevCfg)
-	s.prevCfg = cfg
-	s.mu.Unlock()
+	// The model comes from API state alone (statuses the controller
+	// recorded included), so every speaker, whenever it started, builds the
+	// one the controller uses.
+	cfg, _ := config.For(config.ClusterResources{Pools: pools.Items, L2Advertisements: l2.Items, Nodes: nodes.Items})
 
 	alive := map[string]bool{}
 	for _, m := range s.o.Membership.Alive() {
@@ -217,7 +261,11 @@ func gainedIPs(before, after map[netip.Addr][]string) []netip.Addr {
 // what differs, so it is cheap to run on every election, catches Services
 // that join a shared address later, and retries by itself after the API
 // server was away.
-func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, v clusterView) error {
+//
+// An address this node was elected for but layer 2 places on no interface
+// (unplaced, with the reason) is reported as not announced: nobody answers
+// for it, and saying otherwise would send people looking elsewhere.
+func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, v clusterView, unplaced map[netip.Addr]string) error {
 	byKey := make(map[string]*corev1.Service, len(v.Services))
 	for i := range v.Services {
 		byKey[v.Services[i].Namespace+"/"+v.Services[i].Name] = &v.Services[i]
@@ -229,13 +277,8 @@ func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, v clu
 		}
 	}
 	for _, a := range as {
-		want := metav1.ConditionTrue
-		reason, msg := "Announced", announcedMessage(a, s.o.NodeName)
-		switch {
-		case a.Node == s.o.NodeName:
-		case a.Node == "" && announcer.Winner(a.IP, alive) == s.o.NodeName:
-			want, reason, msg = metav1.ConditionFalse, "NotAnnounced", fmt.Sprintf("%s is not announced: %s", a.IP, a.Reason)
-		default:
+		want, reason, msg, mine := announcedCondition(a, s.o.NodeName, alive, unplaced)
+		if !mine {
 			continue
 		}
 		condType := v1beta1.ServiceConditionAnnouncedIPv4
@@ -265,13 +308,30 @@ func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, v clu
 			if old == nil || old.Status != want || old.Message != msg && !strings.Contains(old.Message, " by node "+s.o.NodeName+" ") {
 				eventType, eventReason := corev1.EventTypeNormal, "AnnouncerChanged"
 				if want == metav1.ConditionFalse {
-					eventType, eventReason = corev1.EventTypeWarning, "NotAnnounced"
+					eventType, eventReason = corev1.EventTypeWarning, reason
 				}
 				s.recorder.Eventf(svc, nil, eventType, eventReason, "Announce", "%s", msg)
 			}
 		}
 	}
 	return nil
+}
+
+// announcedCondition is the announced condition this node writes for a, or
+// mine false when another node writes it: the elected node writes it, and
+// for an address no node may announce, the rendezvous winner among the
+// alive nodes does.
+func announcedCondition(a announcer.Announcement, node string, alive []string, unplaced map[netip.Addr]string) (status metav1.ConditionStatus, reason, msg string, mine bool) {
+	switch why, noInterface := unplaced[a.IP]; {
+	case a.Node == node && noInterface:
+		return metav1.ConditionFalse, v1beta1.ReasonNoInterface,
+			fmt.Sprintf("%s is not announced: node %s is elected to announce it, but %s on node %s", a.IP, node, why, node), true
+	case a.Node == node:
+		return metav1.ConditionTrue, "Announced", announcedMessage(a, node), true
+	case a.Node == "" && announcer.Winner(a.IP, alive) == node:
+		return metav1.ConditionFalse, "NotAnnounced", fmt.Sprintf("%s is not announced: %s", a.IP, a.Reason), true
+	}
+	return "", "", "", false
 }
 
 func announcedMessage(a announcer.Announcement, node string) string {

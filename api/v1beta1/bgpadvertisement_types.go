@@ -67,6 +67,11 @@ type BGPAdvertisementSpec struct {
 
 // BGPAdvertisementStatus reports whether the advertisement is valid.
 type BGPAdvertisementStatus struct {
+	// LastValid is the last valid version of the advertisement, recorded by the
+	// controller so that every process keeps using it, after restarts too,
+	// while the spec as written is invalid. Unset while it never was valid.
+	// +optional
+	LastValid *BGPAdvertisementVersion `json:"lastValid,omitempty"`
 	// Conditions: Ready (the advertisement is valid and in use).
 	// +optional
 	// +listType=map
@@ -108,6 +113,16 @@ type BGPAdvertisementList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []BGPAdvertisement `json:"items"`
+}
+
+// BGPAdvertisementVersion is a valid version of a BGPAdvertisement, as the controller recorded it.
+type BGPAdvertisementVersion struct {
+	// Generation is the metadata.generation this version's spec was written in.
+	// +required
+	Generation int64 `json:"generation"`
+	// Spec is that generation's spec.
+	// +required
+	Spec BGPAdvertisementSpec `json:"spec"`
 }
 
 func init() {

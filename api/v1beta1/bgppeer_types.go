@@ -109,6 +109,13 @@ type SecretReference struct {
 
 // BGPPeerStatus reports the sessions to this peer, one per node.
 type BGPPeerStatus struct {
+	// LastValid is the last valid version of the peer, recorded by the
+	// controller so that every process keeps using it, after restarts too,
+	// while the spec as written is invalid. Unset while it never was valid.
+	// The password is not recorded: it is read from the Secret the
+	// version names, so this version can be used only while that Secret holds it.
+	// +optional
+	LastValid *BGPPeerVersion `json:"lastValid,omitempty"`
 	// Conditions: Ready (the peer is valid and configured on the selected
 	// nodes).
 	// +optional
@@ -170,6 +177,16 @@ type BGPPeerList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []BGPPeer `json:"items"`
+}
+
+// BGPPeerVersion is a valid version of a BGP peer, as the controller recorded it.
+type BGPPeerVersion struct {
+	// Generation is the metadata.generation this version's spec was written in.
+	// +required
+	Generation int64 `json:"generation"`
+	// Spec is that generation's spec.
+	// +required
+	Spec BGPPeerSpec `json:"spec"`
 }
 
 func init() {

@@ -16,4 +16,9 @@ const (
 	ReasonSecretNotFound = "SecretNotFound"
 	ReasonLastValidInUse = "LastValidConfigInUse"
 	ReasonPeerNotFound   = "PeerNotFound"
+	// ReasonNotUnicast: a pool entry includes addresses no Service can use
+	// (unspecified, loopback, link-local, multicast, broadcast).
+	ReasonNotUnicast = "NotUnicast"
+	// ReasonNodeAddress: a pool contains a Node's InternalIP or ExternalIP.
+	ReasonNodeAddress = "NodeAddressInPool"
 )

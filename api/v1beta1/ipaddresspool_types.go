@@ -26,6 +26,15 @@ type IPAddressPoolSpec struct {
 	// IPv4 range order: compare the addresses as 32-bit numbers.
 	// +kubebuilder:validation:items:XValidation:rule=`!(self.split('-').size() == 2 && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim()) && ip(self.split('-')[0].trim()).family() == 4 && ip(self.split('-')[1].trim()).family() == 4) || (int(self.split('-')[0].trim().split('.')[0]) * 16777216 + int(self.split('-')[0].trim().split('.')[1]) * 65536 + int(self.split('-')[0].trim().split('.')[2]) * 256 + int(self.split('-')[0].trim().split('.')[3]) <= int(self.split('-')[1].trim().split('.')[0]) * 16777216 + int(self.split('-')[1].trim().split('.')[1]) * 65536 + int(self.split('-')[1].trim().split('.')[2]) * 256 + int(self.split('-')[1].trim().split('.')[3]))`,messageExpression=`'spec.addresses: range "' + self + '" starts after it ends; write the lower address first'`
 	//
+	// Only unicast addresses: a CIDR must start at a unicast address and hold
+	// none of the loopback, link-local, multicast or limited broadcast blocks
+	// (a block either holds the entry, which then starts in it, or lies in
+	// it); a range must start and end at unicast addresses. A range around a
+	// whole block (126.0.0.0-128.0.0.0) is left to the config package, which
+	// checks every entry against every block.
+	// +kubebuilder:validation:items:XValidation:rule=`self.contains('-') || !isCIDR(self) || (cidr(self).ip().isGlobalUnicast() && (cidr(self).ip().family() == 4 ? !cidr(self).containsCIDR('127.0.0.0/8') && !cidr(self).containsCIDR('169.254.0.0/16') && !cidr(self).containsCIDR('224.0.0.0/4') && !cidr(self).containsCIDR('255.255.255.255/32') : !cidr(self).containsCIDR('::1/128') && !cidr(self).containsCIDR('fe80::/10') && !cidr(self).containsCIDR('ff00::/8')))`,messageExpression=`'spec.addresses: "' + self + '" includes addresses that are not unicast (unspecified, loopback, link-local, multicast or broadcast), which no Service can use'`
+	// +kubebuilder:validation:items:XValidation:rule=`!(self.split('-').size() == 2 && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim())) || (ip(self.split('-')[0].trim()).isGlobalUnicast() && ip(self.split('-')[1].trim()).isGlobalUnicast())`,messageExpression=`'spec.addresses: range "' + self + '" starts or ends at an address that is not unicast (unspecified, loopback, link-local, multicast or broadcast), which no Service can use'`
+	//
 	// IPv6 range order is left to the config package (iprange.Parse), which
 	// reports a reversed range on the pool's Ready condition. CEL's ip type has
 	// no ordering, and every formulation tried costs too much: finding the
@@ -44,6 +53,9 @@ type IPAddressPoolSpec struct {
 	// A CIDR must have no bits set after its prefix length ("192.0.2.9/24" is
 	// refused: write "192.0.2.0/24", or "192.0.2.9/32" for the one address).
 	// Zones ("fe80::1%eth0") and IPv4-mapped IPv6 ("::ffff:192.0.2.1") are refused.
+	// Entries that include addresses that are not unicast (0.0.0.0, ::,
+	// loopback, link-local, multicast, 255.255.255.255) are refused: no
+	// Service can use them, and nobody answers ARP/NDP for them.
 	// An IPv6 range written high-to-low, and entries that overlap, pass
 	// admission but are refused by the controller (see the pool's conditions).
 	// +required
@@ -126,12 +138,37 @@ type IPAddressPoolStatus struct {
 	// +optional
 	Assigned int64 `json:"assigned"`
 
+	// LastValid is the version of the pool the controller decided on: the
+	// spec as written when it is valid, otherwise the last valid one. It is
+	// kept here, not in the controller's memory, so that a restarted
+	// controller, a new leader and every speaker build the same model from
+	// API state alone. Unset while the pool never had a valid version.
+	// +optional
+	LastValid *IPAddressPoolVersion `json:"lastValid,omitempty"`
+
 	// Conditions: Ready (the pool is valid and in use) and Conflicting (its
 	// addresses overlap another pool's; the newer pool is not used).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// IPAddressPoolVersion is a valid version of a pool, as the controller
+// recorded it.
+type IPAddressPoolVersion struct {
+	// Generation is the metadata.generation this version's spec was written in.
+	// +required
+	Generation int64 `json:"generation"`
+	// Spec is that generation's spec.
+	// +required
+	Spec IPAddressPoolSpec `json:"spec"`
+	// InUse is true when this version hands out addresses. False means it
+	// gave way to an overlapping pool; its addresses then still keep newer
+	// pools off. A pool whose version is in use takes precedence over pools
+	// edited or created to overlap it, whatever their age.
+	// +optional
+	InUse bool `json:"inUse,omitempty"`
 }
 
 // IPAddressPool is a set of addresses Portico assigns to LoadBalancer Services.

@@ -38,6 +38,11 @@ type L2AdvertisementSpec struct {
 
 // L2AdvertisementStatus reports whether the advertisement is valid.
 type L2AdvertisementStatus struct {
+	// LastValid is the last valid version of the advertisement, recorded by the
+	// controller so that every process keeps using it, after restarts too,
+	// while the spec as written is invalid. Unset while it never was valid.
+	// +optional
+	LastValid *L2AdvertisementVersion `json:"lastValid,omitempty"`
 	// Conditions: Ready (the advertisement is valid and in use).
 	// +optional
 	// +listType=map
@@ -77,6 +82,16 @@ type L2AdvertisementList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []L2Advertisement `json:"items"`
+}
+
+// L2AdvertisementVersion is a valid version of a L2Advertisement, as the controller recorded it.
+type L2AdvertisementVersion struct {
+	// Generation is the metadata.generation this version's spec was written in.
+	// +required
+	Generation int64 `json:"generation"`
+	// Spec is that generation's spec.
+	// +required
+	Spec L2AdvertisementSpec `json:"spec"`
 }
 
 func init() {

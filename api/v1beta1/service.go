@@ -85,3 +85,12 @@ func IngressAddrs(svc *corev1.Service) []netip.Addr {
 	}
 	return out
 }
+
+// Reasons of the announced conditions that tell why an address is not
+// announced.
+const (
+	// ReasonNoInterface: the node elected to announce the address has no
+	// interface it can answer ARP/NDP on for it, typically none whose subnet
+	// contains the address.
+	ReasonNoInterface = "NoInterface"
+)

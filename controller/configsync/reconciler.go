@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -43,7 +42,7 @@ var _ reconcile.Reconciler = (*Reconciler)(nil)
 
 // Reconcile rebuilds the model and reports its problems.
 func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
-	res, problems, err := r.syncer.load(ctx)
+	res, _, problems, err := r.syncer.load(ctx)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -58,7 +57,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 }
 
 // reportProblems sets a Ready condition on every advertisement and peer of
-// the snapshot the model was built from.
+// the snapshot the model was built from; the Syncer recorded the decisions
+// already. Pool status is package pool's.
 func (r *Reconciler) reportProblems(ctx context.Context, res config.ClusterResources, problems []config.Problem) error {
 	byObject := map[string][]config.Problem{}
 	for _, p := range problems {
@@ -91,37 +91,48 @@ type statusObject struct {
 	conditions *[]metav1.Condition
 }
 
-// ReadyCondition summarises an object's problems: False on the first error,
-// True with the warnings in the message otherwise.
-func ReadyCondition(problems []config.Problem, generation int64) metav1.Condition {
-	c := metav1.Condition{Type: v1beta1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1beta1.ReasonValid, Message: "valid and in use", ObservedGeneration: generation}
-	var warnings []string
-	for _, p := range problems {
-		if !p.Warning {
-			c.Status, c.Reason, c.Message = metav1.ConditionFalse, p.Reason, p.Error()
-			return c
-		}
-		warnings = append(warnings, p.Error())
-	}
-	if len(warnings) > 0 {
-		c.Reason = problems[0].Reason
-		c.Message = "in use, with warnings: " + strings.Join(warnings, "; ")
-	}
-	return c
-}
-
 func (r *Reconciler) setReady(ctx context.Context, o statusObject, problems []config.Problem) error {
 	before := append([]metav1.Condition(nil), *o.conditions...)
-	cond := ReadyCondition(problems, o.obj.GetGeneration())
+	orig := o.obj.DeepCopyObject().(client.Object)
+	cond := config.ReadyCondition(problems, o.obj.GetGeneration())
 	meta.SetStatusCondition(o.conditions, cond)
 	if equality.Semantic.DeepEqual(before, *o.conditions) {
 		return nil
 	}
-	if err := r.client.Status().Update(ctx, o.obj); err != nil {
+	// A merge patch of the conditions alone: the controller is their only
+	// writer, and its cache often lags its own write of status.lastValid
+	// just before, which an update would conflict with.
+	if err := r.client.Status().Patch(ctx, o.obj, client.MergeFrom(orig)); err != nil {
 		return fmt.Errorf("configsync: %s %q: writing status: %w", o.kind, o.obj.GetName(), err)
 	}
 	if old := meta.FindStatusCondition(before, v1beta1.ConditionReady); len(problems) > 0 && (old == nil || old.Message != cond.Message) {
 		r.recorder.Eventf(o.obj, nil, corev1.EventTypeWarning, cond.Reason, "Validate", "%s", cond.Message)
+	}
+	return nil
+}
+
+// lastValidChanged passes updates that change an object's status.lastValid.
+func lastValidChanged() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return !equality.Semantic.DeepEqual(lastValidOf(e.ObjectOld), lastValidOf(e.ObjectNew))
+		},
+	}
+}
+
+func lastValidOf(o client.Object) any {
+	switch o := o.(type) {
+	case *v1beta1.IPAddressPool:
+		return o.Status.LastValid
+	case *v1beta1.L2Advertisement:
+		return o.Status.LastValid
+	case *v1beta1.BGPPeer:
+		return o.Status.LastValid
+	case *v1beta1.BGPAdvertisement:
+		return o.Status.LastValid
 	}
 	return nil
 }
@@ -143,9 +154,12 @@ func New(mgr ctrl.Manager, o Options) error {
 	toConfig := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{configKey}
 	})
-	// Status writes do not change the model; only spec (generation) and
-	// label changes (pool selectors) do.
-	specOrLabels := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
+	// Of the status, only status.lastValid goes into the model; conditions
+	// and usage, written all the time, do not. The controller's own
+	// records build the same model again, so they settle after one pass;
+	// a record written by someone else (by hand, or by an earlier leader
+	// that stopped halfway) is taken in.
+	specOrLabels := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, lastValidChanged()))
 	nodeLabels := builder.WithPredicates(predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool { return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels()) },
 	})

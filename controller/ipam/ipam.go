@@ -48,7 +48,7 @@ func New(alloc *allocator.Allocator) *IPAM {
 		duplicates: map[string]duplicate{},
 		moved:      map[string]loss{},
 	}
-	m.cfg, _ = config.For(config.ClusterResources{}, nil)
+	m.cfg, _ = config.For(config.ClusterResources{})
 	return m
 }
 

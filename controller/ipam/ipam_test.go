@@ -21,7 +21,7 @@ func pool(name string, addrs ...string) v1beta1.IPAddressPool {
 func newIPAM(t *testing.T, pools ...v1beta1.IPAddressPool) *IPAM {
 	t.Helper()
 	m := New(allocator.New(allocator.Options{Rand: rand.New(rand.NewPCG(1, 2))}))
-	cfg, problems := config.For(config.ClusterResources{Pools: pools}, nil)
+	cfg, problems := config.For(config.ClusterResources{Pools: pools})
 	for _, p := range problems {
 		if !p.Warning {
 			t.Fatalf("config problem: %v", p)
@@ -157,7 +157,7 @@ func TestDecideKeepsAndMovesHeldAddresses(t *testing.T) {
 		t.Fatalf("after naming pool b: %+v freed=%v", moved, eff.Freed)
 	}
 	// Deleting pool b from the configuration moves the Service back to a.
-	cfg, _ := config.For(config.ClusterResources{Pools: []v1beta1.IPAddressPool{a}}, nil)
+	cfg, _ := config.For(config.ClusterResources{Pools: []v1beta1.IPAddressPool{a}})
 	m.SetConfig(cfg, nil)
 	r.Pool = ""
 	back, _ := m.Decide(r)

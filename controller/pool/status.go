@@ -110,6 +110,8 @@ func (w *StatusWriter) pass(ctx context.Context) error {
 		pool := &pools.Items[i]
 		inUse := cfg.Pool(pool.Name) != nil
 		desired := w.desiredStatus(pool, inUse, byPool[pool.Name])
+		// Recorded by configsync before the model was installed.
+		desired.LastValid = pool.Status.LastValid
 		if equality.Semantic.DeepEqual(pool.Status, desired) {
 			continue
 		}
@@ -136,18 +138,12 @@ func (w *StatusWriter) desiredStatus(pool *v1beta1.IPAddressPool, inUse bool, pr
 		s.Assigned = clamp(u.AssignedV4 + u.AssignedV6)
 	}
 	gen := pool.Generation
-	ready := metav1.Condition{Type: v1beta1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1beta1.ReasonValid, Message: "valid and in use", ObservedGeneration: gen}
+	// Ready is built as for every other kind; Conflicting is the pool's own.
+	ready := config.ReadyCondition(problems, gen)
 	conflict := metav1.Condition{Type: v1beta1.ConditionConflicting, Status: metav1.ConditionFalse, Reason: v1beta1.ReasonNoOverlap, Message: "overlaps no other pool", ObservedGeneration: gen}
 	for _, p := range problems {
 		if p.Reason == v1beta1.ReasonOverlap {
 			conflict.Status, conflict.Reason, conflict.Message = metav1.ConditionTrue, p.Reason, p.Error()
-		}
-		if !p.Warning && ready.Status == metav1.ConditionTrue {
-			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, p.Reason, p.Error()
-			if inUse {
-				// The last valid version of the pool is still serving.
-				ready.Status, ready.Reason = metav1.ConditionTrue, v1beta1.ReasonLastValidInUse
-			}
 		}
 	}
 	if pool.Spec.Disabled && ready.Status == metav1.ConditionTrue && ready.Reason == v1beta1.ReasonValid {
@@ -162,7 +158,7 @@ func (w *StatusWriter) recordConditionChanges(pool *v1beta1.IPAddressPool, befor
 	for _, t := range []string{v1beta1.ConditionReady, v1beta1.ConditionConflicting} {
 		now := meta.FindStatusCondition(pool.Status.Conditions, t)
 		old := meta.FindStatusCondition(before.Conditions, t)
-		bad := (t == v1beta1.ConditionReady && now.Status == metav1.ConditionFalse) ||
+		bad := (t == v1beta1.ConditionReady && now.Reason != v1beta1.ReasonValid) ||
 			(t == v1beta1.ConditionConflicting && now.Status == metav1.ConditionTrue) ||
 			now.Reason == v1beta1.ReasonLastValidInUse
 		if bad && (old == nil || old.Message != now.Message) {

@@ -80,7 +80,6 @@ type world struct {
 	pools    map[string]*v1beta1.IPAddressPool
 	services map[string]*corev1.Service // by namespace/name
 	m        *ipam.IPAM
-	cfg      *config.Config
 	queue    map[string]bool
 	created  int // seconds since epoch of the next Service
 	// addrs lists each pool's addresses and poolOf maps them back, rebuilt
@@ -257,13 +256,12 @@ func (w *world) loadConfig() {
 			w.poolOf[a] = p.Name
 		}
 	}
-	cfg, problems := config.For(res, w.cfg)
+	cfg, problems := config.For(res)
 	for _, p := range problems {
 		if !p.Warning {
 			w.t.Fatalf("pool edit made an invalid configuration: %v", p)
 		}
 	}
-	w.cfg = cfg
 	w.m.SetConfig(cfg, problems)
 	for key := range w.services {
 		w.queue[key] = true
@@ -276,7 +274,6 @@ func (w *world) loadConfig() {
 func (w *world) restart() {
 	before := w.statuses()
 	w.m = ipam.New(allocator.New(allocator.Options{Rand: rand.New(rand.NewPCG(w.rng.Uint64(), 1))}))
-	w.cfg = nil
 	w.loadConfig()
 	items := make([]corev1.Service, 0, len(w.services))
 	for _, s := range w.services {

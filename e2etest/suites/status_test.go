@@ -3,6 +3,7 @@ package suites
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,4 +106,35 @@ func announcerEvents(f *fixture, svc *corev1.Service) int {
 		}
 	}
 	return n
+}
+
+// TestOffLinkAddressSaysNoInterface: a pool whose addresses lie on no
+// node's subnet still hands them out, but the elected node cannot answer
+// ARP for them on any interface. Its speaker says so (Announced=False,
+// NoInterface) instead of claiming to announce it, and nobody answers.
+func TestOffLinkAddressSaysNoInterface(t *testing.T) {
+	// The slot's own addresses are not used; slot 10 is shared with
+	// TestDualStackStatusIsQuiet, which runs before or after, never beside.
+	f := setup(t, 10, nil)
+	offLink := f.name + "-offlink"
+	// TEST-NET-3: on no interface of the lab.
+	f.create(&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: offLink},
+		Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"203.0.113.240/30"}, AutoAssign: ptr.To(false)}})
+	f.create(&v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: offLink},
+		Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []string{offLink}}})
+	svc := f.service("offlink", func(s *corev1.Service) { s.Annotations[v1beta1.AnnotationAddressPool] = offLink })
+	ip := f.vip(svc)
+	f.eventually(15*time.Second, "a NoInterface condition on service offlink", func() error {
+		var cur corev1.Service
+		if err := f.c.Client.Get(f.ctx, client.ObjectKeyFromObject(svc), &cur); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(cur.Status.Conditions, v1beta1.ServiceConditionAnnouncedIPv4)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1beta1.ReasonNoInterface ||
+			!strings.Contains(c.Message, "no Ethernet interface has a subnet containing it") {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+	f.waitNoAnswer(ip, 2*time.Second)
 }

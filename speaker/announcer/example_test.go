@@ -24,7 +24,7 @@ func Example() {
 			ObjectMeta: metav1.ObjectMeta{Name: "lan"},
 			Spec:       v1beta1.L2AdvertisementSpec{IPAddressPools: []string{"public"}, Interfaces: []string{"eth0"}},
 		}},
-	}, nil)
+	})
 
 	ip := netip.MustParseAddr
 	as := announcer.Elect(announcer.Input{

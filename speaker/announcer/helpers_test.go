@@ -43,7 +43,7 @@ func lbls(kv ...string) map[string]string { return sel(kv...).MatchLabels }
 // test about the election must not silently run on a half-empty model.
 func buildConfig(t testing.TB, pools []v1beta1.IPAddressPool, ads []v1beta1.L2Advertisement) *config.Config {
 	t.Helper()
-	cfg, problems := config.For(config.ClusterResources{Pools: pools, L2Advertisements: ads}, nil)
+	cfg, problems := config.For(config.ClusterResources{Pools: pools, L2Advertisements: ads})
 	for _, p := range problems {
 		if !p.Warning {
 			t.Fatalf("config: %v", p)

@@ -97,6 +97,34 @@ func (a *Announcer) Set(want map[netip.Addr][]string) {
 	}
 }
 
+// Unplaced returns the IPs of the desired set that this node cannot answer
+// for, each with the reason: no Ethernet interface, up or down, has a subnet
+// containing it (or, for IPs with interface names, none of those exists as
+// an Ethernet interface), or it is not a unicast address. known is false
+// until interfaces were listed once. Callers report these instead of
+// claiming to announce them.
+func (a *Announcer) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]string, known bool) {
+	norm, rejected := normalize(want)
+	why = map[netip.Addr]string{}
+	for _, ip := range rejected {
+		why[ip] = "it is not a unicast address, which nobody resolves with ARP/NDP"
+	}
+	a.mu.Lock()
+	known = a.links != nil
+	if known {
+		maps.Copy(why, unplaced(norm, a.links))
+	}
+	a.mu.Unlock()
+	// Report by the caller's keys, which normalize may have unmapped.
+	out := make(map[netip.Addr]string, len(why))
+	for ip := range want {
+		if reason, ok := why[ip.WithZone("").Unmap()]; ok {
+			out[ip] = reason
+		}
+	}
+	return out, known
+}
+
 // Run opens responders for the interfaces the desired set needs, re-lists
 // interfaces every RescanInterval, and answers until ctx ends; then it closes
 // every socket and returns nil. An interface that cannot be bound is reported

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // normalize copies a desired set into the form the package works with:
@@ -86,6 +87,36 @@ func assign(want map[netip.Addr][]string, links map[string]link) (plan, map[stri
 		sortAddrs(ifp.v6)
 	}
 	return p, problems
+}
+
+// unplaced returns, for every IP of the desired set that no link could ever
+// carry, why, in words for a Service condition. A link that is merely down
+// counts as able to: its state is the operator's, a flap must not make the
+// elected node report anything, and the address is answered for when the
+// link comes back.
+func unplaced(want map[netip.Addr][]string, links map[string]link) map[netip.Addr]string {
+	ethernet := func(l link) bool { return l.flags&net.FlagLoopback == 0 && len(l.mac) == 6 }
+	out := map[netip.Addr]string{}
+	for ip, names := range want {
+		placed := false
+		if len(names) == 0 {
+			for _, l := range links {
+				placed = placed || ethernet(l) && onSubnet(l, ip)
+			}
+			if !placed {
+				out[ip] = "no Ethernet interface has a subnet containing it"
+			}
+			continue
+		}
+		for _, name := range names {
+			l, ok := links[name]
+			placed = placed || ok && ethernet(l)
+		}
+		if !placed {
+			out[ip] = fmt.Sprintf("none of its interfaces (%s) exists as an Ethernet interface", strings.Join(names, ", "))
+		}
+	}
+	return out
 }
 
 // onSubnet reports whether one of l's prefixes contains ip.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -100,5 +101,55 @@ func TestAssign(t *testing.T) {
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestUnplaced: an address this node is to answer for but cannot (no
+// Ethernet interface on its subnet, its named interfaces missing or not
+// Ethernet, or not unicast) is reported with the reason, so the speaker does
+// not claim to announce it. A link that is merely down still counts.
+func TestUnplaced(t *testing.T) {
+	up := net.FlagUp | net.FlagRunning
+	links := map[string]link{
+		"eth0": {name: "eth0", flags: up, mac: net.HardwareAddr{2, 0, 0, 0, 0, 1}, prefixes: []netip.Prefix{
+			netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("2001:db8::1/64"),
+		}},
+		"eth2": {name: "eth2", flags: net.FlagUp, mac: net.HardwareAddr{2, 0, 0, 0, 0, 3}, prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}},
+		"lo":   {name: "lo", flags: up | net.FlagLoopback, prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
+		"wg0":  {name: "wg0", flags: up, prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.1/24")}},
+	}
+	offSubnet := netip.MustParseAddr("203.0.113.7")
+	downSubnet := netip.MustParseAddr("198.51.100.7")
+	mapped := netip.MustParseAddr("::ffff:203.0.113.8")
+	multicast := netip.MustParseAddr("224.0.0.5")
+	vipNamed := netip.MustParseAddr("192.0.2.99")
+	want := map[netip.Addr][]string{
+		vip4: nil, vip6: nil, // on eth0
+		downSubnet: nil, // eth2 holds the subnet and has no carrier: a flap
+		other4:     {"eth2"},
+		offSubnet:  nil, // only wg0, which is not Ethernet, holds the subnet
+		mapped:     nil,
+		vipNamed:   {"eth9", "wg0", "lo"},
+		multicast:  nil,
+	}
+
+	a := New(Config{}, logr.Discard())
+	if got, known := a.Unplaced(want); known || len(got) != 1 {
+		t.Errorf("before the first scan: Unplaced = %v, %v; want only the multicast address, not known", got, known)
+	}
+	a.links = links
+	got, known := a.Unplaced(want)
+	if !known {
+		t.Fatal("after a scan: not known")
+	}
+	const noSubnet = "no Ethernet interface has a subnet containing it"
+	wantWhy := map[netip.Addr]string{
+		offSubnet: noSubnet,
+		mapped:    noSubnet,
+		vipNamed:  "none of its interfaces (eth9, lo, wg0) exists as an Ethernet interface",
+		multicast: "it is not a unicast address, which nobody resolves with ARP/NDP",
+	}
+	if diff := cmp.Diff(wantWhy, got, equateAddrs); diff != "" {
+		t.Errorf("Unplaced (-want +got):\n%s", diff)
 	}
 }
