@@ -8,6 +8,7 @@ import (
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/internal/iprange"
+	"k8s.io/apimachinery/pkg/api/equality"
 )
 
 // Two pools must never share an address, or two Services could be given the
@@ -80,10 +81,17 @@ func newPoolCandidate(in *v1beta1.IPAddressPool) *poolCandidate {
 		c.prevVersion = lv.DeepCopy()
 		// A recorded version that is not valid today (written by hand, or
 		// by a Portico with other rules) counts as none.
-		withSpec := *in
-		withSpec.Spec = c.prevVersion.Spec
-		if prev, _, _ := buildPool(&withSpec); prev != nil {
-			c.prev, c.inUse = prev, lv.InUse
+		switch {
+		case cur != nil && equality.Semantic.DeepEqual(lv.Spec, in.Spec):
+			// The usual case, a recorded version as written: no need to
+			// parse it twice.
+			c.prev, c.inUse = cur, lv.InUse
+		default:
+			withSpec := *in
+			withSpec.Spec = c.prevVersion.Spec
+			if prev, _, _ := buildPool(&withSpec); prev != nil {
+				c.prev, c.inUse = prev, lv.InUse
+			}
 		}
 	}
 	return c
