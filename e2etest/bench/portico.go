@@ -44,9 +44,16 @@ type porticoTarget struct {
 	vip     netip.Addr
 	pods    []string // nodes with a pod behind the Service
 	capture *cluster.Capture
+	// Sticky runs only: a pod behind every node, and the node whose pod
+	// is left out of the Service's endpoints (the announcer; see prepare).
+	podOn   map[string]*cluster.Pod
+	podless string
 }
 
-var _ target = (*porticoTarget)(nil)
+var (
+	_ target   = (*porticoTarget)(nil)
+	_ preparer = (*porticoTarget)(nil)
+)
 
 // runPortico starts the cluster, runs every fault (and the stress run) and
 // stops it again.
@@ -64,11 +71,16 @@ func runPortico(ctx context.Context, c failoverConfig, dir string, r report) (re
 	res = newTargetResult("Portico")
 	args := pt.speakerArgs()
 	res.holdDown = flagDuration(args, "--hold-down")
+	c.holdDown = res.holdDown
 	res.setting = []string{
 		fmt.Sprintf("lab %s, LAN %s, API server %s; cluster up in %s", pt.c.Lab.Prefix, pt.c.Lab.LANv4, pt.c.APIServer, seconds(time.Since(start))),
 		fmt.Sprintf("Service %s/%s %s:%d, externalTrafficPolicy Cluster, pods on %s", failoverNS, failoverSvc, pt.vip, failoverPort, strings.Join(pt.pods, ", ")),
 		"speaker: " + args,
 		"a speaker stopped with SIGTERM answers for --handover-delay after the new node took over: two nodes answer then, by design",
+	}
+	if c.Sticky {
+		res.setting = append(res.setting,
+			"sticky: the address stays where it moved; the pods behind the Service are moved off each fault's announcer before the fault")
 	}
 	printTargetHeader(r, res)
 	o, err := startObservers(ctx, c, pt.c.Lab, netip.AddrPortFrom(pt.vip, failoverPort), pt.via)
@@ -97,7 +109,11 @@ func runPortico(ctx context.Context, c failoverConfig, dir string, r report) (re
 func startPortico(ctx context.Context, c failoverConfig, dir string) (_ *porticoTarget, err error) {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cl, err := cluster.Start(sctx, cluster.Options{Dir: dir, SpeakerArgs: c.SpeakerArgs})
+	args := slices.Clone(c.SpeakerArgs)
+	if c.Sticky {
+		args = append(args, "--sticky")
+	}
+	cl, err := cluster.Start(sctx, cluster.Options{Dir: dir, SpeakerArgs: args})
 	if err != nil {
 		return nil, err
 	}
@@ -115,26 +131,37 @@ func startPortico(ctx context.Context, c failoverConfig, dir string) (_ *portico
 	// whose link is down would stay a ready endpoint and fail a third of
 	// the connections through any node: that would measure endpoint health,
 	// not the failover. Rendezvous hashing gives the VIP back to the same
-	// node after every restore, so every fault hits that node.
+	// node after every restore, so every fault hits that node. A sticky
+	// VIP stays where it moved, so the next fault hits another node: then
+	// every node gets a pod, and prepare keeps the announcer's out.
 	winner, err := pt.waitAnnouncer(sctx)
 	if err != nil {
 		return nil, err
 	}
+	if c.Sticky {
+		pt.podOn = map[string]*cluster.Pod{}
+	}
 	var pods []*cluster.Pod
 	for _, h := range cl.Lab.Nodes {
-		if h.Name == winner {
+		if h.Name == winner && !c.Sticky {
 			continue
 		}
 		pod, err := cl.AddPod(sctx, h.Name, "web-"+h.Name, map[string]string{"app": "web"})
 		if err != nil {
 			return nil, err
 		}
-		pods = append(pods, pod)
-		pt.pods = append(pt.pods, h.Name)
+		if c.Sticky {
+			pt.podOn[h.Name] = pod
+		}
+		if h.Name != winner {
+			pods = append(pods, pod)
+			pt.pods = append(pt.pods, h.Name)
+		}
 	}
 	if err := cl.ExposePods(sctx, pt.svc, pods...); err != nil {
 		return nil, err
 	}
+	pt.podless = winner
 	if pt.capture, err = cl.Capture(); err != nil {
 		return nil, err
 	}
@@ -216,6 +243,25 @@ func (pt *porticoTarget) announcer(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return m[2], nil
+}
+
+// prepare leaves the pod behind node, about to fail, out of the Service's
+// endpoints, and puts the others in (sticky runs only; see startPortico).
+func (pt *porticoTarget) prepare(ctx context.Context, node string) (bool, error) {
+	if pt.podOn == nil || node == pt.podless {
+		return false, nil
+	}
+	var pods []*cluster.Pod
+	for _, h := range pt.c.Lab.Nodes {
+		if h.Name != node {
+			pods = append(pods, pt.podOn[h.Name])
+		}
+	}
+	if err := pt.c.ExposePods(ctx, pt.svc, pods...); err != nil {
+		return false, err
+	}
+	pt.podless = node
+	return true, nil
 }
 
 func (pt *porticoTarget) inject(ctx context.Context, f fault, node string) error {
