@@ -91,9 +91,10 @@ const (
 // speaker moves it, as the announcer's death is the same news to all.
 //
 // Invalid addresses are skipped, IPv4-mapped IPv6 addresses count as their
-// IPv4 address, and zones are dropped. Nodes without a name are ignored; should a name appear twice,
-// the entry that is not alive (then the one whose labels sort first) is used,
-// so that the result still does not depend on the order.
+// IPv4 address, and zones are dropped. Nodes without a name are ignored;
+// should a name appear twice, the entry that is not alive (then the one
+// whose labels sort first) is used, so that the result still does not
+// depend on the order.
 func Elect(in Input) []Announcement {
 	nodes := canonicalNodes(in.Nodes)
 	groups := groupByIP(in.Services)
