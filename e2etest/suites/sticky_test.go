@@ -2,6 +2,7 @@ package suites
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"syscall"
 	"testing"
@@ -23,7 +24,7 @@ func startStickyCluster(t *testing.T) *cluster.Cluster {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, SpeakerArgs: nil})
+	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, SpeakerArgs: []string{"--sticky"}})
 	if err != nil {
 		t.Fatalf("starting the sticky cluster: %v (logs in %s)", err, dir)
 	}
@@ -58,6 +59,33 @@ func TestStickyNoMoveBack(t *testing.T) {
 	vip := f.vip(svc)
 	first := f.waitAnnouncer(svc, vip, 10*time.Second, nil)
 	f.waitResolves(vip, first, 5*time.Second)
+
+	// Who the condition names, as it changes, for the failure message.
+	var history []string
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		last := first
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if n, err := f.announcedBy(svc, vip); err == nil && n != last {
+				history = append(history, fmt.Sprintf("%s %q", time.Now().Format("15:04:05.000"), n))
+				last = n
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+		if t.Failed() {
+			t.Logf("the condition named, from %s on: %v", first, history)
+		}
+	}()
 
 	// The first failure: the VIP moves to another node.
 	if err := c.KillSpeaker(first, syscall.SIGKILL); err != nil {
