@@ -162,6 +162,9 @@ func startPortico(ctx context.Context, c failoverConfig, dir string) (_ *portico
 		return nil, err
 	}
 	pt.podless = winner
+	if err := pt.waitProgrammed(sctx); err != nil {
+		return nil, err
+	}
 	if pt.capture, err = cl.Capture(); err != nil {
 		return nil, err
 	}
@@ -213,6 +216,33 @@ func (pt *porticoTarget) createService(ctx context.Context) error {
 			}
 		}
 		return false, nil
+	})
+}
+
+// waitProgrammed waits until kube-proxy on every node sends the VIP to
+// endpoints (its service-ips map holds the VIP) before the client sends
+// anything, and sends nothing itself.
+//
+// A SYN that reaches a node while the Service is still in kube-proxy's
+// no-endpoint set leaves an untranslated conntrack entry behind (SYN_SENT,
+// 120 s). The client opens 100 connections a second and its source ports
+// come round again within that time: each SYN on such a port then matches
+// the old entry, skips kube-proxy's DNAT, and the node routes it to the VIP
+// by its own neighbour entry, to whichever node announced it last; that
+// node DNATs it and answers the client directly. Captures showed the
+// announcer forwarding exactly such SYNs, and 41 to 47 such entries on the
+// first announcer: that, not ARP, was the entry-node flip-flop around
+// kill -9 the bench reported.
+func (pt *porticoTarget) waitProgrammed(ctx context.Context) error {
+	want := fmt.Sprintf("%s . tcp . %d : goto external-", pt.vip, failoverPort)
+	return pollUntil(ctx, 30*time.Second, "kube-proxy on every node to forward "+pt.vip.String(), func() (bool, error) {
+		for _, h := range pt.c.Lab.Nodes {
+			out, err := h.Command(ctx, "nft", "list", "map", "ip", "kube-proxy", "service-ips").Output()
+			if err != nil || !strings.Contains(string(out), want) {
+				return false, nil
+			}
+		}
+		return true, nil
 	})
 }
 
