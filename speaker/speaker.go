@@ -67,6 +67,10 @@ type Options struct {
 	// HandoverDelay is how long a stopping speaker keeps answering after it
 	// told the others it leaves, so the new node announces first. Default 1s.
 	HandoverDelay time.Duration
+	// Sticky keeps every address with the node that announces it while that
+	// node is alive and eligible: a returning node takes nothing back (see
+	// announcer.Input.Sticky). Every speaker of a cluster must agree on it.
+	Sticky bool
 	// Membership and Layer2 are required.
 	Membership *membership.Membership
 	Layer2     *layer2.Announcer
@@ -240,7 +244,7 @@ func (s *Speaker) read(ctx context.Context) (clusterView, error) {
 			alive[m.Name] = true
 		}
 	}
-	return clusterView{Config: cfg, Services: services.Items, Slices: eps.Items, Nodes: nodes.Items, Alive: alive, ServeNoClass: !s.o.IgnoreNoClass}, nil
+	return clusterView{Config: cfg, Services: services.Items, Slices: eps.Items, Nodes: nodes.Items, Alive: alive, ServeNoClass: !s.o.IgnoreNoClass, Sticky: s.o.Sticky}, nil
 }
 
 func gainedIPs(before, after map[netip.Addr][]string) []netip.Addr {
@@ -339,7 +343,7 @@ func announcedMessage(a announcer.Announcement, node string) string {
 	if len(a.Interfaces) > 0 {
 		where = strings.Join(a.Interfaces, ", ")
 	}
-	return fmt.Sprintf("%s is announced by node %s (ARP/NDP on %s)", a.IP, node, where)
+	return fmt.Sprintf(announcedFormat, a.IP, node, where)
 }
 
 // Start runs membership and layer 2 until ctx ends, then hands over: it

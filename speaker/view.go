@@ -1,11 +1,14 @@
 package speaker
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/config"
@@ -20,12 +23,14 @@ type clusterView struct {
 	Nodes        []corev1.Node
 	Alive        map[string]bool
 	ServeNoClass bool
+	// Sticky asks for the sticky election (Options.Sticky).
+	Sticky bool
 }
 
 // electionInput turns the cluster view into the announcer's input. It is a
 // pure function so every speaker, given the same view, elects the same nodes.
 func electionInput(v clusterView) announcer.Input {
-	in := announcer.Input{Config: v.Config}
+	in := announcer.Input{Config: v.Config, Sticky: v.Sticky}
 	for _, n := range v.Nodes {
 		in.Nodes = append(in.Nodes, announcer.Node{Name: n.Name, Labels: n.Labels, Alive: v.Alive[n.Name]})
 	}
@@ -40,12 +45,16 @@ func electionInput(v clusterView) announcer.Input {
 			continue
 		}
 		key := s.Namespace + "/" + s.Name
-		in.Services = append(in.Services, announcer.Service{
+		svc := announcer.Service{
 			Key:        key,
 			IPs:        ips,
 			LocalOnly:  s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
 			ReadyNodes: ready[key],
-		})
+		}
+		if v.Sticky {
+			svc.Announcers = announcedBy(s)
+		}
+		in.Services = append(in.Services, svc)
 	}
 	return in
 }
@@ -87,4 +96,50 @@ func ownShare(as []announcer.Announcement, node string) map[netip.Addr][]string 
 		out[a.IP] = a.Interfaces
 	}
 	return out
+}
+
+// announcedFormat is the message of a True announced condition: the IP, the
+// node and where it answers. A sticky election reads the IP and the node
+// back (announcedBy), so the two stay in this one place.
+const announcedFormat = "%s is announced by node %s (ARP/NDP on %s)"
+
+// announcedBy returns, per IP, the node that s's announced conditions name
+// as its announcer. A condition that is not True, or names an IP the
+// Service no longer has, names nobody.
+//
+// The condition is the one record of who announces that every speaker sees
+// alike: the announcing speaker writes it, all of them watch Services, and
+// a speaker's own memory would differ from node to node.
+func announcedBy(s *corev1.Service) map[netip.Addr]string {
+	var out map[netip.Addr]string
+	ips := v1beta1.IngressAddrs(s)
+	for _, t := range []string{v1beta1.ServiceConditionAnnouncedIPv4, v1beta1.ServiceConditionAnnouncedIPv6} {
+		c := meta.FindStatusCondition(s.Status.Conditions, t)
+		if c == nil || c.Status != metav1.ConditionTrue {
+			continue
+		}
+		ip, node, ok := parseAnnounced(c.Message)
+		if !ok || !slices.Contains(ips, ip) {
+			continue
+		}
+		if out == nil {
+			out = map[netip.Addr]string{}
+		}
+		out[ip] = node
+	}
+	return out
+}
+
+// parseAnnounced reads the IP and the node out of a message in
+// announcedFormat.
+func parseAnnounced(msg string) (netip.Addr, string, bool) {
+	var ipStr, node string
+	if n, err := fmt.Sscanf(msg, "%s is announced by node %s", &ipStr, &node); err != nil || n != 2 {
+		return netip.Addr{}, "", false
+	}
+	ip, err := netip.ParseAddr(ipStr)
+	if err != nil || node == "" {
+		return netip.Addr{}, "", false
+	}
+	return ip, node, true
 }

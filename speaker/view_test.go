@@ -80,3 +80,69 @@ func TestGainedIPs(t *testing.T) {
 		t.Errorf("gainedIPs (-want +got):\n%s", diff)
 	}
 }
+
+func announced(condType string, status metav1.ConditionStatus, msg string) metav1.Condition {
+	return metav1.Condition{Type: condType, Status: status, Reason: "Announced", Message: msg}
+}
+
+// TestAnnouncedBy: the sticky election reads back, per IP, the node the
+// announcing speaker wrote into the Service's condition, and nothing from a
+// condition that does not say the Service's current IP is announced.
+func TestAnnouncedBy(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
+	msg := func(ip netip.Addr, node string) string {
+		return announcedMessage(announcer.Announcement{IP: ip, Interfaces: []string{"eth0"}}, node)
+	}
+	for _, tc := range []struct {
+		name  string
+		conds []metav1.Condition
+		want  map[netip.Addr]string
+	}{{
+		name: "both families, each by its own node",
+		conds: []metav1.Condition{
+			announced(v1beta1.ServiceConditionAnnouncedIPv4, metav1.ConditionTrue, msg(v4, "node-1")),
+			announced(v1beta1.ServiceConditionAnnouncedIPv6, metav1.ConditionTrue, msg(v6, "node-2.example.com")),
+		},
+		want: map[netip.Addr]string{v4: "node-1", v6: "node-2.example.com"},
+	}, {
+		name:  "any interface",
+		conds: []metav1.Condition{announced(v1beta1.ServiceConditionAnnouncedIPv4, metav1.ConditionTrue, announcedMessage(announcer.Announcement{IP: v4}, "node-1"))},
+		want:  map[netip.Addr]string{v4: "node-1"},
+	}, {
+		name:  "not announced",
+		conds: []metav1.Condition{announced(v1beta1.ServiceConditionAnnouncedIPv4, metav1.ConditionFalse, "192.0.2.1 is not announced: no alive node is eligible")},
+	}, {
+		name:  "an IP the Service no longer has",
+		conds: []metav1.Condition{announced(v1beta1.ServiceConditionAnnouncedIPv4, metav1.ConditionTrue, msg(netip.MustParseAddr("192.0.2.99"), "node-1"))},
+	}, {
+		name:  "a message in another form",
+		conds: []metav1.Condition{announced(v1beta1.ServiceConditionAnnouncedIPv4, metav1.ConditionTrue, "announced somewhere")},
+	}, {
+		name: "no conditions",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := lb("a", "web", false, nil, v4.String(), v6.String())
+			s.Status.Conditions = tc.conds
+			if diff := cmp.Diff(tc.want, announcedBy(&s), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+				t.Errorf("announcedBy (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestElectionInputSticky: only a sticky view hands the named announcers to
+// the election.
+func TestElectionInputSticky(t *testing.T) {
+	s := lb("a", "web", false, nil, "192.0.2.1")
+	s.Status.Conditions = []metav1.Condition{announced(v1beta1.ServiceConditionAnnouncedIPv4, metav1.ConditionTrue,
+		announcedMessage(announcer.Announcement{IP: netip.MustParseAddr("192.0.2.1")}, "node-2"))}
+	view := clusterView{Services: []corev1.Service{s}, ServeNoClass: true}
+	if got := electionInput(view); got.Sticky || got.Services[0].Announcers != nil {
+		t.Errorf("not sticky: Sticky %v, Announcers %v; want neither", got.Sticky, got.Services[0].Announcers)
+	}
+	view.Sticky = true
+	got := electionInput(view)
+	if !got.Sticky || got.Services[0].Announcers[netip.MustParseAddr("192.0.2.1")] != "node-2" {
+		t.Errorf("sticky: Sticky %v, Announcers %v; want node-2 for 192.0.2.1", got.Sticky, got.Services[0].Announcers)
+	}
+}

@@ -39,6 +39,10 @@ type FailoverOptions struct {
 	Observe time.Duration
 	// SpeakerArgs are added to every speaker's command line.
 	SpeakerArgs []string
+	// Sticky runs Portico's speakers with --sticky: an address stays with
+	// its announcer while that lives, so a restored node takes nothing
+	// back, and the bench expects no move back after a restore.
+	Sticky bool
 	// Verbose prints one line per repetition.
 	Verbose bool
 	// Keep leaves the logs (speakers, kube-proxy, keepalived) in place.
@@ -75,6 +79,9 @@ type failoverConfig struct {
 	FailoverOptions
 	faults []fault
 	probe  proberOptions
+	// holdDown is the target's hold-down, when it has one: in sticky mode
+	// the bench waits past it for a move back that must not come.
+	holdDown time.Duration
 }
 
 // setFailoverDefaults fills the unset fields of o and checks the rest.
@@ -193,6 +200,13 @@ type annotator interface {
 	announcements(from, to time.Time) string
 }
 
+// preparer is a target that readies itself before a fault hits node (the
+// sticky Portico run keeps its pods off the announcer, which moves); it
+// reports whether it changed anything.
+type preparer interface {
+	prepare(ctx context.Context, node string) (bool, error)
+}
+
 // targetResult is one target's repetitions, fault by fault.
 type targetResult struct {
 	name    string
@@ -298,6 +312,19 @@ func runRep(ctx context.Context, c failoverConfig, t target, o observers, f faul
 	if err != nil {
 		return rep, fmt.Errorf("before the fault: %w", err)
 	}
+	if pr, ok := t.(preparer); ok {
+		// Only a change of endpoints, not of the entry node; the client
+		// must be steady through old again before the fault.
+		changed, err := pr.prepare(ctx, old)
+		if err != nil {
+			return rep, err
+		}
+		if changed {
+			if _, err := waitSteady(ctx, t, p, time.Second, time.Minute, func(n string) bool { return n == old }); err != nil {
+				return rep, fmt.Errorf("before the fault, after moving the pods: %w", err)
+			}
+		}
+	}
 	rep.node = old
 	t0 := time.Now()
 	if err := t.inject(ctx, f, old); err != nil {
@@ -316,9 +343,13 @@ func runRep(ctx context.Context, c failoverConfig, t target, o observers, f faul
 		return rep, err
 	}
 	// Settled, and steady for 2 s through the old node again, or through
-	// any node once c.Observe has passed.
+	// any node once c.Observe has passed. Sticky: through any node once a
+	// second past the hold-down, when a move back would have begun; the
+	// 2 s of steady traffic then include that moment.
 	back := func(n string) bool {
-		return n != "" && (n == old || time.Since(r0) >= c.Observe) && t.settled(ctx)
+		since := time.Since(r0)
+		rest := n == old || since >= c.Observe || c.Sticky && c.holdDown > 0 && since >= c.holdDown+time.Second
+		return n != "" && rest && t.settled(ctx)
 	}
 	if _, err := waitSteady(ctx, nil, p, 2*time.Second, c.Observe+time.Minute, back); err != nil {
 		return rep, fmt.Errorf("after the restore: %w", err)

@@ -29,7 +29,12 @@ func printFailoverHeader(r report, c failoverConfig) {
 	r.line("client", "fresh TCP connection every %v; failed unless connected within %v and the line read %v later", c.Interval, c.ConnectTimeout, c.ReadTimeout)
 	r.line("outage", "%s", "last success before the first failure → first success after the last (probe starts)")
 	r.line("moved", "%s", "fault → first success through another node")
-	r.line("after restore", "watched until steady 2 s through the old node again, or %v", c.Observe)
+	if c.Sticky {
+		r.line("mode", "%s", "sticky (speakers run with --sticky): a restored node takes nothing back")
+		r.line("after restore", "watched until steady 2 s through one node from 1 s after the hold-down on, or through the old node again, or %v", c.Observe)
+	} else {
+		r.line("after restore", "watched until steady 2 s through the old node again, or %v", c.Observe)
+	}
 	r.line("ARP", "%s", "a host of its own asks who has the VIP every 50 ms; two answers to one request is a split")
 	r.line("machine", "%d CPUs, %s %s/%s", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -176,6 +181,10 @@ func printComparison(r report, c failoverConfig, res []*targetResult) {
 			}
 			pa, kb := percentile(a, 50), percentile(b, 50)
 			r.line(fmt.Sprintf("%s: median ≤ 1.0× keepalived", f), "%s: %s vs %s (%s×) by %s", verdict(pa <= kb), msStr(pa), msStr(kb), ratio(pa, kb, true), measure)
+		}
+		if c.Sticky {
+			r.line(fmt.Sprintf("%s: sticky: no move back, 1 entry-node change per failure", f), "%s: %d of %d moved back; %.1f changes per failure",
+				verdict(len(ps.back) == 0 && ps.changes <= 1), len(ps.back), ps.n, ps.changes)
 		}
 		if p.holdDown > 0 && len(ps.back) > 0 {
 			first := slices.Min(ps.back)

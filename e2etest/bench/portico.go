@@ -44,9 +44,16 @@ type porticoTarget struct {
 	vip     netip.Addr
 	pods    []string // nodes with a pod behind the Service
 	capture *cluster.Capture
+	// Sticky runs only: a pod behind every node, and the node whose pod
+	// is left out of the Service's endpoints (the announcer; see prepare).
+	podOn   map[string]*cluster.Pod
+	podless string
 }
 
-var _ target = (*porticoTarget)(nil)
+var (
+	_ target   = (*porticoTarget)(nil)
+	_ preparer = (*porticoTarget)(nil)
+)
 
 // runPortico starts the cluster, runs every fault (and the stress run) and
 // stops it again.
@@ -64,11 +71,16 @@ func runPortico(ctx context.Context, c failoverConfig, dir string, r report) (re
 	res = newTargetResult("Portico")
 	args := pt.speakerArgs()
 	res.holdDown = flagDuration(args, "--hold-down")
+	c.holdDown = res.holdDown
 	res.setting = []string{
 		fmt.Sprintf("lab %s, LAN %s, API server %s; cluster up in %s", pt.c.Lab.Prefix, pt.c.Lab.LANv4, pt.c.APIServer, seconds(time.Since(start))),
 		fmt.Sprintf("Service %s/%s %s:%d, externalTrafficPolicy Cluster, pods on %s", failoverNS, failoverSvc, pt.vip, failoverPort, strings.Join(pt.pods, ", ")),
 		"speaker: " + args,
 		"a speaker stopped with SIGTERM answers for --handover-delay after the new node took over: two nodes answer then, by design",
+	}
+	if c.Sticky {
+		res.setting = append(res.setting,
+			"sticky: the address stays where it moved; the pods behind the Service are moved off each fault's announcer before the fault")
 	}
 	printTargetHeader(r, res)
 	o, err := startObservers(ctx, c, pt.c.Lab, netip.AddrPortFrom(pt.vip, failoverPort), pt.via)
@@ -97,7 +109,11 @@ func runPortico(ctx context.Context, c failoverConfig, dir string, r report) (re
 func startPortico(ctx context.Context, c failoverConfig, dir string) (_ *porticoTarget, err error) {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cl, err := cluster.Start(sctx, cluster.Options{Dir: dir, SpeakerArgs: c.SpeakerArgs})
+	args := slices.Clone(c.SpeakerArgs)
+	if c.Sticky {
+		args = append(args, "--sticky")
+	}
+	cl, err := cluster.Start(sctx, cluster.Options{Dir: dir, SpeakerArgs: args})
 	if err != nil {
 		return nil, err
 	}
@@ -115,24 +131,38 @@ func startPortico(ctx context.Context, c failoverConfig, dir string) (_ *portico
 	// whose link is down would stay a ready endpoint and fail a third of
 	// the connections through any node: that would measure endpoint health,
 	// not the failover. Rendezvous hashing gives the VIP back to the same
-	// node after every restore, so every fault hits that node.
+	// node after every restore, so every fault hits that node. A sticky
+	// VIP stays where it moved, so the next fault hits another node: then
+	// every node gets a pod, and prepare keeps the announcer's out.
 	winner, err := pt.waitAnnouncer(sctx)
 	if err != nil {
 		return nil, err
 	}
+	if c.Sticky {
+		pt.podOn = map[string]*cluster.Pod{}
+	}
 	var pods []*cluster.Pod
 	for _, h := range cl.Lab.Nodes {
-		if h.Name == winner {
+		if h.Name == winner && !c.Sticky {
 			continue
 		}
 		pod, err := cl.AddPod(sctx, h.Name, "web-"+h.Name, map[string]string{"app": "web"})
 		if err != nil {
 			return nil, err
 		}
-		pods = append(pods, pod)
-		pt.pods = append(pt.pods, h.Name)
+		if c.Sticky {
+			pt.podOn[h.Name] = pod
+		}
+		if h.Name != winner {
+			pods = append(pods, pod)
+			pt.pods = append(pt.pods, h.Name)
+		}
 	}
 	if err := cl.ExposePods(sctx, pt.svc, pods...); err != nil {
+		return nil, err
+	}
+	pt.podless = winner
+	if err := pt.waitProgrammed(sctx); err != nil {
 		return nil, err
 	}
 	if pt.capture, err = cl.Capture(); err != nil {
@@ -189,6 +219,33 @@ func (pt *porticoTarget) createService(ctx context.Context) error {
 	})
 }
 
+// waitProgrammed waits until kube-proxy on every node sends the VIP to
+// endpoints (its service-ips map holds the VIP) before the client sends
+// anything, and sends nothing itself.
+//
+// A SYN that reaches a node while the Service is still in kube-proxy's
+// no-endpoint set leaves an untranslated conntrack entry behind (SYN_SENT,
+// 120 s). The client opens 100 connections a second and its source ports
+// come round again within that time: each SYN on such a port then matches
+// the old entry, skips kube-proxy's DNAT, and the node routes it to the VIP
+// by its own neighbour entry, to whichever node announced it last; that
+// node DNATs it and answers the client directly. Captures showed the
+// announcer forwarding exactly such SYNs, and 41 to 47 such entries on the
+// first announcer: that, not ARP, was the entry-node flip-flop around
+// kill -9 the bench reported.
+func (pt *porticoTarget) waitProgrammed(ctx context.Context) error {
+	want := fmt.Sprintf("%s . tcp . %d : goto external-", pt.vip, failoverPort)
+	return pollUntil(ctx, 30*time.Second, "kube-proxy on every node to forward "+pt.vip.String(), func() (bool, error) {
+		for _, h := range pt.c.Lab.Nodes {
+			out, err := h.Command(ctx, "nft", "list", "map", "ip", "kube-proxy", "service-ips").Output()
+			if err != nil || !strings.Contains(string(out), want) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
 func (pt *porticoTarget) waitAnnouncer(ctx context.Context) (string, error) {
 	var node string
 	err := pollUntil(ctx, 30*time.Second, "an announcer for "+pt.vip.String(), func() (bool, error) {
@@ -216,6 +273,25 @@ func (pt *porticoTarget) announcer(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return m[2], nil
+}
+
+// prepare leaves the pod behind node, about to fail, out of the Service's
+// endpoints, and puts the others in (sticky runs only; see startPortico).
+func (pt *porticoTarget) prepare(ctx context.Context, node string) (bool, error) {
+	if pt.podOn == nil || node == pt.podless {
+		return false, nil
+	}
+	var pods []*cluster.Pod
+	for _, h := range pt.c.Lab.Nodes {
+		if h.Name != node {
+			pods = append(pods, pt.podOn[h.Name])
+		}
+	}
+	if err := pt.c.ExposePods(ctx, pt.svc, pods...); err != nil {
+		return false, err
+	}
+	pt.podless = node
+	return true, nil
 }
 
 func (pt *porticoTarget) inject(ctx context.Context, f fault, node string) error {

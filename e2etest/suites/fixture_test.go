@@ -51,7 +51,13 @@ type fixture struct {
 // setup claims address slot for t and creates its namespace, pool and
 // L2Advertisement (changed by l2, if given, before it is created).
 func setup(t *testing.T, slot int, l2 func(*v1beta1.L2AdvertisementSpec)) *fixture {
-	c := theCluster(t)
+	return setupOn(t, theCluster(t), slot, l2)
+}
+
+// setupOn is setup on cluster c, for a test that needs a cluster of its own
+// (speakers with other flags); its lab has its own addresses, so any slot
+// is free there.
+func setupOn(t *testing.T, c *cluster.Cluster, slot int, l2 func(*v1beta1.L2AdvertisementSpec)) *fixture {
 	f := &fixture{t: t, c: c, ctx: t.Context(), name: fmt.Sprintf("e2e-slot-%d", slot)}
 	first := netlab.PoolFirst + slot*slotSize
 	if first+slotSize-1 > netlab.PoolLast {

@@ -48,13 +48,7 @@ func TestMain(m *testing.M) {
 // skips the test when the root tier cannot run here.
 func theCluster(t *testing.T) *cluster.Cluster {
 	t.Helper()
-	netlab.RequireRoot(t)
-	if err := cluster.Available(cluster.Options{}); err != nil {
-		if os.Getenv("PORTICO_E2E") == "1" {
-			t.Fatalf("PORTICO_E2E=1, but: %v", err)
-		}
-		t.Skipf("skipped: %v (set PORTICO_E2E=1 to fail instead)", err)
-	}
+	requireLab(t)
 	shared.once.Do(func() {
 		dir, err := os.MkdirTemp("", "portico-e2e-")
 		if err != nil {
@@ -76,4 +70,17 @@ func theCluster(t *testing.T) *cluster.Cluster {
 		t.Fatalf("starting the cluster: %v (logs in %s)", shared.err, shared.dir)
 	}
 	return shared.c
+}
+
+// requireLab skips the test, or fails it with PORTICO_E2E=1, when the root
+// tier cannot run here.
+func requireLab(t *testing.T) {
+	t.Helper()
+	netlab.RequireRoot(t)
+	if err := cluster.Available(cluster.Options{}); err != nil {
+		if os.Getenv("PORTICO_E2E") == "1" {
+			t.Fatalf("PORTICO_E2E=1, but: %v", err)
+		}
+		t.Skipf("skipped: %v (set PORTICO_E2E=1 to fail instead)", err)
+	}
 }

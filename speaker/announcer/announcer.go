@@ -29,6 +29,11 @@ type Service struct {
 	// ReadyNodes name the nodes with a ready local endpoint of the Service.
 	// They only matter when LocalOnly is set.
 	ReadyNodes []string
+	// Announcers name, per IP, the node that the Service's status says
+	// announces it (the speakers' announced condition). Only a sticky
+	// election reads them: they are the "current announcer" that every
+	// speaker sees alike, because it is API state and not a speaker's memory.
+	Announcers map[netip.Addr]string
 }
 
 // Input is one view of the cluster. Elect does not modify it.
@@ -36,6 +41,9 @@ type Input struct {
 	Config   *config.Config
 	Nodes    []Node
 	Services []Service
+	// Sticky keeps each IP with the node its Services name as announcer
+	// (Service.Announcers) while that node is alive and eligible; see Elect.
+	Sticky bool
 }
 
 // Announcement says which node answers for one IP, and where.
@@ -74,11 +82,19 @@ const (
 //   - if any Service on the IP is LocalOnly, the node is in the ReadyNodes of
 //     every LocalOnly Service on the IP.
 //
-// Among the eligible nodes, Winner picks the announcer. Invalid addresses are
-// skipped, IPv4-mapped IPv6 addresses count as their IPv4 address, and zones
-// are dropped. Nodes without a name are ignored; should a name appear twice,
-// the entry that is not alive (then the one whose labels sort first) is used,
-// so that the result still does not depend on the order.
+// Among the eligible nodes, Winner picks the announcer. With in.Sticky, an
+// eligible node that a Service on the IP names as its announcer keeps the IP
+// instead (Winner picks among them should the Services name several): an
+// address stays where it is while its announcer lives, and a node that
+// comes back takes nothing back. Only when no named node is eligible does
+// the IP go to the Winner among all eligible nodes, which is where every
+// speaker moves it, as the announcer's death is the same news to all.
+//
+// Invalid addresses are skipped, IPv4-mapped IPv6 addresses count as their
+// IPv4 address, and zones are dropped. Nodes without a name are ignored;
+// should a name appear twice, the entry that is not alive (then the one
+// whose labels sort first) is used, so that the result still does not
+// depend on the order.
 func Elect(in Input) []Announcement {
 	nodes := canonicalNodes(in.Nodes)
 	groups := groupByIP(in.Services)
@@ -101,7 +117,7 @@ func Elect(in Input) []Announcement {
 			v = newPoolView(p.Name, ads, nodes)
 			views[p.Name] = v
 		}
-		a.Node, a.Interfaces, a.Reason = v.elect(g)
+		a.Node, a.Interfaces, a.Reason = v.elect(g, in.Sticky)
 		out = append(out, a)
 	}
 	return out
@@ -129,6 +145,8 @@ type ipGroup struct {
 	// they are not, only a node that serves all of them may announce.
 	localOnly bool
 	ready     map[string]bool
+	// current are the nodes the Services name as the IP's announcer, sorted.
+	current []string
 }
 
 func groupByIP(svcs []Service) []*ipGroup {
@@ -146,6 +164,9 @@ func groupByIP(svcs []Service) []*ipGroup {
 				byIP[ip] = g
 			}
 			g.keys = append(g.keys, s.Key)
+			if n := announcerOf(s.Announcers, ip); n != "" {
+				g.current = append(g.current, n)
+			}
 			if s.LocalOnly {
 				g.addLocal(s.ReadyNodes)
 			}
@@ -155,10 +176,26 @@ func groupByIP(svcs []Service) []*ipGroup {
 	for _, g := range byIP {
 		slices.Sort(g.keys)
 		g.keys = slices.Compact(g.keys)
+		slices.Sort(g.current)
+		g.current = slices.Compact(g.current)
 		out = append(out, g)
 	}
 	slices.SortFunc(out, func(a, b *ipGroup) int { return a.ip.Compare(b.ip) })
 	return out
+}
+
+// announcerOf returns the node that m names for ip, whichever spelling of
+// the address m uses as its key.
+func announcerOf(m map[netip.Addr]string, ip netip.Addr) string {
+	if n, ok := m[ip]; ok {
+		return n
+	}
+	for k, n := range m {
+		if k.Unmap().WithZone("") == ip {
+			return n
+		}
+	}
+	return ""
 }
 
 // addLocal intersects the ready set with one more LocalOnly Service's

@@ -13,6 +13,14 @@
 //   - Services sharing an IP are always announced by the same node;
 //   - a node that joins or leaves moves only the IPs it wins or won.
 //
+// A sticky election (Input.Sticky) moves even less: an IP stays with the
+// node its Services' status names as announcer while that node is alive
+// and eligible, so a node that comes back takes nothing back, and each
+// failure moves an address once. The cost is balance: addresses do not
+// return to their rendezvous winners. The named announcer is part of the
+// input, read from the API server like everything else, so the election
+// stays a function of the view that every speaker computes alike.
+//
 // The hash is part of the protocol between speakers: two versions that hash
 // differently elect different nodes during a rolling upgrade, and both would
 // answer for the same IP. It must not change.

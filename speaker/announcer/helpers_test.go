@@ -111,7 +111,8 @@ func shuffled[T any](r *rand.Rand, in []T) []T {
 // shuffledInput reorders every slice of an Input, including the Nodes'
 // ReadyNodes and the Services' IPs, without changing what it says.
 func shuffledInput(r *rand.Rand, in announcer.Input) announcer.Input {
-	out := announcer.Input{Config: in.Config, Nodes: shuffled(r, in.Nodes), Services: shuffled(r, in.Services)}
+	out := in
+	out.Nodes, out.Services = shuffled(r, in.Nodes), shuffled(r, in.Services)
 	for i := range out.Services {
 		s := &out.Services[i]
 		s.IPs = shuffled(r, s.IPs)

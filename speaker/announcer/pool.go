@@ -119,7 +119,9 @@ func describeAds(ads []*config.L2Advertisement) string {
 }
 
 // elect returns the winner for g and its interfaces, or why there is none.
-func (v *poolView) elect(g *ipGroup) (node string, interfaces []string, reason string) {
+// sticky narrows the candidates to g's current announcers, if any of them
+// is one.
+func (v *poolView) elect(g *ipGroup, sticky bool) (node string, interfaces []string, reason string) {
 	if v.reason != "" {
 		return "", nil, v.reason
 	}
@@ -147,8 +149,24 @@ func (v *poolView) elect(g *ipGroup) (node string, interfaces []string, reason s
 	if len(cands) == 0 {
 		return "", nil, reasonNoneAlive
 	}
+	if sticky {
+		if keep := intersect(g.current, cands); len(keep) > 0 {
+			cands = keep
+		}
+	}
 	w := Winner(g.ip, cands)
 	// Callers get their own slice: the cached one is shared by every IP
 	// this node wins in the pool.
 	return w, slices.Clone(v.interfaces[w]), ""
+}
+
+// intersect returns the names in both a and b, in the order of a.
+func intersect(a, b []string) []string {
+	var out []string
+	for _, n := range a {
+		if slices.Contains(b, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -87,6 +87,7 @@ func failover(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.Stress, "stress", 0, "run a busy loop per CPU on the announcer this long, counting announcer changes (0 skips)")
 	fs.DurationVar(&o.Observe, "observe", 10*time.Second, "how long to watch for a move back after a restore")
 	speaker := fs.String("speaker-args", "", "extra speaker flags, space separated")
+	fs.BoolVar(&o.Sticky, "sticky", false, "run the speakers with --sticky: a restored node takes nothing back, so no move back is expected")
 	fs.BoolVar(&o.Verbose, "v", false, "print every repetition")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the logs")
 	if err := fs.Parse(args); err != nil {

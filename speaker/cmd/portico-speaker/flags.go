@@ -55,6 +55,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (op
 	fs.DurationVar(&o.layer2.GratuitousInterval, "gratuitous-interval", 100*time.Millisecond, "interval between gratuitous rounds")
 	fs.DurationVar(&o.layer2.LinkUpDelay, "link-up-delay", 500*time.Millisecond, "keep a link that came back silent (no ARP/NDP) this long while membership heals; negative disables")
 	fs.DurationVar(&o.speaker.HandoverDelay, "handover-delay", time.Second, "keep answering this long after leaving on SIGTERM")
+	fs.BoolVar(&o.speaker.Sticky, "sticky", false, "keep each address on its announcer while that node is alive and eligible; a returning node takes nothing back (set alike on every speaker)")
 	fs.BoolVar(&o.speaker.IgnoreNoClass, "ignore-no-class", false, "announce only Services with loadBalancerClass portico.dev/lb")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":7472", "Prometheus metrics address; without a host, --bind-address's; 0 disables")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":7473", "healthz/readyz address; without a host, --bind-address's; 0 disables")
