@@ -99,16 +99,12 @@ func For(res ClusterResources) (*Config, []Problem) {
 		p, ps := buildPeer(in.Name, &in.Spec, penv)
 		v := &v1beta1.BGPPeerVersion{Generation: in.Generation, Spec: *in.Spec.DeepCopy()}
 		if p == nil {
-			v = in.Status.LastValid.DeepCopy()
-			if v != nil {
-				// The password is read again from the Secret the last
-				// valid version names: status never holds one.
-				var lps []Problem
-				if p, lps = buildPeer(in.Name, &v.Spec, penv); p != nil {
-					ps = append([]Problem{o.lastValidInUse()}, ps...)
-				} else {
-					ps = append(ps, lastValidUnusable(o, v.Generation, lps))
-				}
+			// The password is read again from the Secret the last valid
+			// version names: status never holds one.
+			if v = in.Status.LastValid.DeepCopy(); v != nil {
+				p, ps = fromLastValid(o, ps, v.Generation, &v.Spec, func(s *v1beta1.BGPPeerSpec) (*BGPPeer, []Problem) {
+					return buildPeer(in.Name, s, penv)
+				})
 			}
 		}
 		if p != nil {
@@ -130,14 +126,10 @@ func For(res ClusterResources) (*Config, []Problem) {
 		a, ps := buildL2(in.Name, &in.Spec, env)
 		v := &v1beta1.L2AdvertisementVersion{Generation: in.Generation, Spec: *in.Spec.DeepCopy()}
 		if a == nil {
-			v = in.Status.LastValid.DeepCopy()
-			if v != nil {
-				var lps []Problem
-				if a, lps = buildL2(in.Name, &v.Spec, env); a != nil {
-					ps = append([]Problem{o.lastValidInUse()}, ps...)
-				} else {
-					ps = append(ps, lastValidUnusable(o, v.Generation, lps))
-				}
+			if v = in.Status.LastValid.DeepCopy(); v != nil {
+				a, ps = fromLastValid(o, ps, v.Generation, &v.Spec, func(s *v1beta1.L2AdvertisementSpec) (*L2Advertisement, []Problem) {
+					return buildL2(in.Name, s, env)
+				})
 			}
 		}
 		if a != nil {
@@ -153,14 +145,10 @@ func For(res ClusterResources) (*Config, []Problem) {
 		a, ps := buildBGP(in.Name, &in.Spec, env, false)
 		v := &v1beta1.BGPAdvertisementVersion{Generation: in.Generation, Spec: *in.Spec.DeepCopy()}
 		if a == nil {
-			v = in.Status.LastValid.DeepCopy()
-			if v != nil {
-				var lps []Problem
-				if a, lps = buildBGP(in.Name, &v.Spec, env, true); a != nil {
-					ps = append([]Problem{o.lastValidInUse()}, ps...)
-				} else {
-					ps = append(ps, lastValidUnusable(o, v.Generation, lps))
-				}
+			if v = in.Status.LastValid.DeepCopy(); v != nil {
+				a, ps = fromLastValid(o, ps, v.Generation, &v.Spec, func(s *v1beta1.BGPAdvertisementSpec) (*BGPAdvertisement, []Problem) {
+					return buildBGP(in.Name, s, env, true)
+				})
 			}
 		}
 		if a != nil {
@@ -176,6 +164,19 @@ func For(res ClusterResources) (*Config, []Problem) {
 	c.byPriority = slices.SortedFunc(maps.Values(pools), byPriority)
 	sortProblems(problems)
 	return c, problems
+}
+
+// fromLastValid builds the recorded last valid version (generation, spec)
+// of an object whose spec as written is invalid, and adds to ps, the
+// problems of the spec as written, which of the two is in use. One rule for
+// every kind: the recorded version stands in when it still builds, and
+// otherwise the object is out of the model with the reason.
+func fromLastValid[S, M any](o object, ps []Problem, generation int64, spec *S, build func(*S) (*M, []Problem)) (*M, []Problem) {
+	m, lps := build(spec)
+	if m == nil {
+		return nil, append(ps, lastValidUnusable(o, generation, lps))
+	}
+	return m, append([]Problem{o.lastValidInUse()}, ps...)
 }
 
 // lastValidUnusable says why a recorded last valid version cannot stand in
