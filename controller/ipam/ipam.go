@@ -342,13 +342,8 @@ func (m *IPAM) decideAutomatic(req Request, eff *Effects) Decision {
 			d.Pools = append(d.Pools, pool)
 			continue
 		}
-		// An address of this family that may not be kept is let go first:
-		// Allocate would otherwise hand it back, being idempotent.
-		for _, a := range held {
-			if a.Is6() == is6 {
-				m.alloc.ReleaseAddr(req.Owner.Key, a)
-			}
-		}
+		// keepHeld let go of every address of this family it could not
+		// keep, so Allocate, being idempotent, does not hand one back.
 		if len(names) == 0 {
 			f := fail(v1beta1.ReasonNoPoolMatches, "no enabled IPAddressPool with autoAssign admits Services in namespace %q with these labels", req.Info.Namespace)
 			if req.Pool != "" {
