@@ -85,16 +85,6 @@ type hostInfo struct {
 	SpeakerPID int `json:"speakerPID,omitempty"`
 }
 
-// nodeByMAC returns the name of the node whose eth0 has mac, or "".
-func (r readyInfo) nodeByMAC(mac string) string {
-	for _, n := range r.Nodes {
-		if strings.EqualFold(n.MAC, mac) {
-			return n.Name
-		}
-	}
-	return ""
-}
-
 // node returns the node called name.
 func (r readyInfo) node(name string) (hostInfo, bool) {
 	for _, n := range r.Nodes {

@@ -129,18 +129,4 @@ func onSubnet(l link, ip netip.Addr) bool {
 	return false
 }
 
-// count is the number of distinct IPs in the plan.
-func (p plan) count() int {
-	seen := map[netip.Addr]struct{}{}
-	for _, ifp := range p {
-		for _, a := range ifp.v4 {
-			seen[a] = struct{}{}
-		}
-		for _, a := range ifp.v6 {
-			seen[a] = struct{}{}
-		}
-	}
-	return len(seen)
-}
-
 func sortAddrs(a []netip.Addr) { slices.SortFunc(a, netip.Addr.Compare) }
