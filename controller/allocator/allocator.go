@@ -64,7 +64,7 @@ type holding struct {
 	owners []Owner     // sorted by Key
 	// since[i] orders owners[i]'s arrival on the address among all joins:
 	// when an edit makes two holders incompatible, the earlier one keeps
-	// the address (Keep).
+	// the address (Settle).
 	since []uint64
 }
 
@@ -98,135 +98,6 @@ func New(opts Options) *Allocator {
 	}
 }
 
-// Allocate gives owner one automatically chosen address of the family (is6
-// false means IPv4) and returns it with its pool's name.
-//
-// In order: if owner already holds an address of the family it gets that
-// one back (the pool name is "" if no current pool contains it); if it has
-// a SharingKey, an address held by compatible owners with that key, in one
-// of pools and of the family, is reused; otherwise a free address comes from
-// the first of pools, in priority order, that has one. Unknown pool names
-// are skipped. The error wraps ErrFull when the pools are exhausted and
-// ErrNoFamily when none of them has a range of the family.
-func (a *Allocator) Allocate(owner Owner, pools []string, is6 bool) (netip.Addr, string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if owner.Key == "" {
-		return netip.Addr{}, "", errors.New("allocator: owner has an empty key")
-	}
-
-	var mine netip.Addr
-	for _, ip := range a.owned[owner.Key] {
-		if ip.Is6() == is6 && (!mine.IsValid() || ip.Less(mine)) {
-			mine = ip
-		}
-	}
-	if mine.IsValid() {
-		h := a.holders[mine]
-		if err := a.join(mine, h.rs, owner); err != nil {
-			return netip.Addr{}, "", err
-		}
-		return mine, poolName(h.rs), nil
-	}
-
-	if owner.SharingKey != "" {
-		if ip, rs := a.sharedCandidate(owner, pools, is6); ip.IsValid() {
-			if err := a.join(ip, rs, owner); err != nil {
-				return netip.Addr{}, "", err
-			}
-			return ip, rs.pool.name, nil
-		}
-	}
-
-	hasFamily := false
-	for _, name := range pools {
-		p := a.pools[name]
-		if p == nil {
-			continue
-		}
-		// Upper bands of every range first, so that a pool's requested
-		// addresses are the last thing it gives away.
-		for _, upper := range []bool{true, false} {
-			for _, rs := range p.ranges {
-				if rs.r.First.Is6() != is6 {
-					continue
-				}
-				hasFamily = true
-				var lo, n, used uint64
-				switch {
-				case upper && rs.upperFree():
-					lo, n = rs.upperWindow()
-					used = rs.usedUp
-				case !upper && rs.lowerFree():
-					lo, n, used = 0, rs.band, rs.usedValid-rs.usedUp
-				default:
-					continue
-				}
-				ip, err := a.pick(rs, lo, n, used)
-				if err != nil {
-					return netip.Addr{}, "", err
-				}
-				if err := a.join(ip, rs, owner); err != nil {
-					return netip.Addr{}, "", err
-				}
-				return ip, name, nil
-			}
-		}
-	}
-	if !hasFamily {
-		return netip.Addr{}, "", fmt.Errorf("%w: %s in pools %q", ErrNoFamily, family(is6), pools)
-	}
-	return netip.Addr{}, "", fmt.Errorf("%w: %s in pools %q", ErrFull, family(is6), pools)
-}
-
-// sharedCandidate returns the address to share with owner, preferring pool
-// priority and then the lowest address so the choice is reproducible.
-func (a *Allocator) sharedCandidate(owner Owner, pools []string, is6 bool) (netip.Addr, *rangeState) {
-	var best netip.Addr
-	var bestRS *rangeState
-	bestPrio := len(pools)
-	for ip := range a.shared[owner.SharingKey] {
-		h := a.holders[ip]
-		if ip.Is6() != is6 || h.rs == nil || h.rs.pool.avoids(ip) {
-			continue
-		}
-		prio := slices.Index(pools, h.rs.pool.name)
-		if prio < 0 || prio > bestPrio || prio == bestPrio && best.Less(ip) {
-			continue
-		}
-		if conflict(ip, owner, h.others(owner.Key)) != nil {
-			continue
-		}
-		best, bestRS, bestPrio = ip, h.rs, prio
-	}
-	return best, bestRS
-}
-
-// Assign gives owner the address ip, which must lie in one of pools and not
-// be avoided by its pool (else ErrNotInPools), and must be free or held only
-// by owners it may share with (else a *ConflictError wrapping ErrInUse). It
-// returns the pool's name. Assigning an address the owner already holds
-// succeeds and records the owner's current ports and keys.
-func (a *Allocator) Assign(owner Owner, ip netip.Addr, pools []string) (string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if owner.Key == "" {
-		return "", errors.New("allocator: owner has an empty key")
-	}
-	ip = ip.Unmap()
-	rs := a.locate(ip)
-	if rs == nil || !slices.Contains(pools, rs.pool.name) {
-		return "", notInPools(ip, pools, poolName(rs))
-	}
-	if rs.pool.avoids(ip) {
-		return "", fmt.Errorf("%w: %s ends in .0 or .255 and pool %q avoids such addresses", ErrNotInPools, ip, rs.pool.name)
-	}
-	if err := a.join(ip, rs, owner); err != nil {
-		return "", err
-	}
-	return rs.pool.name, nil
-}
-
 // Restore records that owner already holds ip, as found in a Service's
 // status when the controller starts. Pools, avoided addresses and pool
 // policy are not checked: what is announced stays recorded. It fails only
@@ -250,17 +121,17 @@ func (a *Allocator) Restore(owner Owner, ip netip.Addr) error {
 
 // join adds owner to the holders of ip (rs is ip's range, used when ip is
 // not held yet), or refreshes owner's entry when it already holds ip. Either
-// way owner must be compatible with every other holder: only Keep settles a
-// disagreement by who came first, because only its caller is ready to
-// decide the losers again.
+// way owner must be compatible with every other holder: only Settle's keep
+// settles a disagreement by who came first, because only its caller is ready
+// to decide the losers again.
 func (a *Allocator) join(ip netip.Addr, rs *rangeState, owner Owner) error {
 	h := a.holders[ip]
 	if cerr := conflict(ip, owner, h.others(owner.Key)); cerr != nil {
 		return cerr
 	}
 	if _, found := slices.BinarySearchFunc(h.owners, owner.Key, byKey); found {
-		_, err := a.keep(ip, owner) // compatible with all: evicts nobody
-		return err
+		a.applyKeep(ip, owner, nil) // compatible with all: evicts nobody
+		return nil
 	}
 	a.insertHolder(ip, rs, owner)
 	return nil
@@ -289,12 +160,11 @@ func (a *Allocator) insertHolder(ip netip.Addr, rs *rangeState, owner Owner) {
 	}
 }
 
-// keep re-judges owner, which holds ip, under its current spec. Holders
-// that joined before owner and no longer agree with it win: owner's entry
-// is left as it was and the conflict returned. Otherwise owner's entry is
-// updated and the later holders that no longer agree with it are removed
-// from ip and returned.
-func (a *Allocator) keep(ip netip.Addr, owner Owner) ([]Eviction, error) {
+// judgeKeep re-judges owner, which holds ip, under its current spec,
+// changing nothing. Holders that joined before owner and no longer agree
+// with it win: the conflict is returned. Otherwise the later holders that no
+// longer agree with owner are returned, to lose ip when applyKeep runs.
+func (a *Allocator) judgeKeep(ip netip.Addr, owner Owner) ([]Owner, *ConflictError) {
 	h := a.holders[ip]
 	i, _ := slices.BinarySearchFunc(h.owners, owner.Key, byKey)
 	mine := h.since[i]
@@ -308,6 +178,14 @@ func (a *Allocator) keep(ip netip.Addr, owner Owner) ([]Eviction, error) {
 		}
 		losers = append(losers, other)
 	}
+	return losers, nil
+}
+
+// applyKeep records owner's current spec on ip, which it holds, and removes
+// the losers judgeKeep found from ip.
+func (a *Allocator) applyKeep(ip netip.Addr, owner Owner, losers []Owner) []Eviction {
+	h := a.holders[ip]
+	i, _ := slices.BinarySearchFunc(h.owners, owner.Key, byKey)
 	oldKey := h.sharingKey()
 	owner.Ports = slices.Clone(owner.Ports)
 	h.owners[i] = owner
@@ -321,7 +199,7 @@ func (a *Allocator) keep(ip netip.Addr, owner Owner) ([]Eviction, error) {
 		a.releaseAddr(l.Key, ip)
 		evicted = append(evicted, Eviction{Key: l.Key, IP: ip, Reason: refuse(l, owner) + ", which holds it first"})
 	}
-	return evicted, nil
+	return evicted
 }
 
 // Eviction is an owner that lost a shared address because a holder that
@@ -332,34 +210,6 @@ type Eviction struct {
 	Reason string // from the evicted owner's side, e.g. "port TCP/80 already used by ns/a, which holds it first"
 }
 
-// Keep re-checks an address owner already holds against owner's current
-// ports and keys, which may have changed since it was given the address.
-// ip must still lie in one of pools (else ErrNotInPools; avoided addresses
-// are kept, as Restore keeps them) and owner must still be allowed to share
-// it with every other holder. When owner and another holder may no longer
-// share, the one that joined the address first keeps it: if that is owner,
-// the others lose ip and are returned, to be decided again; if not, Keep
-// returns a *ConflictError. Keep releases ip from owner whenever it fails,
-// and fails with ErrNotHeld when owner does not hold ip.
-func (a *Allocator) Keep(owner Owner, ip netip.Addr, pools []string) ([]Eviction, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ip = ip.Unmap()
-	if !slices.Contains(a.owned[owner.Key], ip) {
-		return nil, fmt.Errorf("%w: %s does not hold %s", ErrNotHeld, owner.Key, ip)
-	}
-	if rs := a.holders[ip].rs; rs == nil || !slices.Contains(pools, rs.pool.name) {
-		a.releaseAddr(owner.Key, ip)
-		return nil, notInPools(ip, pools, poolName(rs))
-	}
-	evicted, err := a.keep(ip, owner)
-	if err != nil {
-		a.releaseAddr(owner.Key, ip)
-		return nil, err
-	}
-	return evicted, nil
-}
-
 // Release frees every address the owner holds. Unknown keys are a no-op.
 func (a *Allocator) Release(key string) {
 	a.mu.Lock()
@@ -368,14 +218,6 @@ func (a *Allocator) Release(key string) {
 		a.dropHolder(key, ip)
 	}
 	delete(a.owned, key)
-}
-
-// ReleaseAddr frees one address of the owner. It is a no-op when the owner
-// does not hold ip.
-func (a *Allocator) ReleaseAddr(key string, ip netip.Addr) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.releaseAddr(key, ip.Unmap())
 }
 
 func (a *Allocator) releaseAddr(key string, ip netip.Addr) {
@@ -446,11 +288,9 @@ func (a *Allocator) Addresses(key string) []netip.Addr {
 	return out
 }
 
-// Holder returns the spec the owner with key was last given or kept its
+// holder returns the spec the owner with key was last given or kept its
 // addresses under, and false when it holds none.
-func (a *Allocator) Holder(key string) (Owner, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+func (a *Allocator) holder(key string) (Owner, bool) {
 	ips := a.owned[key]
 	if len(ips) == 0 {
 		return Owner{}, false
@@ -460,14 +300,6 @@ func (a *Allocator) Holder(key string) (Owner, bool) {
 	o := h.owners[i]
 	o.Ports = slices.Clone(o.Ports)
 	return o, true
-}
-
-// PoolOf returns the current pool containing ip, whether or not ip is held.
-func (a *Allocator) PoolOf(ip netip.Addr) (string, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	rs := a.locate(ip.Unmap())
-	return poolName(rs), rs != nil
 }
 
 func poolName(rs *rangeState) string {

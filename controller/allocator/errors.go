@@ -17,15 +17,12 @@ var (
 	// release can cure it: the configuration has to change.
 	ErrNoFamily = errors.New("allocator: no range of the address family")
 	// ErrNotInPools means a requested address lies outside the pools the
-	// owner may use, or is an address its pool avoids (.0/.255). PoolOf tells
-	// "outside every pool" from "in a pool you may not use".
+	// owner may use, or is an address its pool avoids (.0/.255). Settle's
+	// Grant.Pool tells "outside every pool" from "in a pool you may not use".
 	ErrNotInPools = errors.New("allocator: address not in the allowed pools")
 	// ErrInUse means the address is held by owners that may not share it with
 	// the asker. It is always returned wrapped in a *ConflictError.
 	ErrInUse = errors.New("allocator: address in use")
-	// ErrNotHeld means Keep was asked about an address the owner does not
-	// hold (any more): the caller's view is behind the allocator's.
-	ErrNotHeld = errors.New("allocator: address not held")
 )
 
 // errAccounting is returned when the bounded walk finds fewer free addresses
@@ -90,6 +87,10 @@ func notInPools(ip netip.Addr, pools []string, in string) error {
 		return fmt.Errorf("%w: %s is outside every pool (allowed %q)", ErrNotInPools, ip, pools)
 	}
 	return fmt.Errorf("%w: %s belongs to pool %q (allowed %q)", ErrNotInPools, ip, in, pools)
+}
+
+func avoided(ip netip.Addr, pool string) error {
+	return fmt.Errorf("%w: %s ends in .0 or .255 and pool %q avoids such addresses", ErrNotInPools, ip, pool)
 }
 
 func family(is6 bool) string {

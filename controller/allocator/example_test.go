@@ -23,18 +23,21 @@ func Example() {
 	web := allocator.Owner{Key: "shop/web", SharingKey: "shop", Ports: []allocator.Port{{Protocol: "TCP", Port: 443}}}
 	dns := allocator.Owner{Key: "shop/dns", SharingKey: "shop", Ports: []allocator.Port{{Protocol: "UDP", Port: 53}}}
 	for _, o := range []allocator.Owner{web, dns} {
-		ip, pool, err := a.Allocate(o, order, false)
-		fmt.Println(o.Key, ip, pool, err)
+		g := a.Settle(allocator.Claim{Owner: o, Families: []bool{false}, Keep: order, Pick: order}).Grants[0]
+		fmt.Println(o.Key, g.IP, g.Pool, g.Err)
 	}
 
 	// An exclusive Service cannot join them; it may take a requested address elsewhere.
 	db := allocator.Owner{Key: "shop/db"}
-	_, err := a.Assign(db, netip.MustParseAddr("192.0.2.10"), order)
+	request := func(ip string) allocator.Grant {
+		c := allocator.Claim{Owner: db, Families: []bool{false}, Requested: []netip.Addr{netip.MustParseAddr(ip)}, Keep: order, Take: order}
+		return a.Settle(c).Grants[0]
+	}
+	err := request("192.0.2.10").Err
 	fmt.Println(err, errors.Is(err, allocator.ErrInUse))
-	_, err = a.Assign(db, netip.MustParseAddr("198.51.100.255"), order)
-	fmt.Println(errors.Is(err, allocator.ErrNotInPools))
-	pool, err := a.Assign(db, netip.MustParseAddr("198.51.100.7"), order)
-	fmt.Println(pool, err)
+	fmt.Println(errors.Is(request("198.51.100.255").Err, allocator.ErrNotInPools))
+	g := request("198.51.100.7")
+	fmt.Println(g.Pool, g.Err)
 
 	fmt.Printf("%+v\n", a.Usage("prod"))
 	fmt.Printf("%+v\n", a.Usage("spare"))

@@ -1,6 +1,7 @@
 package allocator
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -81,4 +82,95 @@ func mustAdd(a netip.Addr, n uint64) netip.Addr {
 		a = a.Next()
 	}
 	return a
+}
+
+// The single-step entry points below exist only in test builds. Production
+// code claims through Settle; these let the tests drive the same steps
+// (planKeep, planPick, join, applyKeep, releaseAddr) one
+// at a time, as the allocator's tests were written against them.
+
+// ErrNotHeld means Keep was asked about an address the owner does not hold.
+var ErrNotHeld = errors.New("allocator: address not held")
+
+// Allocate gives owner one automatically chosen address of the family: the
+// one it holds already, else what planPick chooses.
+func (a *Allocator) Allocate(owner Owner, pools []string, is6 bool) (netip.Addr, string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if owner.Key == "" {
+		return netip.Addr{}, "", errors.New("allocator: owner has an empty key")
+	}
+	var mine netip.Addr
+	for _, ip := range a.owned[owner.Key] {
+		if ip.Is6() == is6 && (!mine.IsValid() || ip.Less(mine)) {
+			mine = ip
+		}
+	}
+	if mine.IsValid() {
+		h := a.holders[mine]
+		if err := a.join(mine, h.rs, owner); err != nil {
+			return netip.Addr{}, "", err
+		}
+		return mine, poolName(h.rs), nil
+	}
+	p := a.planPick(owner, pools, is6)
+	if p.err != nil {
+		return netip.Addr{}, "", p.err
+	}
+	a.insertHolder(p.ip, p.rs, owner)
+	return p.ip, poolName(p.rs), nil
+}
+
+// Assign gives owner the address ip from one of pools, or refreshes the
+// owner's spec on it when it holds ip already.
+func (a *Allocator) Assign(owner Owner, ip netip.Addr, pools []string) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if owner.Key == "" {
+		return "", errors.New("allocator: owner has an empty key")
+	}
+	ip = ip.Unmap()
+	rs := a.locate(ip)
+	if rs == nil || !slices.Contains(pools, rs.pool.name) {
+		return "", notInPools(ip, pools, poolName(rs))
+	}
+	if rs.pool.avoids(ip) {
+		return "", avoided(ip, rs.pool.name)
+	}
+	if err := a.join(ip, rs, owner); err != nil {
+		return "", err
+	}
+	return rs.pool.name, nil
+}
+
+// Keep re-judges an address owner holds, as Settle does, and releases it
+// when it may not be kept.
+func (a *Allocator) Keep(owner Owner, ip netip.Addr, pools []string) ([]Eviction, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ip = ip.Unmap()
+	if !slices.Contains(a.owned[owner.Key], ip) {
+		return nil, fmt.Errorf("%w: %s does not hold %s", ErrNotHeld, owner.Key, ip)
+	}
+	p := a.planKeep(owner, ip, pools)
+	if p.err != nil {
+		a.releaseAddr(owner.Key, ip)
+		return nil, p.err
+	}
+	return a.applyKeep(ip, owner, p.losers), nil
+}
+
+// ReleaseAddr frees one address of the owner.
+func (a *Allocator) ReleaseAddr(key string, ip netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.releaseAddr(key, ip.Unmap())
+}
+
+// PoolOf returns the current pool containing ip, whether or not ip is held.
+func (a *Allocator) PoolOf(ip netip.Addr) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rs := a.locate(ip.Unmap())
+	return poolName(rs), rs != nil
 }

@@ -210,3 +210,28 @@ func TestPreferDualStackGetsSecondFamilyLater(t *testing.T) {
 		t.Error("ns/dual still waiting with both families")
 	}
 }
+
+// TestFailedDecisionEvictsNobody: a decision that fails as a whole takes
+// nothing from anybody. Here a Service that held a shared address first is
+// edited so that the later sharer clashes with it, and it requires an IPv6
+// address no pool has. Before the allocator judged a claim as a whole, ipam
+// kept the IPv4 address (evicting the later sharer), then failed on IPv6 and
+// released the IPv4 address again: the sharer lost it for nothing.
+func TestFailedDecisionEvictsNobody(t *testing.T) {
+	m := newIPAM(t, pool("p", "192.0.2.0/28"))
+	a := mustAssign(t, m, req("ns/a", sharing("k", 80)))
+	b := mustAssign(t, m, req("ns/b", sharing("k", 443)))
+	if a.Addrs[0] != b.Addrs[0] {
+		t.Fatalf("setup: a %v and b %v do not share", a.Addrs, b.Addrs)
+	}
+	d, eff := m.Decide(req("ns/a", sharing("k", 80, 443), families(true, false, true)))
+	if d.Assigned || d.Reason != v1beta1.ReasonNoPoolMatches {
+		t.Fatalf("a = %+v, want NoPoolMatches (no IPv6 pool)", d)
+	}
+	if len(eff.Evicted) != 0 {
+		t.Errorf("evicted %v by a decision that failed", eff.Evicted)
+	}
+	if again := mustAssign(t, m, req("ns/b", sharing("k", 443))); again.Addrs[0] != b.Addrs[0] || again.Note != "" {
+		t.Errorf("b = %+v, want it to keep %s untouched", again, b.Addrs[0])
+	}
+}

@@ -141,14 +141,14 @@ type Effects struct {
 }
 
 // Decide gives req the addresses it should hold now, changing the
-// allocation as needed: every address the Service keeps is checked again
-// against its current ports, sharing key and backends.
+// allocation as needed. ipam turns the request and the pool policy into one
+// allocator.Claim and explains the allocator's answer; the allocator alone
+// judges, against the Service's current ports, sharing key and backends,
+// which addresses it may keep, take or be given.
 func (m *IPAM) Decide(req Request) (Decision, Effects) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	key := req.Owner.Key
-	before := m.alloc.Addresses(key)
-	terms, _ := m.alloc.Holder(key)
 	var eff Effects
 
 	if dup, ok := m.duplicates[key]; ok {
@@ -160,13 +160,14 @@ func (m *IPAM) Decide(req Request) (Decision, Effects) {
 		}
 	}
 	var d Decision
+	var out allocator.Outcome
 	switch {
 	case req.Invalid != "":
-		d = m.decideInvalid(req, &eff)
+		d, out = m.decideInvalid(req)
 	case len(req.Requested) > 0:
-		d = m.decideRequested(req, &eff)
+		d, out = m.decideRequested(req)
 	default:
-		d = m.decideAutomatic(req, &eff)
+		d, out = m.decideAutomatic(req)
 	}
 	// A Service that lacks an address retrying could give it waits for one
 	// to free: one that got none, or a PreferDualStack Service that got an
@@ -177,33 +178,26 @@ func (m *IPAM) Decide(req Request) (Decision, Effects) {
 	} else {
 		delete(m.pending, key)
 	}
+	for _, l := range out.Lost {
+		m.moved[key] = loss{addr: l.IP, reason: l.Reason}
+	}
+	for _, e := range out.Evicted {
+		m.moved[e.Key] = loss{addr: e.IP, reason: e.Reason}
+		eff.Evicted = append(eff.Evicted, e.Key)
+	}
 	if l, ok := m.moved[key]; ok {
 		delete(m.moved, key)
 		if !slices.Contains(d.Addrs, l.addr) {
 			d.Note = fmt.Sprintf("lost %s: %s", l.addr, l.reason)
 		}
 	}
-	// Let go of everything not decided on, including what a failed
-	// decision took on the way (the IPv4 half of a dual-stack request).
-	for _, a := range m.alloc.Addresses(key) {
-		if !slices.Contains(d.Addrs, a) {
-			m.alloc.ReleaseAddr(key, a)
-		}
-	}
-	for _, a := range before {
-		if !slices.Contains(d.Addrs, a) {
-			eff.Freed = true
-		}
-	}
-	// New ports or keys on a kept address may let a waiting Service share it.
-	if len(d.Addrs) > 0 && len(before) > 0 && !sameTerms(terms, req.Owner) {
-		eff.Freed = true
-	}
+	eff.Freed = out.Freed
 	return d, eff
 }
 
-func sameTerms(a, b allocator.Owner) bool {
-	return a.SharingKey == b.SharingKey && a.BackendKey == b.BackendKey && slices.Equal(a.Ports, b.Ports)
+// letGo settles a claim for nothing: the Service keeps no address.
+func (m *IPAM) letGo(req Request) allocator.Outcome {
+	return m.alloc.Settle(allocator.Claim{Owner: req.Owner})
 }
 
 // ask is what a Service asks for, apart from its ports and keys, which the
@@ -243,72 +237,56 @@ func (m *IPAM) retryDuplicate(req Request, addrs []netip.Addr) (Decision, bool) 
 
 // decideInvalid keeps what a Service with an unreadable request holds, as
 // long as it may still hold it, so a typo never frees a live address.
-func (m *IPAM) decideInvalid(req Request, eff *Effects) Decision {
+func (m *IPAM) decideInvalid(req Request) (Decision, allocator.Outcome) {
 	d := Decision{Reason: v1beta1.ReasonInvalidRequest, Message: req.Invalid}
-	held := m.alloc.Addresses(req.Owner.Key)
-	for _, is6 := range req.Families {
-		if a, pool, ok := m.keepHeld(req, held, is6, eff); ok {
-			d.Addrs = append(d.Addrs, a)
-			d.Pools = append(d.Pools, pool)
-		}
-	}
+	keep, _ := m.allowedPools(req)
+	out := m.alloc.Settle(allocator.Claim{Owner: req.Owner, Families: req.Families, Keep: keep})
+	d.Addrs, d.Pools = granted(out)
 	if len(d.Addrs) > 0 {
 		d.Message += "; keeping " + describeAddrs(d) + " until the request is fixed"
 	}
-	return d
+	return d, out
 }
 
-func (m *IPAM) decideRequested(req Request, eff *Effects) Decision {
+func (m *IPAM) decideRequested(req Request) (Decision, allocator.Outcome) {
 	if d, ok := checkRequestedFamilies(req); !ok {
-		return d
+		return d, m.letGo(req)
+	}
+	keep, take := m.allowedPools(req)
+	out := m.alloc.Settle(allocator.Claim{Owner: req.Owner, Families: req.Families, Requested: req.Requested, Keep: keep, Take: take})
+	for i, g := range out.Grants {
+		if g.Err != nil {
+			return m.refused(req, req.Requested[i], g), out
+		}
 	}
 	var d Decision
-	for _, ip := range req.Requested {
-		pool, ok := m.alloc.PoolOf(ip)
-		if !ok {
-			return fail(v1beta1.ReasonRequestedIPNotInAnyPool, "requested address %s is in no IPAddressPool", ip)
-		}
-		if req.Pool != "" && pool != req.Pool {
-			return fail(v1beta1.ReasonRequestedIPNotAllowed, "requested address %s is in pool %q, but the Service asks for pool %q", ip, pool, req.Pool)
-		}
-		p := m.cfg.Pool(pool)
-		if !p.Allows(req.Info) {
-			return fail(v1beta1.ReasonRequestedIPNotAllowed, "requested address %s is in pool %q, whose allocateTo does not admit Services in namespace %q with these labels", ip, pool, req.Info.Namespace)
-		}
-		held := m.holds(req.Owner.Key, ip)
-		if p.Disabled && !held {
-			return fail(v1beta1.ReasonPoolDisabled, "requested address %s is in pool %q, which is disabled", ip, pool)
-		}
-		var err error
-		if held {
-			var evicted []allocator.Eviction
-			evicted, err = m.alloc.Keep(req.Owner, ip, []string{pool})
-			m.noteEvicted(evicted, eff)
-		} else {
-			_, err = m.alloc.Assign(req.Owner, ip, []string{pool})
-		}
-		if err != nil {
-			if conflict, ok := errors.AsType[*allocator.ConflictError](err); ok {
-				return fail(v1beta1.ReasonRequestedIPTaken, "requested address %s is taken: %s", ip, conflict.Reason)
-			}
-			return fail(v1beta1.ReasonRequestedIPTaken, "requested address %s: %v", ip, err)
-		}
-		d.Addrs = append(d.Addrs, ip)
-		d.Pools = append(d.Pools, pool)
-	}
+	d.Addrs, d.Pools = granted(out)
 	d.Assigned = true
 	d.Reason = v1beta1.ReasonAssigned
 	d.Message = describe(d)
-	return d
+	return d, out
 }
 
-// noteEvicted queues the Services that lost an address to the one being
-// decided, and remembers why for their next decision.
-func (m *IPAM) noteEvicted(evicted []allocator.Eviction, eff *Effects) {
-	for _, e := range evicted {
-		m.moved[e.Key] = loss{addr: e.IP, reason: e.Reason}
-		eff.Evicted = append(eff.Evicted, e.Key)
+// refused explains why the allocator refused a requested address, naming
+// the part of the pool policy that excludes it.
+func (m *IPAM) refused(req Request, ip netip.Addr, g allocator.Grant) Decision {
+	if conflict, ok := errors.AsType[*allocator.ConflictError](g.Err); ok {
+		return fail(v1beta1.ReasonRequestedIPTaken, "requested address %s is taken: %s", ip, conflict.Reason)
 	}
+	if errors.Is(g.Err, allocator.ErrNotInPools) {
+		p := m.cfg.Pool(g.Pool)
+		switch {
+		case g.Pool == "":
+			return fail(v1beta1.ReasonRequestedIPNotInAnyPool, "requested address %s is in no IPAddressPool", ip)
+		case req.Pool != "" && g.Pool != req.Pool:
+			return fail(v1beta1.ReasonRequestedIPNotAllowed, "requested address %s is in pool %q, but the Service asks for pool %q", ip, g.Pool, req.Pool)
+		case p == nil || !p.Allows(req.Info):
+			return fail(v1beta1.ReasonRequestedIPNotAllowed, "requested address %s is in pool %q, whose allocateTo does not admit Services in namespace %q with these labels", ip, g.Pool, req.Info.Namespace)
+		case p.Disabled:
+			return fail(v1beta1.ReasonPoolDisabled, "requested address %s is in pool %q, which is disabled", ip, g.Pool)
+		}
+	}
+	return fail(v1beta1.ReasonRequestedIPTaken, "requested address %s: %v", ip, g.Err)
 }
 
 func checkRequestedFamilies(req Request) (Decision, bool) {
@@ -329,52 +307,38 @@ func checkRequestedFamilies(req Request) (Decision, bool) {
 	return Decision{}, true
 }
 
-func (m *IPAM) decideAutomatic(req Request, eff *Effects) Decision {
+func (m *IPAM) decideAutomatic(req Request) (Decision, allocator.Outcome) {
 	names, d, ok := m.candidatePools(req)
 	if !ok {
-		return d
+		return d, m.letGo(req)
 	}
-	held := m.alloc.Addresses(req.Owner.Key)
+	keep, _ := m.allowedPools(req)
+	out := m.alloc.Settle(allocator.Claim{Owner: req.Owner, Families: req.Families, RequireAll: req.RequireAll, Keep: keep, Pick: names})
 	var failed *Decision
-	for _, is6 := range req.Families {
-		if a, pool, ok := m.keepHeld(req, held, is6, eff); ok {
-			d.Addrs = append(d.Addrs, a)
-			d.Pools = append(d.Pools, pool)
+	for i, g := range out.Grants {
+		if g.Err == nil || failed != nil {
 			continue
 		}
-		// keepHeld let go of every address of this family it could not
-		// keep, so Allocate, being idempotent, does not hand one back.
-		if len(names) == 0 {
-			f := fail(v1beta1.ReasonNoPoolMatches, "no enabled IPAddressPool with autoAssign admits Services in namespace %q with these labels", req.Info.Namespace)
-			if req.Pool != "" {
-				f = fail(v1beta1.ReasonPoolDisabled, "pool %q named by the Service is disabled and gives out no new addresses", req.Pool)
-			}
-			if failed == nil {
-				failed = &f
-			}
-			continue
+		is6 := req.Families[i]
+		f := fail(v1beta1.ReasonPoolExhausted, "no free %s address in pool(s) %s: %v", familyName(is6), strings.Join(names, ", "), g.Err)
+		switch {
+		case len(names) == 0 && req.Pool != "":
+			f = fail(v1beta1.ReasonPoolDisabled, "pool %q named by the Service is disabled and gives out no new addresses", req.Pool)
+		case len(names) == 0:
+			f = fail(v1beta1.ReasonNoPoolMatches, "no enabled IPAddressPool with autoAssign admits Services in namespace %q with these labels", req.Info.Namespace)
+		case !errors.Is(g.Err, allocator.ErrFull):
+			f.Reason = v1beta1.ReasonNoPoolMatches
 		}
-		a, pool, err := m.alloc.Allocate(req.Owner, names, is6)
-		if err != nil {
-			f := fail(v1beta1.ReasonPoolExhausted, "no free %s address in pool(s) %s: %v", familyName(is6), strings.Join(names, ", "), err)
-			if !errors.Is(err, allocator.ErrFull) {
-				f.Reason = v1beta1.ReasonNoPoolMatches
-			}
-			if failed == nil {
-				failed = &f
-			}
-			continue
-		}
-		d.Addrs = append(d.Addrs, a)
-		d.Pools = append(d.Pools, pool)
+		failed = &f
 	}
+	d.Addrs, d.Pools = granted(out)
 	if failed != nil && (req.RequireAll || len(d.Addrs) == 0) {
-		return *failed
+		return *failed, out
 	}
 	d.Assigned = true
 	d.Reason = v1beta1.ReasonAssigned
 	d.Message = describe(d)
-	return d
+	return d, out
 }
 
 // candidatePools returns the pools an automatic pick may use, in order.
@@ -401,35 +365,42 @@ func (m *IPAM) candidatePools(req Request) ([]string, Decision, bool) {
 	return names, Decision{}, true
 }
 
-// keepHeld returns the address of family is6 the Service already holds, if
-// it may keep it: the address is in a pool (disabled or not) that still
-// admits the Service and, when the Service names a pool, is that pool; and
-// the allocator agrees that the Service's current spec may still share it.
-// An address that may not be kept is released.
-func (m *IPAM) keepHeld(req Request, held []netip.Addr, is6 bool, eff *Effects) (netip.Addr, string, bool) {
-	for _, a := range held {
-		if a.Is6() != is6 {
-			continue
-		}
-		var allowed []string
-		pool, ok := m.alloc.PoolOf(a)
-		if p := m.cfg.Pool(pool); ok && (req.Pool == "" || pool == req.Pool) && p != nil && p.Allows(req.Info) {
-			allowed = []string{pool}
-		}
-		evicted, err := m.alloc.Keep(req.Owner, a, allowed)
-		m.noteEvicted(evicted, eff)
-		if err == nil {
-			return a, pool, true
-		}
-		if conflict, ok := errors.AsType[*allocator.ConflictError](err); ok {
-			m.moved[req.Owner.Key] = loss{addr: a, reason: conflict.Reason}
+// allowedPools returns the pools the Service's policy lets it use: keep,
+// where an address it holds may stay (disabled pools included), and take,
+// where a requested address may come from. A named pool narrows both to
+// itself. Which pool an address lies in is the allocator's to say.
+func (m *IPAM) allowedPools(req Request) (keep, take []string) {
+	pools := m.cfg.Pools()
+	if req.Pool != "" {
+		pools = nil
+		if p := m.cfg.Pool(req.Pool); p != nil {
+			pools = []*config.Pool{p}
 		}
 	}
-	return netip.Addr{}, "", false
+	for _, p := range pools {
+		if !p.Allows(req.Info) {
+			continue
+		}
+		keep = append(keep, p.Name)
+		if !p.Disabled {
+			take = append(take, p.Name)
+		}
+	}
+	return keep, take
 }
 
-func (m *IPAM) holds(key string, ip netip.Addr) bool {
-	return slices.Contains(m.alloc.Addresses(key), ip)
+// granted lists the addresses an Outcome grants, in the claim's order, with
+// their pools.
+func granted(out allocator.Outcome) ([]netip.Addr, []string) {
+	var addrs []netip.Addr
+	var pools []string
+	for _, g := range out.Grants {
+		if g.IP.IsValid() {
+			addrs = append(addrs, g.IP)
+			pools = append(pools, g.Pool)
+		}
+	}
+	return addrs, pools
 }
 
 func fail(reason, format string, args ...any) Decision {
