@@ -32,5 +32,5 @@
 // treated as the IPv4 addresses they map.
 //
 // The package imports no Kubernetes package and makes no API calls; its only
-// project dependency is internal/iprange.
+// project dependency is internal/iprange (imports_test.go holds it to that).
 package allocator
