@@ -122,3 +122,54 @@ func TestReadyCondition(t *testing.T) {
 		})
 	}
 }
+
+// TestReadyConditionFromFor: the Ready condition of a pool, built by the one
+// builder from the Problems For reports, in the three states a user meets:
+// valid; invalid while the last valid version stays in use; invalid with no
+// usable last valid version (none recorded, or one invalid itself).
+// "Last valid in use" is For's decision alone, carried by its Problem;
+// ReadyCondition infers nothing.
+func TestReadyConditionFromFor(t *testing.T) {
+	valid := v1beta1.IPAddressPoolSpec{Addresses: []string{"192.0.2.0/28"}}
+	invalid := v1beta1.IPAddressPoolSpec{Addresses: []string{"192.0.2.x"}}
+	tests := []struct {
+		name      string
+		spec      v1beta1.IPAddressPoolSpec
+		lastValid *v1beta1.IPAddressPoolVersion
+		inUse     bool // the model still has pool p
+		want      metav1.Condition
+	}{{
+		name: "valid", spec: valid, inUse: true,
+		want: metav1.Condition{Status: metav1.ConditionTrue, Reason: v1beta1.ReasonValid, Message: "valid and in use"},
+	}, {
+		name: "invalid, last valid version in use", spec: invalid, inUse: true,
+		lastValid: &v1beta1.IPAddressPoolVersion{Generation: 1, Spec: valid, InUse: true},
+		want: metav1.Condition{Status: metav1.ConditionFalse, Reason: v1beta1.ReasonLastValidInUse,
+			Message: `IPAddressPool "p": ` + lastValidMsg + `; IPAddressPool "p": spec.addresses[0]: "192.0.2.x": not a CIDR or a first-last range`},
+	}, {
+		name: "invalid, no last valid version", spec: invalid,
+		want: metav1.Condition{Status: metav1.ConditionFalse, Reason: v1beta1.ReasonInvalid,
+			Message: `IPAddressPool "p": spec.addresses[0]: "192.0.2.x": not a CIDR or a first-last range`},
+	}, {
+		// A pool's recorded version that is invalid today counts as none
+		// (overlap.go); the other kinds name it (lastValidUnusable).
+		name: "invalid, recorded last valid version invalid too", spec: invalid,
+		lastValid: &v1beta1.IPAddressPoolVersion{Generation: 1, Spec: invalid, InUse: true},
+		want: metav1.Condition{Status: metav1.ConditionFalse, Reason: v1beta1.ReasonInvalid,
+			Message: `IPAddressPool "p": spec.addresses[0]: "192.0.2.x": not a CIDR or a first-last range`},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "p", Generation: 2}, Spec: tt.spec}
+			p.Status.LastValid = tt.lastValid
+			cfg, problems := For(ClusterResources{Pools: []v1beta1.IPAddressPool{p}})
+			if got := cfg.Pool("p") != nil; got != tt.inUse {
+				t.Errorf("pool in use = %v, want %v", got, tt.inUse)
+			}
+			tt.want.Type, tt.want.ObservedGeneration = v1beta1.ConditionReady, 2
+			if d := cmp.Diff(tt.want, ReadyCondition(problems, 2)); d != "" {
+				t.Errorf("ReadyCondition (-want +got):\n%s", d)
+			}
+		})
+	}
+}
