@@ -108,10 +108,12 @@ func (w *StatusWriter) pass(ctx context.Context) error {
 	}
 	for i := range pools.Items {
 		pool := &pools.Items[i]
-		inUse := cfg.Pool(pool.Name) != nil
-		desired := w.desiredStatus(pool, inUse, byPool[pool.Name])
-		// Recorded by configsync before the model was installed.
-		desired.LastValid = pool.Status.LastValid
+		var usage *allocator.Usage
+		if cfg.Pool(pool.Name) != nil {
+			u := w.source.Usage(pool.Name)
+			usage = &u
+		}
+		desired := desiredStatus(pool, usage, byPool[pool.Name])
 		if equality.Semantic.DeepEqual(pool.Status, desired) {
 			continue
 		}
@@ -124,15 +126,20 @@ func (w *StatusWriter) pass(ctx context.Context) error {
 			}
 			return fmt.Errorf("pool %q: writing status: %w", pool.Name, err)
 		}
-		w.recordConditionChanges(pool, before)
+		for _, c := range warnings(before, pool.Status) {
+			w.recorder.Eventf(pool, nil, corev1.EventTypeWarning, c.Reason, "Validate", "%s", c.Message)
+		}
 	}
 	return nil
 }
 
-func (w *StatusWriter) desiredStatus(pool *v1beta1.IPAddressPool, inUse bool, problems []config.Problem) v1beta1.IPAddressPoolStatus {
-	s := v1beta1.IPAddressPoolStatus{Conditions: append([]metav1.Condition(nil), pool.Status.Conditions...)}
-	if inUse {
-		u := w.source.Usage(pool.Name)
+// desiredStatus is the status pool should have: usage is the pool's usage
+// when the model uses the pool (nil when it does not), problems are the
+// model's Problems about it. status.lastValid stays as found: configsync
+// recorded it before the model was installed.
+func desiredStatus(pool *v1beta1.IPAddressPool, usage *allocator.Usage, problems []config.Problem) v1beta1.IPAddressPoolStatus {
+	s := v1beta1.IPAddressPoolStatus{Conditions: append([]metav1.Condition(nil), pool.Status.Conditions...), LastValid: pool.Status.LastValid}
+	if u := usage; u != nil {
 		s.AssignedIPv4, s.AssignedIPv6 = clamp(u.AssignedV4), clamp(u.AssignedV6)
 		s.AvailableIPv4, s.AvailableIPv6 = clamp(u.AvailableV4), clamp(u.AvailableV6)
 		s.Assigned = clamp(u.AssignedV4 + u.AssignedV6)
@@ -154,17 +161,26 @@ func (w *StatusWriter) desiredStatus(pool *v1beta1.IPAddressPool, inUse bool, pr
 	return s
 }
 
-func (w *StatusWriter) recordConditionChanges(pool *v1beta1.IPAddressPool, before v1beta1.IPAddressPoolStatus) {
+// warnings returns the conditions of after that deserve a Warning Event:
+// the bad ones (Ready not Valid, Conflicting true, a last valid version in
+// use) whose message is new since before, so a pass that changes only
+// counters repeats no Event.
+func warnings(before, after v1beta1.IPAddressPoolStatus) []metav1.Condition {
+	var out []metav1.Condition
 	for _, t := range []string{v1beta1.ConditionReady, v1beta1.ConditionConflicting} {
-		now := meta.FindStatusCondition(pool.Status.Conditions, t)
+		now := meta.FindStatusCondition(after.Conditions, t)
+		if now == nil {
+			continue
+		}
 		old := meta.FindStatusCondition(before.Conditions, t)
 		bad := (t == v1beta1.ConditionReady && now.Reason != v1beta1.ReasonValid) ||
 			(t == v1beta1.ConditionConflicting && now.Status == metav1.ConditionTrue) ||
 			now.Reason == v1beta1.ReasonLastValidInUse
 		if bad && (old == nil || old.Message != now.Message) {
-			w.recorder.Eventf(pool, nil, corev1.EventTypeWarning, now.Reason, "Validate", "%s", now.Message)
+			out = append(out, *now)
 		}
 	}
+	return out
 }
 
 func clamp(n uint64) int64 {
