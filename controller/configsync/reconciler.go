@@ -105,10 +105,18 @@ func (r *Reconciler) setReady(ctx context.Context, o statusObject, problems []co
 	if err := r.client.Status().Patch(ctx, o.obj, client.MergeFrom(orig)); err != nil {
 		return fmt.Errorf("configsync: %s %q: writing status: %w", o.kind, o.obj.GetName(), err)
 	}
-	if old := meta.FindStatusCondition(before, v1beta1.ConditionReady); len(problems) > 0 && (old == nil || old.Message != cond.Message) {
+	if warnReady(before, cond, problems) {
 		r.recorder.Eventf(o.obj, nil, corev1.EventTypeWarning, cond.Reason, "Validate", "%s", cond.Message)
 	}
 	return nil
+}
+
+// warnReady reports whether the new Ready condition deserves a Warning
+// Event: the object has problems and the condition says something new, so
+// a rebuild that changes nothing about the object repeats no Event.
+func warnReady(before []metav1.Condition, ready metav1.Condition, problems []config.Problem) bool {
+	old := meta.FindStatusCondition(before, v1beta1.ConditionReady)
+	return len(problems) > 0 && (old == nil || old.Message != ready.Message)
 }
 
 // lastValidChanged passes updates that change an object's status.lastValid.
