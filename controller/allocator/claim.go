@@ -23,13 +23,15 @@ type Claim struct {
 	// family gets an address, none does. Without it each family stands
 	// alone.
 	RequireAll bool
-	// The pools the owner may use, by what it may do there. Keep: an
-	// address it holds may stay (disabled pools belong here). Take: a
-	// requested address it does not hold yet may come from them. Pick: the
-	// pools automatic picks come from, in priority order. The caller's
-	// policy (selectors, autoAssign, a named pool) decides the lists; the
-	// allocator decides which pool an address lies in.
-	Keep, Take, Pick []string
+	// The pools the owner may use, by what it may do there. The caller's
+	// policy (selectors, autoAssign, a disabled or a named pool) decides
+	// the lists; which pool an address lies in is the allocator's to say.
+	//
+	// KeepIn: an address the owner holds may stay in these (disabled pools
+	// belong here). TakeFrom: a requested address it does not hold yet may
+	// come from these. PickFrom: automatic picks come from these, in
+	// priority order.
+	KeepIn, TakeFrom, PickFrom []string
 }
 
 // Grant answers one slot of a claim: a requested address, or a family.
@@ -74,9 +76,9 @@ type plan struct {
 
 // Settle grants the claim, or as much of it as the claim allows, under one
 // lock: it keeps what the owner holds where it may still hold it (its pool
-// is in Keep and every holder that joined first still agrees with its
-// current spec), takes requested addresses from Take, picks the missing
-// families from Pick, and releases every other address the owner holds.
+// is in KeepIn and every holder that joined first still agrees with its
+// current spec), takes requested addresses from TakeFrom, picks the missing
+// families from PickFrom, and releases every other address the owner holds.
 // Nothing is taken before every slot is judged.
 func (a *Allocator) Settle(c Claim) Outcome {
 	a.mu.Lock()
@@ -155,7 +157,7 @@ func sameTerms(a, b Owner) bool {
 }
 
 // planRequested answers each requested address: one the owner holds is
-// kept from Keep, any other is taken from Take.
+// kept if its pool is in KeepIn, any other is taken from TakeFrom.
 func (a *Allocator) planRequested(c Claim, held []netip.Addr) []plan {
 	plans := make([]plan, 0, len(c.Requested))
 	seen := map[bool]bool{}
@@ -170,9 +172,9 @@ func (a *Allocator) planRequested(c Claim, held []netip.Addr) []plan {
 		case seen[is6]:
 			plans = append(plans, plan{err: fmt.Errorf("allocator: requested a second %s address, %s", family(is6), ip)})
 		case slices.Contains(held, ip):
-			plans = append(plans, a.planKeep(c.Owner, ip, c.Keep))
+			plans = append(plans, a.planKeep(c.Owner, ip, c.KeepIn))
 		default:
-			plans = append(plans, a.planTake(c.Owner, ip, c.Take))
+			plans = append(plans, a.planTake(c.Owner, ip, c.TakeFrom))
 		}
 		seen[is6] = true
 	}
@@ -196,7 +198,7 @@ func (a *Allocator) planFamilies(c Claim, held []netip.Addr) ([]plan, []Eviction
 			if ip.Is6() != is6 {
 				continue
 			}
-			if p = a.planKeep(c.Owner, ip, c.Keep); p.err == nil {
+			if p = a.planKeep(c.Owner, ip, c.KeepIn); p.err == nil {
 				kept = true
 				break
 			}
@@ -205,7 +207,7 @@ func (a *Allocator) planFamilies(c Claim, held []netip.Addr) ([]plan, []Eviction
 			}
 		}
 		if !kept {
-			p = a.planPick(c.Owner, c.Pick, is6)
+			p = a.planPick(c.Owner, c.PickFrom, is6)
 		}
 		plans = append(plans, p)
 	}

@@ -17,11 +17,11 @@ type grant struct {
 }
 
 func auto(o allocator.Owner, fams ...bool) allocator.Claim {
-	return allocator.Claim{Owner: o, Families: fams, RequireAll: true, Keep: []string{"v4", "v6"}, Pick: []string{"v4", "v6"}}
+	return allocator.Claim{Owner: o, Families: fams, RequireAll: true, KeepIn: []string{"v4", "v6"}, PickFrom: []string{"v4", "v6"}}
 }
 
 func requested(o allocator.Owner, ips ...string) allocator.Claim {
-	c := allocator.Claim{Owner: o, Families: []bool{false, true}, Keep: []string{"v4", "v6", "off"}, Take: []string{"v4", "v6"}}
+	c := allocator.Claim{Owner: o, Families: []bool{false, true}, KeepIn: []string{"v4", "v6", "off"}, TakeFrom: []string{"v4", "v6"}}
 	for _, s := range ips {
 		c.Requested = append(c.Requested, ip(s))
 	}
@@ -63,8 +63,8 @@ func TestSettle(t *testing.T) {
 			freed:  true,
 		},
 		{
-			name:   "held address outside Keep moves to a Pick pool",
-			before: []allocator.Claim{{Owner: exclusive("ns/a"), Families: []bool{false}, Requested: []netip.Addr{ip("198.51.100.1")}, Take: []string{"off"}}},
+			name:   "held address outside KeepIn moves to a PickFrom pool",
+			before: []allocator.Claim{{Owner: exclusive("ns/a"), Families: []bool{false}, Requested: []netip.Addr{ip("198.51.100.1")}, TakeFrom: []string{"off"}}},
 			claim:  auto(exclusive("ns/a"), false),
 			want:   []grant{{IP: "*", Pool: "v4"}},
 			holds:  []string{"*"},
@@ -75,13 +75,13 @@ func TestSettle(t *testing.T) {
 			before: []allocator.Claim{
 				auto(exclusive("ns/a"), false),
 			},
-			claim: allocator.Claim{Owner: exclusive("ns/a"), Families: []bool{false, true}, RequireAll: true, Keep: []string{"v4"}, Pick: []string{"v4"}},
+			claim: allocator.Claim{Owner: exclusive("ns/a"), Families: []bool{false, true}, RequireAll: true, KeepIn: []string{"v4"}, PickFrom: []string{"v4"}},
 			want:  []grant{{}, {Err: allocator.ErrNoFamily}},
 			freed: true,
 		},
 		{
 			name:  "prefer dual stack: each family stands alone",
-			claim: allocator.Claim{Owner: exclusive("ns/a"), Families: []bool{false, true}, Keep: []string{"v4"}, Pick: []string{"v4"}},
+			claim: allocator.Claim{Owner: exclusive("ns/a"), Families: []bool{false, true}, KeepIn: []string{"v4"}, PickFrom: []string{"v4"}},
 			want:  []grant{{IP: "*", Pool: "v4"}, {Err: allocator.ErrNoFamily}},
 			holds: []string{"*"},
 		},
@@ -92,19 +92,19 @@ func TestSettle(t *testing.T) {
 			holds: []string{"*"},
 		},
 		{
-			name:  "requested address taken from Take",
+			name:  "requested address taken from TakeFrom",
 			claim: requested(exclusive("ns/a"), "192.0.2.1"),
 			want:  []grant{{IP: "192.0.2.1", Pool: "v4"}},
 			holds: []string{"192.0.2.1"},
 		},
 		{
-			name:  "requested address in a Keep-only pool is refused, naming the pool",
+			name:  "requested address in a KeepIn-only pool is refused, naming the pool",
 			claim: requested(exclusive("ns/a"), "198.51.100.1"),
 			want:  []grant{{Pool: "off", Err: allocator.ErrNotInPools}},
 		},
 		{
-			name:   "requested address held in a Keep-only pool stays",
-			before: []allocator.Claim{{Owner: exclusive("ns/a"), Families: []bool{false}, Requested: []netip.Addr{ip("198.51.100.1")}, Take: []string{"off"}}},
+			name:   "requested address held in a KeepIn-only pool stays",
+			before: []allocator.Claim{{Owner: exclusive("ns/a"), Families: []bool{false}, Requested: []netip.Addr{ip("198.51.100.1")}, TakeFrom: []string{"off"}}},
 			claim:  requested(exclusive("ns/a"), "198.51.100.1"),
 			want:   []grant{{IP: "198.51.100.1", Pool: "off"}},
 			holds:  []string{"198.51.100.1"},
@@ -154,7 +154,7 @@ func TestSettle(t *testing.T) {
 		{
 			name:    "failed claim evicts nobody",
 			before:  []allocator.Claim{requested(a4, "192.0.2.9"), auto(b4, false)},
-			claim:   allocator.Claim{Owner: sharer("ns/a", "k", "TCP/443"), Families: []bool{false, true}, RequireAll: true, Keep: []string{"v4"}, Pick: []string{"v4"}},
+			claim:   allocator.Claim{Owner: sharer("ns/a", "k", "TCP/443"), Families: []bool{false, true}, RequireAll: true, KeepIn: []string{"v4"}, PickFrom: []string{"v4"}},
 			want:    []grant{{}, {Err: allocator.ErrNoFamily}},
 			evicted: nil,
 			freed:   true,
@@ -167,7 +167,7 @@ func TestSettle(t *testing.T) {
 		},
 		{
 			name:  "requested address of a family not claimed",
-			claim: allocator.Claim{Owner: exclusive("ns/a"), Families: []bool{false}, Requested: []netip.Addr{ip("2001:db8::1")}, Take: []string{"v6"}},
+			claim: allocator.Claim{Owner: exclusive("ns/a"), Families: []bool{false}, Requested: []netip.Addr{ip("2001:db8::1")}, TakeFrom: []string{"v6"}},
 			want:  []grant{{Err: errAny}},
 		},
 		{

@@ -23,14 +23,14 @@ func Example() {
 	web := allocator.Owner{Key: "shop/web", SharingKey: "shop", Ports: []allocator.Port{{Protocol: "TCP", Port: 443}}}
 	dns := allocator.Owner{Key: "shop/dns", SharingKey: "shop", Ports: []allocator.Port{{Protocol: "UDP", Port: 53}}}
 	for _, o := range []allocator.Owner{web, dns} {
-		g := a.Settle(allocator.Claim{Owner: o, Families: []bool{false}, Keep: order, Pick: order}).Grants[0]
+		g := a.Settle(allocator.Claim{Owner: o, Families: []bool{false}, KeepIn: order, PickFrom: order}).Grants[0]
 		fmt.Println(o.Key, g.IP, g.Pool, g.Err)
 	}
 
 	// An exclusive Service cannot join them; it may take a requested address elsewhere.
 	db := allocator.Owner{Key: "shop/db"}
 	request := func(ip string) allocator.Grant {
-		c := allocator.Claim{Owner: db, Families: []bool{false}, Requested: []netip.Addr{netip.MustParseAddr(ip)}, Keep: order, Take: order}
+		c := allocator.Claim{Owner: db, Families: []bool{false}, Requested: []netip.Addr{netip.MustParseAddr(ip)}, KeepIn: order, TakeFrom: order}
 		return a.Settle(c).Grants[0]
 	}
 	err := request("192.0.2.10").Err

@@ -129,7 +129,7 @@ func TestDuplicateRedecidedWhenEdited(t *testing.T) {
 	if err := m.Restore(req("ns/second", requesting("192.0.2.3")), []netip.Addr{dup}); err == nil {
 		t.Fatal("second Restore of one address succeeded")
 	}
-	if d, _ := m.Decide(req("ns/second", requesting("192.0.2.3"))); !d.Keep || d.Reason != v1beta1.ReasonDuplicateIP {
+	if d, _ := m.Decide(req("ns/second", requesting("192.0.2.3"))); !d.LeaveStatus || d.Reason != v1beta1.ReasonDuplicateIP {
 		t.Fatalf("unchanged duplicate = %+v, want DuplicateIP", d)
 	}
 	d, _ := m.Decide(req("ns/second", requesting("192.0.2.5")))

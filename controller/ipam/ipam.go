@@ -76,8 +76,8 @@ func (m *IPAM) Config() (*config.Config, []config.Problem) {
 
 // Restore records the addresses a Service already holds in its status. It
 // is called for every Service before the first Decide, oldest Service
-// first: the order is the order of arrival that Keep settles disagreements
-// by. A conflict marks the Service as a duplicate: it keeps its status and
+// first: the order is the order of arrival by which the allocator settles
+// disagreements. A conflict marks the Service as a duplicate: it keeps its status and
 // gets a DuplicateIP condition until the other holder lets go or its own
 // request changes.
 func (m *IPAM) Restore(req Request, addrs []netip.Addr) error {
@@ -231,7 +231,7 @@ func (m *IPAM) retryDuplicate(req Request, addrs []netip.Addr) (Decision, bool) 
 	}
 	// The addresses that did restore stay held: they are in the Service's
 	// status, and announced, so nobody else may take them meanwhile.
-	return Decision{Keep: true, Reason: v1beta1.ReasonDuplicateIP,
+	return Decision{LeaveStatus: true, Reason: v1beta1.ReasonDuplicateIP,
 		Message: "address in status is also held by another Service; not changed, fix one of them (editing this Service's requested addresses or pool decides it again): " + strings.Join(errs, "; ")}, true
 }
 
@@ -240,7 +240,7 @@ func (m *IPAM) retryDuplicate(req Request, addrs []netip.Addr) (Decision, bool) 
 func (m *IPAM) decideInvalid(req Request) (Decision, allocator.Outcome) {
 	d := Decision{Reason: v1beta1.ReasonInvalidRequest, Message: req.Invalid}
 	keep, _ := m.allowedPools(req)
-	out := m.alloc.Settle(allocator.Claim{Owner: req.Owner, Families: req.Families, Keep: keep})
+	out := m.alloc.Settle(allocator.Claim{Owner: req.Owner, Families: req.Families, KeepIn: keep})
 	d.Addrs, d.Pools = granted(out)
 	if len(d.Addrs) > 0 {
 		d.Message += "; keeping " + describeAddrs(d) + " until the request is fixed"
@@ -253,7 +253,7 @@ func (m *IPAM) decideRequested(req Request) (Decision, allocator.Outcome) {
 		return d, m.letGo(req)
 	}
 	keep, take := m.allowedPools(req)
-	out := m.alloc.Settle(allocator.Claim{Owner: req.Owner, Families: req.Families, Requested: req.Requested, Keep: keep, Take: take})
+	out := m.alloc.Settle(allocator.Claim{Owner: req.Owner, Families: req.Families, Requested: req.Requested, KeepIn: keep, TakeFrom: take})
 	for i, g := range out.Grants {
 		if g.Err != nil {
 			return m.refused(req, req.Requested[i], g), out
@@ -313,7 +313,7 @@ func (m *IPAM) decideAutomatic(req Request) (Decision, allocator.Outcome) {
 		return d, m.letGo(req)
 	}
 	keep, _ := m.allowedPools(req)
-	out := m.alloc.Settle(allocator.Claim{Owner: req.Owner, Families: req.Families, RequireAll: req.RequireAll, Keep: keep, Pick: names})
+	out := m.alloc.Settle(allocator.Claim{Owner: req.Owner, Families: req.Families, RequireAll: req.RequireAll, KeepIn: keep, PickFrom: names})
 	var failed *Decision
 	for i, g := range out.Grants {
 		if g.Err == nil || failed != nil {
@@ -367,22 +367,18 @@ func (m *IPAM) candidatePools(req Request) ([]string, Decision, bool) {
 
 // allowedPools returns the pools the Service's policy lets it use: keep,
 // where an address it holds may stay (disabled pools included), and take,
-// where a requested address may come from. A named pool narrows both to
-// itself. Which pool an address lies in is the allocator's to say.
+// where a requested address may come from (config.PoolsFor). A named pool
+// narrows both to itself. Which pool an address lies in is the allocator's
+// to say.
 func (m *IPAM) allowedPools(req Request) (keep, take []string) {
-	pools := m.cfg.Pools()
-	if req.Pool != "" {
-		pools = nil
-		if p := m.cfg.Pool(req.Pool); p != nil {
-			pools = []*config.Pool{p}
+	named := func(p *config.Pool) bool { return req.Pool == "" || p.Name == req.Pool }
+	for _, p := range m.cfg.Pools() {
+		if named(p) && p.Allows(req.Info) {
+			keep = append(keep, p.Name)
 		}
 	}
-	for _, p := range pools {
-		if !p.Allows(req.Info) {
-			continue
-		}
-		keep = append(keep, p.Name)
-		if !p.Disabled {
+	for _, p := range m.cfg.PoolsFor(req.Info) {
+		if named(p) {
 			take = append(take, p.Name)
 		}
 	}

@@ -179,8 +179,8 @@ func TestRestoreDuplicateKeepsStatus(t *testing.T) {
 		t.Fatal("second Restore of one address succeeded")
 	}
 	d, _ := m.Decide(req("ns/second"))
-	if !d.Keep || d.Reason != v1beta1.ReasonDuplicateIP {
-		t.Fatalf("duplicate decision %+v, want Keep with DuplicateIP", d)
+	if !d.LeaveStatus || d.Reason != v1beta1.ReasonDuplicateIP {
+		t.Fatalf("duplicate decision %+v, want LeaveStatus with DuplicateIP", d)
 	}
 	// Once the first holder lets go, the duplicate resolves to that address.
 	m.Forget("ns/first")

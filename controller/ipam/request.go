@@ -37,9 +37,10 @@ type Decision struct {
 	// PreferDualStack, at least one). When it is false, Addrs are what the
 	// Service keeps meanwhile: nothing, except for an invalid request.
 	Assigned bool
-	// Keep is true when the Service's current status must be left alone
-	// (its address is a duplicate found at start-up, reported, not fixed).
-	Keep bool
+	// LeaveStatus is true when the Service's current status must be left
+	// alone (its address is a duplicate found at start-up, reported, not
+	// fixed).
+	LeaveStatus bool
 	// Reason and Message explain the outcome for the Service's condition.
 	Reason  string
 	Message string

@@ -84,7 +84,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.enqueue(namespacedNames(eff.Evicted))
 	}
 	r.changed()
-	if !d.Keep {
+	if !d.LeaveStatus {
 		logger.V(1).Info("decided", "addresses", d.Addrs, "reason", d.Reason)
 	}
 	err := r.writeStatus(ctx, &svc, d)

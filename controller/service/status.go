@@ -46,10 +46,10 @@ func restoreAll(m *ipam.IPAM, items []corev1.Service, serveNoClass bool) []resto
 }
 
 // desiredStatus returns a copy of svc with the status d wants: its
-// addresses, unless d keeps the status as it is, and its condition.
+// addresses, unless d leaves the status as it is, and its condition.
 func desiredStatus(svc *corev1.Service, d ipam.Decision) *corev1.Service {
 	out := svc.DeepCopy()
-	if !d.Keep {
+	if !d.LeaveStatus {
 		out.Status.LoadBalancer.Ingress = ingressFor(d.Addrs)
 	}
 	setCondition(out, d)
