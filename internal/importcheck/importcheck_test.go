@@ -33,3 +33,16 @@ func TestStandard(t *testing.T) {
 		}
 	}
 }
+
+func TestStandardNoIO(t *testing.T) {
+	for path, want := range map[string]bool{
+		"net/netip": true, "fmt": true, "slices": true, "math/rand/v2": true,
+		"os": false, "os/exec": false, "net": false, "net/http": false, "net/http/httptest": false,
+		"io": false, "io/fs": false, "io/ioutil": false, "syscall": false, "unsafe": false,
+		"k8s.io/api/core/v1": false,
+	} {
+		if got := StandardNoIO(path); got != want {
+			t.Errorf("StandardNoIO(%q) = %v, want %v", path, got, want)
+		}
+	}
+}
