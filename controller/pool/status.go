@@ -162,8 +162,8 @@ func desiredStatus(pool *v1beta1.IPAddressPool, usage *allocator.Usage, problems
 }
 
 // warnings returns the conditions of after that deserve a Warning Event:
-// the bad ones (Ready not Valid, Conflicting true, a last valid version in
-// use) whose message is new since before, so a pass that changes only
+// the bad ones (Ready not Valid, Conflicting true) whose message is new
+// since before, so a pass that changes only
 // counters repeats no Event.
 func warnings(before, after v1beta1.IPAddressPoolStatus) []metav1.Condition {
 	var out []metav1.Condition
@@ -173,9 +173,9 @@ func warnings(before, after v1beta1.IPAddressPoolStatus) []metav1.Condition {
 			continue
 		}
 		old := meta.FindStatusCondition(before.Conditions, t)
+		// A last valid version in use is a Ready reason other than Valid.
 		bad := (t == v1beta1.ConditionReady && now.Reason != v1beta1.ReasonValid) ||
-			(t == v1beta1.ConditionConflicting && now.Status == metav1.ConditionTrue) ||
-			now.Reason == v1beta1.ReasonLastValidInUse
+			(t == v1beta1.ConditionConflicting && now.Status == metav1.ConditionTrue)
 		if bad && (old == nil || old.Message != now.Message) {
 			out = append(out, *now)
 		}
