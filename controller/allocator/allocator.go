@@ -288,18 +288,17 @@ func (a *Allocator) Addresses(key string) []netip.Addr {
 	return out
 }
 
-// holder returns the spec the owner with key was last given or kept its
-// addresses under, and false when it holds none.
-func (a *Allocator) holder(key string) (Owner, bool) {
+// terms returns the spec the owner with key was last given or kept its
+// addresses under, and false when it holds none. Its Ports are the
+// allocator's own: read them, never change them.
+func (a *Allocator) terms(key string) (Owner, bool) {
 	ips := a.owned[key]
 	if len(ips) == 0 {
 		return Owner{}, false
 	}
 	h := a.holders[ips[0]]
 	i, _ := slices.BinarySearchFunc(h.owners, key, byKey)
-	o := h.owners[i]
-	o.Ports = slices.Clone(o.Ports)
-	return o, true
+	return h.owners[i], true
 }
 
 func poolName(rs *rangeState) string {

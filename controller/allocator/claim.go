@@ -86,7 +86,7 @@ func (a *Allocator) Settle(c Claim) Outcome {
 	key := c.Owner.Key
 	held := slices.Clone(a.owned[key])
 	slices.SortFunc(held, netip.Addr.Compare)
-	terms, hadTerms := a.holder(key)
+	terms, hadTerms := a.terms(key)
 
 	var plans []plan
 	var lost []Eviction
@@ -111,7 +111,7 @@ func (a *Allocator) Settle(c Claim) Outcome {
 		failed = failed || p.err != nil
 		granted = granted || p.err == nil
 	}
-	out := Outcome{Lost: lost}
+	out := Outcome{Grants: make([]Grant, 0, len(plans)), Lost: lost}
 	if failed && (len(c.Requested) > 0 || c.RequireAll || !granted) {
 		for _, p := range plans {
 			out.Grants = append(out.Grants, Grant{Pool: p.inPool, Err: p.err})
@@ -123,7 +123,7 @@ func (a *Allocator) Settle(c Claim) Outcome {
 		return out
 	}
 
-	var mine []netip.Addr
+	mine := make([]netip.Addr, 0, len(plans))
 	for _, p := range plans {
 		switch {
 		case p.err != nil:
@@ -152,6 +152,13 @@ func (a *Allocator) Settle(c Claim) Outcome {
 	return out
 }
 
+func fam(is6 bool) int {
+	if is6 {
+		return 1
+	}
+	return 0
+}
+
 func sameTerms(a, b Owner) bool {
 	return a.SharingKey == b.SharingKey && a.BackendKey == b.BackendKey && slices.Equal(a.Ports, b.Ports)
 }
@@ -160,7 +167,7 @@ func sameTerms(a, b Owner) bool {
 // kept if its pool is in KeepIn, any other is taken from TakeFrom.
 func (a *Allocator) planRequested(c Claim, held []netip.Addr) []plan {
 	plans := make([]plan, 0, len(c.Requested))
-	seen := map[bool]bool{}
+	var seen [2]bool // IPv4, IPv6
 	for _, ip := range c.Requested {
 		ip = ip.Unmap()
 		is6 := ip.Is6()
@@ -169,14 +176,14 @@ func (a *Allocator) planRequested(c Claim, held []netip.Addr) []plan {
 			plans = append(plans, plan{err: errors.New("allocator: requested an invalid address")})
 		case !slices.Contains(c.Families, is6):
 			plans = append(plans, plan{err: fmt.Errorf("allocator: requested %s, but %s is not a family claimed", ip, family(is6))})
-		case seen[is6]:
+		case seen[fam(is6)]:
 			plans = append(plans, plan{err: fmt.Errorf("allocator: requested a second %s address, %s", family(is6), ip)})
 		case slices.Contains(held, ip):
 			plans = append(plans, a.planKeep(c.Owner, ip, c.KeepIn))
 		default:
 			plans = append(plans, a.planTake(c.Owner, ip, c.TakeFrom))
 		}
-		seen[is6] = true
+		seen[fam(is6)] = true
 	}
 	return plans
 }

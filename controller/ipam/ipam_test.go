@@ -18,7 +18,7 @@ func pool(name string, addrs ...string) v1beta1.IPAddressPool {
 	return v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1beta1.IPAddressPoolSpec{Addresses: addrs}}
 }
 
-func newIPAM(t *testing.T, pools ...v1beta1.IPAddressPool) *IPAM {
+func newIPAM(t testing.TB, pools ...v1beta1.IPAddressPool) *IPAM {
 	t.Helper()
 	m := New(allocator.New(allocator.Options{Rand: rand.New(rand.NewPCG(1, 2))}))
 	cfg, problems := config.For(config.ClusterResources{Pools: pools})
