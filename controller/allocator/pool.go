@@ -18,7 +18,8 @@ type Pool struct {
 	// merged); the caller guarantees ranges of different pools do not.
 	Ranges []iprange.Range
 	// AvoidBuggyIPs keeps IPv4 addresses ending in .0 or .255 out of
-	// Allocate and Assign, for clients whose firmware drops them.
+	// automatic picks and requested addresses, for clients whose firmware
+	// drops them.
 	AvoidBuggyIPs bool
 }
 

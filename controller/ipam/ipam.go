@@ -351,7 +351,8 @@ func (m *IPAM) candidatePools(req Request) ([]string, Decision, bool) {
 		case !p.Allows(req.Info):
 			return nil, fail(v1beta1.ReasonNoPoolMatches, "pool %q does not admit Services in namespace %q with these labels (see its spec.allocateTo)", req.Pool, req.Info.Namespace), false
 		case p.Disabled:
-			// Disabled pools keep what they gave; keepHeld handles that.
+			// Disabled pools keep what they gave (allowedPools lists them
+			// to keep in) but give nothing new.
 			return nil, Decision{}, true
 		}
 		return []string{req.Pool}, Decision{}, true
