@@ -87,15 +87,15 @@ func startRogue(tb testing.TB, name string, addr netip.Addr, key []byte, meta []
 // between two such verdicts is the attack of issue 8: each new verdict
 // that lists a node dead makes that node start over.
 func killEveryone(extra uint32, names ...string) []byte {
-	v := verdict{count: len(names) + 1}
+	v := verdict{outCount: len(names) + 1}
 	for _, n := range names {
-		v.hashes = append(v.hashes, nameHash(n))
-		v.lost = append(v.lost, nameHash(n))
+		v.outHashes = append(v.outHashes, nameHash(n))
+		v.deadHashes = append(v.deadHashes, nameHash(n))
 	}
-	v.hashes = append(v.hashes, extra)
-	slices.Sort(v.hashes)
-	slices.Sort(v.lost)
-	v.min = v.hashes[0]
+	v.outHashes = append(v.outHashes, extra)
+	slices.Sort(v.outHashes)
+	slices.Sort(v.deadHashes)
+	v.outMin = v.outHashes[0]
 	return encodeMeta(v, nil, metaMaxSize)
 }
 
@@ -425,7 +425,7 @@ func TestViewRepublishesOnStartOver(t *testing.T) {
 		default:
 		}
 		h := nameHash("self")
-		v.setGossip("b", memberInfo{verdict: verdict{count: 1, min: h, hashes: []uint32{h}, lost: []uint32{h}}})
+		v.setGossip("b", memberInfo{verdict: verdict{outCount: 1, outMin: h, outHashes: []uint32{h}, deadHashes: []uint32{h}}})
 		select {
 		case <-v.republish:
 		default:
