@@ -155,6 +155,17 @@ func (h *holdDown) down(name string) bool {
 	return true
 }
 
+// keepOnly records that the alive members alive does not report are no
+// longer alive, as if each left (see down), and returns how many there were.
+func (h *holdDown) keepOnly(alive func(name string) bool) (gone int) {
+	for name := range h.since {
+		if !alive(name) && h.down(name) {
+			gone++
+		}
+	}
+	return gone
+}
+
 // died records that name is no longer alive because it died, last seen at
 // memberlist address at (invalid if unknown): it is lost until it comes
 // back or is forgotten. It reports whether name was alive.
@@ -204,6 +215,35 @@ func (h *holdDown) alive(name string) bool {
 	_, ok := h.since[name]
 	return ok
 }
+
+// members returns the alive members' names, sorted.
+func (h *holdDown) members() []string {
+	return slices.Sorted(maps.Keys(h.since))
+}
+
+// others reports whether any member besides self is alive.
+func (h *holdDown) others() bool {
+	n := len(h.since)
+	if h.alive(h.self) {
+		n--
+	}
+	return n > 0
+}
+
+// counts returns how many alive members are Stable at now, and how many
+// are held down.
+func (h *holdDown) counts(now time.Time) (stable, held int) {
+	for name := range h.since {
+		if h.stable(name, now) {
+			stable++
+		}
+	}
+	return stable, len(h.since) - stable
+}
+
+// startOvers returns how many times self has started over after a
+// partition.
+func (h *holdDown) startOvers() int { return h.startedOver }
 
 // starting reports whether self is in its start-up period at now.
 func (h *holdDown) starting(now time.Time) bool {
