@@ -190,9 +190,9 @@ func TestRogueWithKey(t *testing.T) {
 	// memberlist itself sees the rogues: admission is Portico's.
 	for _, n := range nodes {
 		deadline := time.Now().Add(waitLimit)
-		for n.m.ml.NumMembers() < 6 {
+		for n.m.ml.list.NumMembers() < 6 {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: memberlist has %d members, want 6", n.cfg.NodeName, n.m.ml.NumMembers())
+				t.Fatalf("%s: memberlist has %d members, want 6", n.cfg.NodeName, n.m.ml.list.NumMembers())
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
