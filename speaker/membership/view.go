@@ -34,8 +34,11 @@ func (a memberInfo) equal(b memberInfo) bool {
 }
 
 // view is the set of alive members, merged from two sources: memberlist
-// (gossip) and Leases of nodes that run without memberlist (leased). It
-// keeps the hold-down state, fires a timer when a member's hold-down ends,
+// (gossip) and Leases of nodes that run without memberlist (leased). The
+// two maps say what each source reports about a member (address, subnets,
+// verdict); who is alive, and since when, is holdDown's alone: updateLocked
+// brings it in line with the sources, and every question about the alive
+// set goes to it. The view fires a timer when a member's hold-down ends,
 // and signals every change on one coalescing channel. It also keeps self's
 // verdict on the others, which memberlist publishes: a change is signalled
 // on a second channel, since memberlist must be told outside its own
