@@ -114,7 +114,7 @@ func (s *sim) announcers(n int) []int {
 			}
 			var best string
 			var bestW uint64
-			for m := range h.since {
+			for _, m := range h.members() {
 				if !h.stable(m, s.now) {
 					continue
 				}
@@ -176,7 +176,7 @@ func TestPartitionHeal(t *testing.T) {
 				stable := s.selfStable()
 				startedOver := 0
 				for _, h := range s.nodes {
-					startedOver += h.startedOver
+					startedOver += h.startOvers()
 				}
 				if want := len(tt.nodes) - len(stable); startedOver != want {
 					t.Fatalf("round %d, order %v: %d start-overs, want %d (one per node of the yielding sides)", round, pairs, startedOver, want)
