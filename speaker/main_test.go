@@ -1,8 +1,6 @@
 package speaker_test
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 
@@ -19,20 +17,9 @@ var (
 	apiSkipWhy string
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	flag.Parse()
-	srv, skip, err := kubeapi.StartForTests(kubeapi.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if srv == nil {
-		apiSkipWhy = skip
-		return m.Run()
-	}
-	defer func() { _ = srv.Stop() }()
-	apiConfig = srv.Config
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(kubeapi.Main(m, kubeapi.Options{}, &apiSkipWhy, func(srv *kubeapi.Server) error {
+		apiConfig = srv.Config
+		return nil
+	}))
 }

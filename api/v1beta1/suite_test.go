@@ -1,8 +1,6 @@
 package v1beta1_test
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 
@@ -25,35 +23,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	flag.Parse()
-	srv, skip, err := kubeapi.StartForTests(kubeapi.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if srv == nil {
-		noServer = skip
-		return m.Run()
-	}
-	defer func() {
-		if err := srv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
+	os.Exit(kubeapi.Main(m, kubeapi.Options{}, &noServer, func(srv *kubeapi.Server) error {
+		scheme := runtime.NewScheme()
+		if err := v1beta1.AddToScheme(scheme); err != nil {
+			return err
 		}
-	}()
-	scheme := runtime.NewScheme()
-	if err := v1beta1.AddToScheme(scheme); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	restConfig = srv.Config
-	k8s, err = client.New(restConfig, client.Options{Scheme: scheme})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+		restConfig = srv.Config
+		var err error
+		k8s, err = client.New(restConfig, client.Options{Scheme: scheme})
+		return err
+	}))
 }

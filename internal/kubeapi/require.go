@@ -1,6 +1,7 @@
 package kubeapi
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -42,4 +43,34 @@ func StartForTests(o Options) (srv *Server, skip string, err error) {
 	}
 	srv, err = Start(o)
 	return srv, "", err
+}
+
+// Main is the TestMain of a package whose integration tier runs against one
+// API server: it parses the flags, starts the server with o (see
+// StartForTests), calls setup with it, runs the tests, stops the server and
+// returns the exit code for os.Exit. When the tier cannot run here it sets
+// *skip to why, calls no setup and runs the tests without a server: those
+// that need one skip with that reason (see NeedServer). A server that does
+// not start, or a setup that fails, fails the run.
+func Main(m *testing.M, o Options, skip *string, setup func(*Server) error) int {
+	flag.Parse()
+	srv, why, err := StartForTests(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if srv == nil {
+		*skip = why
+		return m.Run()
+	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
+	if err := setup(srv); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
 }

@@ -35,6 +35,35 @@
 // from half of the cluster or more rejoins its lost peers every 200 ms,
 // without the API server.
 //
+// Locking: a Membership has no lock of its own. Its state is in three
+// parts, each guarded by one mutex that covers that part's fields and
+// nothing else; no code holds two of them at once, so there is no lock
+// order.
+//
+//   - lifecycle (lifecycle.go) owns Run's start and end, Leave, and
+//     memberlist: it alone creates memberlist, lends it out for joins and
+//     metadata updates, and calls its Leave and Shutdown. Its mutex is never
+//     held across a call into memberlist; shutdown waits for a Leave under
+//     way on a channel, since memberlist panics on a Leave after Shutdown.
+//   - registry (registry.go) owns this speaker's record: publish, withdraw,
+//     list, and the last error of each. Its mutex is never held across a
+//     call to the API server; withdraw cancels the publish in flight and
+//     waits for it on a channel, so a renewal never re-creates a withdrawn
+//     record.
+//   - view (view.go) owns who is alive: the members each source reports,
+//     the admission table and holdDown, which is the one alive set and has
+//     no lock of its own. memberlist calls the view from its delegates with
+//     its own locks held, so the view never blocks, never does I/O and never
+//     calls memberlist; it hands work to Run's loops through coalescing
+//     channels (changed, verdictChanged, recheck, republish) instead.
+//
+// What may block: Run, until ctx ends and then for its own leave; Leave,
+// for about its timeout (memberlist's leave and the record's withdraw run
+// side by side, and the withdraw first waits out the publish it cancelled);
+// lifecycle.shutdown, for a Leave under way; the joins in Run's loops, up to
+// tcpTimeout each. Alive, Changed, Healthy and the metrics never wait for
+// the network.
+//
 // The package reports who is alive and nothing more: it decides nothing
 // about IP addresses, pools or announcements, and imports no other Portico
 // package. speaker/announcer turns Alive() into what this node announces.

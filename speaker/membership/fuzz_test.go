@@ -36,8 +36,8 @@ func FuzzDecodeMeta(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(v.hashes) > maxVerdictHashes || len(subnets) > maxSubnets {
-			t.Fatalf("decodeMeta(%q) accepted %d hashes and %d subnets", meta, len(v.hashes), len(subnets))
+		if len(v.outHashes) > maxVerdictHashes || len(subnets) > maxSubnets {
+			t.Fatalf("decodeMeta(%q) accepted %d hashes and %d subnets", meta, len(v.outHashes), len(subnets))
 		}
 		again := encodeMeta(v, encodeSubnets(subnets), 1<<20)
 		v2, subnets2, err := decodeMeta(again)

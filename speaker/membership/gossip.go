@@ -96,21 +96,21 @@ func (d metaDelegate) NodeMeta(limit int) []byte {
 // is a bare subnet list, with an empty verdict.
 const metaPrefix = "v1|"
 
-// encodeMeta is "v1|<j or s>|<count>|<min>|<hash>,<hash>…|<subnets>":
-// j while starting, hashes in hex, those of dead peers prefixed with "-",
-// subnets as in the Lease. Hashes that
-// would take the metadata over limit are left out; count and min still
+// encodeMeta is "v1|<j or s>|<outCount>|<outMin>|<hash>,<hash>…|<subnets>":
+// j while starting, the hashes of the peers counted out in hex, those of
+// dead peers prefixed with "-", subnets as in the Lease. Hashes that would
+// take the metadata over limit are left out; outCount and outMin still
 // cover them.
 func encodeMeta(v verdict, subnets []byte, limit int) []byte {
 	phase := 's'
 	if v.starting {
 		phase = 'j'
 	}
-	b := fmt.Appendf(nil, "%s%c|%d|%x|", metaPrefix, phase, v.count, v.min)
+	b := fmt.Appendf(nil, "%s%c|%d|%x|", metaPrefix, phase, v.outCount, v.outMin)
 	room := limit - len(b) - 1 - len(subnets)
-	for i, h := range v.hashes {
+	for i, h := range v.outHashes {
 		entry := strconv.FormatUint(uint64(h), 16)
-		if _, dead := slices.BinarySearch(v.lost, h); dead {
+		if _, dead := slices.BinarySearch(v.deadHashes, h); dead {
 			entry = "-" + entry
 		}
 		if i > 0 {
@@ -150,12 +150,12 @@ func decodeMeta(meta []byte) (verdict, []netip.Prefix, error) {
 	if err != nil {
 		return verdict{}, nil, fmt.Errorf("metadata %q: bad min: %w", s, err)
 	}
-	v.count, v.min = count, uint32(minHash)
+	v.outCount, v.outMin = count, uint32(minHash)
 	for h := range strings.SplitSeq(f[2], ",") {
 		if h == "" {
 			continue
 		}
-		if len(v.hashes) == maxVerdictHashes {
+		if len(v.outHashes) == maxVerdictHashes {
 			return verdict{}, nil, fmt.Errorf("metadata %q: more than %d hashes", s, maxVerdictHashes)
 		}
 		h, dead := strings.CutPrefix(h, "-")
@@ -163,17 +163,17 @@ func decodeMeta(meta []byte) (verdict, []netip.Prefix, error) {
 		if err != nil {
 			return verdict{}, nil, fmt.Errorf("metadata %q: bad hash: %w", s, err)
 		}
-		v.hashes = append(v.hashes, uint32(n))
+		v.outHashes = append(v.outHashes, uint32(n))
 		if dead {
-			v.lost = append(v.lost, uint32(n))
+			v.deadHashes = append(v.deadHashes, uint32(n))
 		}
 	}
 	// Sorted and without repeats, as a verdict computed here is: the
 	// comparisons binary-search them.
-	slices.Sort(v.hashes)
-	v.hashes = slices.Compact(v.hashes)
-	slices.Sort(v.lost)
-	v.lost = slices.Compact(v.lost)
+	slices.Sort(v.outHashes)
+	v.outHashes = slices.Compact(v.outHashes)
+	slices.Sort(v.deadHashes)
+	v.deadHashes = slices.Compact(v.deadHashes)
 	subnets, err := decodeSubnets(f[3])
 	return v, subnets, err
 }

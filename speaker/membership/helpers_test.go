@@ -137,6 +137,18 @@ func (n *node) kill(tb testing.TB) {
 	n.stop(tb)
 }
 
+// checkApart fails t, saying failure, unless the node named apart sees only
+// itself and no other node sees it.
+func checkApart(t *testing.T, nodes []*node, apart, failure string) {
+	t.Helper()
+	for _, n := range nodes {
+		got := names(n.m.Alive())
+		if n.cfg.NodeName == apart && !slices.Equal(got, []string{apart}) || n.cfg.NodeName != apart && slices.Contains(got, apart) {
+			t.Errorf("%s sees %v: %s", n.cfg.NodeName, got, failure)
+		}
+	}
+}
+
 // freePort returns a port that is free for both TCP and UDP on addr, as
 // memberlist needs both.
 func freePort(tb testing.TB, addr netip.Addr) int {

@@ -1,71 +1,11 @@
 package membership
 
 import (
-	"hash/fnv"
 	"maps"
 	"net/netip"
 	"slices"
 	"time"
 )
-
-// verdict is what a speaker publishes about the others: which peers it
-// does not count Stable, because they died and have not come back, or came
-// back and are in their hold-down. It travels in memberlist metadata, so
-// that when two sides of a partition meet, each node knows whether the
-// other side counts it out, and which side was the larger.
-//
-// Names are carried as 32-bit hashes, as many as fit; count and min cover
-// all of them, so the comparison of two sides is exact even when the list
-// is cut short.
-type verdict struct {
-	// starting: the publisher is in its own start-up period (after a start
-	// or a start-over), in which it defers to everyone.
-	starting bool
-	count    int      // how many peers are not counted Stable
-	min      uint32   // the smallest of their hashes; 0 when count is 0
-	hashes   []uint32 // their hashes, sorted; possibly fewer than count
-	lost     []uint32 // the hashes of those that died (not merely held down), sorted
-}
-
-func (v verdict) equal(o verdict) bool {
-	return v.starting == o.starting && v.count == o.count && v.min == o.min &&
-		slices.Equal(v.hashes, o.hashes) && slices.Equal(v.lost, o.lost)
-}
-
-// lists reports whether v counts name as dead.
-func (v verdict) lists(name string) bool {
-	_, ok := slices.BinarySearch(v.lost, nameHash(name))
-	return ok
-}
-
-// names reports whether v lists name.
-func (v verdict) names(name string) bool {
-	_, ok := slices.BinarySearch(v.hashes, nameHash(name))
-	return ok
-}
-
-// outranks reports whether the side that published v is the one that stays
-// when it meets the side that published o: the side that counts out fewer
-// nodes, or, when both count out as many, the side that does not count out
-// the node with the smallest hash. Two sides of one partition never count
-// out the same nodes, so the result is the same wherever it is computed. A
-// node in its start-up period outranks no one: it may have started over a
-// moment ago, and its verdict no longer describes the side it was on.
-func (v verdict) outranks(o verdict) bool {
-	if v.starting {
-		return false
-	}
-	if v.count != o.count {
-		return v.count < o.count
-	}
-	return v.min > o.min
-}
-
-func nameHash(name string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(name))
-	return h.Sum32()
-}
 
 // holdDown decides which alive members are Stable. It is a pure state
 // machine: the caller reports transitions and passes the time in.
@@ -160,7 +100,7 @@ func (h *holdDown) up(name string, theirs verdict, now time.Time) bool {
 			h.restart(now)
 		}
 		h.established[name] = true
-	case theirs.names(h.self) && theirs.outranks(h.verdict(now)):
+	case theirs.countsOut(h.self) && theirs.outranks(h.verdict(now)):
 		h.restart(now)
 		h.startedOver++
 		h.established[name] = true
@@ -182,7 +122,7 @@ func (h *holdDown) up(name string, theirs verdict, now time.Time) bool {
 // counts: a peer still holding self down after a join is normal for a few
 // milliseconds at the end of self's own start-up, and must not restart it.
 func (h *holdDown) observe(name string, theirs verdict, now time.Time) bool {
-	if name == h.self || !h.alive(name) || h.starting(now) || theirs.starting || !theirs.lists(h.self) {
+	if name == h.self || !h.alive(name) || h.starting(now) || theirs.starting || !theirs.countsDead(h.self) {
 		return false
 	}
 	h.restart(now)
@@ -213,6 +153,17 @@ func (h *holdDown) down(name string) bool {
 	delete(h.since, name)
 	delete(h.established, name)
 	return true
+}
+
+// keepOnly records that the alive members alive does not report are no
+// longer alive, as if each left (see down), and returns how many there were.
+func (h *holdDown) keepOnly(alive func(name string) bool) (gone int) {
+	for name := range h.since {
+		if !alive(name) && h.down(name) {
+			gone++
+		}
+	}
+	return gone
 }
 
 // died records that name is no longer alive because it died, last seen at
@@ -265,6 +216,35 @@ func (h *holdDown) alive(name string) bool {
 	return ok
 }
 
+// members returns the alive members' names, sorted.
+func (h *holdDown) members() []string {
+	return slices.Sorted(maps.Keys(h.since))
+}
+
+// others reports whether any member besides self is alive.
+func (h *holdDown) others() bool {
+	n := len(h.since)
+	if h.alive(h.self) {
+		n--
+	}
+	return n > 0
+}
+
+// counts returns how many alive members are Stable at now, and how many
+// are held down.
+func (h *holdDown) counts(now time.Time) (stable, held int) {
+	for name := range h.since {
+		if h.stable(name, now) {
+			stable++
+		}
+	}
+	return stable, len(h.since) - stable
+}
+
+// startOvers returns how many times self has started over after a
+// partition.
+func (h *holdDown) startOvers() int { return h.startedOver }
+
 // starting reports whether self is in its start-up period at now.
 func (h *holdDown) starting(now time.Time) bool {
 	return !h.started.IsZero() && h.hold > 0 && now.Sub(h.started) < h.hold
@@ -296,7 +276,7 @@ func (h *holdDown) verdict(now time.Time) verdict {
 	if len(hashes) > 0 {
 		slices.Sort(hashes)
 		slices.Sort(lost)
-		v.count, v.min, v.hashes, v.lost = len(hashes), hashes[0], hashes, lost
+		v.outCount, v.outMin, v.outHashes, v.deadHashes = len(hashes), hashes[0], hashes, lost
 	}
 	return v
 }

@@ -2,8 +2,6 @@ package membership
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 
@@ -24,26 +22,11 @@ var (
 	apiSkipWhy string
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	flag.Parse()
-	srv, skip, err := kubeapi.StartForTests(kubeapi.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if srv == nil {
-		apiSkipWhy = skip
-		return m.Run()
-	}
-	defer func() { _ = srv.Stop() }()
-	apiClient, err = client.New(srv.Config, client.Options{Scheme: clientgoscheme.Scheme})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(kubeapi.Main(m, kubeapi.Options{}, &apiSkipWhy, func(srv *kubeapi.Server) (err error) {
+		apiClient, err = client.New(srv.Config, client.Options{Scheme: clientgoscheme.Scheme})
+		return err
+	}))
 }
 
 // needAPIServer skips the test without an API server and returns a

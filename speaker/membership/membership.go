@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -41,29 +40,18 @@ const (
 // Membership tracks which speakers are alive. Create it with New, start it
 // with Run; Alive, Changed, Healthy and Leave are safe to call from any
 // goroutine.
+//
+// Its state lives in three parts, each with its own lock (see the package
+// doc): the lifecycle (Run, Leave, memberlist), the registry (this
+// speaker's record and the listing of everyone's) and the view (who is
+// alive).
 type Membership struct {
 	cfg     Config
-	src     peerSource
 	log     logr.Logger
+	ml      *lifecycle
+	reg     *registry
 	view    *view
 	metrics *metrics
-	started atomic.Bool
-
-	mu        sync.Mutex
-	ml        *memberlist.Memberlist // nil before Run, or when it could not start
-	mlErr     error                  // why memberlist is not running
-	listErr   error                  // last failure to list peers, nil after a success
-	pubErr    error                  // last failure to publish ours, nil after a success
-	running   bool
-	left      bool
-	pubCancel context.CancelFunc // aborts an in-flight publish when we leave
-
-	// mlMu orders memberlist's Leave before its Shutdown: memberlist panics
-	// on a Leave after Shutdown.
-	mlMu sync.Mutex
-	shut bool
-	// pubMu keeps a publish from re-creating the record Leave withdrew.
-	pubMu sync.Mutex
 	// published is closed after the first publish: discovery waits for it,
 	// so that this speaker's record exists before it joins anyone, and the
 	// others admit it at once (see admission.go).
@@ -91,8 +79,13 @@ func newMembership(cfg Config, src peerSource, logger logr.Logger) (*Membership,
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &Membership{cfg: cfg, src: src, log: logger, published: make(chan struct{})}
-	m.metrics = newMetrics(m.healthScore)
+	m := &Membership{
+		cfg: cfg, log: logger,
+		ml:        &lifecycle{},
+		reg:       newRegistry(src, cfg.NodeName, logger),
+		published: make(chan struct{}),
+	}
+	m.metrics = newMetrics(m.ml.healthScore)
 	m.view = newView(cfg.NodeName, cfg.HoldDown, m.metrics, logger)
 	return m, nil
 }
@@ -104,22 +97,17 @@ func newMembership(cfg Config, src peerSource, logger logr.Logger) (*Membership,
 // If memberlist cannot start, Run logs why and carries on with Lease
 // liveness; Healthy then reports ErrDegraded.
 func (m *Membership) Run(ctx context.Context) error {
-	if !m.started.CompareAndSwap(false, true) {
-		return errors.New("membership: Run called twice")
+	if err := m.ml.begin(); err != nil {
+		return err
 	}
 	mlc, err := memberlistConfig(m.cfg, m.view, m.log)
 	if err != nil {
 		return err
 	}
-	ml, err := memberlist.Create(mlc)
-	m.mu.Lock()
-	if err != nil {
-		m.mlErr = err
+	if err := m.ml.create(mlc); err != nil {
 		m.log.Error(err, "memberlist cannot run; judging liveness by Leases only",
 			"addr", netip.AddrPortFrom(m.cfg.BindAddr, uint16(m.cfg.BindPort)))
 	}
-	m.ml, m.running = ml, true
-	m.mu.Unlock()
 
 	var wg sync.WaitGroup
 	wg.Go(func() { m.publishLoop(ctx) })
@@ -133,9 +121,7 @@ func (m *Membership) Run(ctx context.Context) error {
 	}
 	m.shutdown()
 	m.view.stop()
-	m.mu.Lock()
-	m.running = false
-	m.mu.Unlock()
+	m.ml.end()
 	return nil
 }
 
@@ -157,38 +143,20 @@ func (m *Membership) Leave(timeout time.Duration) error {
 	if timeout <= 0 {
 		timeout = defaultLeaveTimeout
 	}
-	m.mu.Lock()
-	if m.left {
-		m.mu.Unlock()
+	if !m.ml.markLeft() {
 		return nil
 	}
-	m.left = true
-	ml, cancelPub := m.ml, m.pubCancel
-	m.mu.Unlock()
-	if cancelPub != nil {
-		cancelPub()
-	}
-
 	var gossipErr, leaseErr error
 	var wg sync.WaitGroup
-	if ml != nil {
-		wg.Go(func() {
-			m.mlMu.Lock()
-			defer m.mlMu.Unlock()
-			if m.shut {
-				return
-			}
-			if err := ml.Leave(timeout); err != nil {
-				gossipErr = fmt.Errorf("membership: leaving memberlist: %w", err)
-			}
-		})
-	}
 	wg.Go(func() {
-		m.pubMu.Lock()
-		defer m.pubMu.Unlock()
+		if err := m.ml.leave(timeout); err != nil {
+			gossipErr = fmt.Errorf("membership: leaving memberlist: %w", err)
+		}
+	})
+	wg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		if err := m.src.withdraw(ctx, m.cfg.NodeName); err != nil {
+		if err := m.reg.withdraw(ctx); err != nil {
 			leaseErr = fmt.Errorf("membership: %w", err)
 		}
 	})
@@ -201,16 +169,15 @@ func (m *Membership) Leave(timeout time.Duration) error {
 // running. API server errors alone do not make it unhealthy when
 // memberlist runs: liveness does not need the API server then.
 func (m *Membership) Healthy() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	running, noMemberlist := m.ml.status()
 	switch {
-	case !m.running:
+	case !running:
 		return errors.New("membership: not running")
-	case m.ml != nil:
+	case noMemberlist == nil:
 		return nil
 	}
-	err := fmt.Errorf("%w: memberlist could not start (%v); liveness comes from Leases only", ErrDegraded, m.mlErr)
-	if e := errors.Join(m.pubErr, m.listErr); e != nil {
+	err := fmt.Errorf("%w: memberlist could not start (%v); liveness comes from Leases only", ErrDegraded, noMemberlist)
+	if e := m.reg.lastErr(); e != nil {
 		err = fmt.Errorf("%w; last Lease error: %v", err, e)
 	}
 	return err
@@ -224,39 +191,18 @@ func (m *Membership) Collectors() []prometheus.Collector { return m.metrics.coll
 // shutdown stops memberlist without leaving: to the others it looks like
 // a crash. Run calls it after Leave.
 func (m *Membership) shutdown() {
-	m.mu.Lock()
-	ml := m.ml
-	m.mu.Unlock()
-	m.mlMu.Lock()
-	defer m.mlMu.Unlock()
-	if ml == nil || m.shut {
-		return
-	}
-	m.shut = true
-	if err := ml.Shutdown(); err != nil {
+	if err := m.ml.shutdown(); err != nil {
 		m.log.Error(err, "shutting memberlist down")
 	}
-}
-
-func (m *Membership) healthScore() float64 {
-	m.mu.Lock()
-	ml := m.ml
-	m.mu.Unlock()
-	if ml == nil {
-		return -1
-	}
-	return float64(ml.GetHealthScore())
 }
 
 // self is this speaker's record. Its address is left out when memberlist
 // is not running, which tells the others to judge this node by its Lease.
 func (m *Membership) self() peer {
 	p := peer{Name: m.cfg.NodeName, Subnets: m.cfg.Subnets}
-	m.mu.Lock()
-	if m.ml != nil {
+	if m.ml.hasMemberlist() {
 		p.Addr = netip.AddrPortFrom(m.cfg.BindAddr, uint16(m.cfg.BindPort))
 	}
-	m.mu.Unlock()
 	return p
 }
 
@@ -266,7 +212,7 @@ func (m *Membership) publishLoop(ctx context.Context) {
 	t := time.NewTicker(m.cfg.RenewInterval)
 	defer t.Stop()
 	for {
-		m.publish(ctx)
+		m.reg.publish(ctx, m.self(), m.cfg.RenewInterval)
 		m.publishedOnce.Do(func() { close(m.published) })
 		select {
 		case <-ctx.Done():
@@ -276,28 +222,6 @@ func (m *Membership) publishLoop(ctx context.Context) {
 			t.Reset(m.cfg.RenewInterval)
 		}
 	}
-}
-
-func (m *Membership) publish(ctx context.Context) {
-	m.pubMu.Lock()
-	defer m.pubMu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
-	defer cancel()
-	m.mu.Lock()
-	if m.left {
-		m.mu.Unlock()
-		return
-	}
-	m.pubCancel = cancel
-	m.mu.Unlock()
-
-	err := m.src.publish(ctx, m.self())
-	if err != nil && ctx.Err() == nil {
-		m.log.Error(err, "publishing this speaker")
-	}
-	m.mu.Lock()
-	m.pubErr, m.pubCancel = err, nil
-	m.mu.Unlock()
 }
 
 // discoverLoop lists the speakers' records every RenewInterval, and more
@@ -349,12 +273,9 @@ func (m *Membership) discoverLoop(ctx context.Context) {
 // speaker is alone.
 func (m *Membership) discover(ctx context.Context, fresh *freshness) (alone bool) {
 	lctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
-	ps, err := m.src.peers(lctx)
+	ps, err := m.reg.list(lctx)
 	cancel()
-	m.mu.Lock()
-	m.listErr = err
-	ml := m.ml
-	m.mu.Unlock()
+	gossip := m.ml.hasMemberlist()
 	if err != nil {
 		// Keep the last view: losing the API server must move nothing.
 		if ctx.Err() == nil {
@@ -375,9 +296,9 @@ func (m *Membership) discover(ctx context.Context, fresh *freshness) (alone bool
 		}
 		current[p.Name] = true
 		switch {
-		case ml == nil || !p.Addr.IsValid():
+		case !gossip || !p.Addr.IsValid():
 			// Without memberlist on one side, the record is the signal.
-			if ml == nil || p.Name != m.cfg.NodeName {
+			if !gossip || p.Name != m.cfg.NodeName {
 				leased[p.Name] = memberInfo{addr: p.Addr, subnets: p.Subnets}
 			}
 		case p.Name != m.cfg.NodeName && !m.view.alive(p.Name):
@@ -391,7 +312,7 @@ func (m *Membership) discover(ctx context.Context, fresh *freshness) (alone bool
 
 	settled := true
 	if len(join) > 0 {
-		m.withMemberlist(func(ml *memberlist.Memberlist) {
+		m.ml.use(func(ml *memberlist.Memberlist) {
 			n, err := ml.Join(join)
 			m.log.V(1).Info("joined speakers", "tried", join, "reached", n, "error", err)
 			settled = n > 0
@@ -419,7 +340,7 @@ func (m *Membership) rejoinLoop(ctx context.Context) {
 		if !cut || len(addrs) == 0 {
 			continue
 		}
-		m.withMemberlist(func(ml *memberlist.Memberlist) {
+		m.ml.use(func(ml *memberlist.Memberlist) {
 			if n, err := ml.Join(addrs); n > 0 {
 				m.log.Info("rejoined lost speakers", "tried", addrs, "reached", n)
 			} else {
@@ -438,25 +359,10 @@ func (m *Membership) verdictLoop(ctx context.Context) {
 			return
 		case <-m.view.verdictChanged:
 		}
-		m.withMemberlist(func(ml *memberlist.Memberlist) {
+		m.ml.use(func(ml *memberlist.Memberlist) {
 			if err := ml.UpdateNode(time.Second); err != nil {
 				m.log.V(1).Info("publishing metadata", "error", err.Error())
 			}
 		})
-	}
-}
-
-// withMemberlist runs f with memberlist unless it is not running, or this
-// speaker has left or shut it down. f runs without mlMu held: a Join can
-// take up to tcpTimeout, and must not hold up a Leave.
-func (m *Membership) withMemberlist(f func(*memberlist.Memberlist)) {
-	m.mu.Lock()
-	ml, left := m.ml, m.left
-	m.mu.Unlock()
-	m.mlMu.Lock()
-	shut := m.shut
-	m.mlMu.Unlock()
-	if ml != nil && !left && !shut {
-		f(ml)
 	}
 }

@@ -114,7 +114,7 @@ func (s *sim) announcers(n int) []int {
 			}
 			var best string
 			var bestW uint64
-			for m := range h.since {
+			for _, m := range h.members() {
 				if !h.stable(m, s.now) {
 					continue
 				}
@@ -176,7 +176,7 @@ func TestPartitionHeal(t *testing.T) {
 				stable := s.selfStable()
 				startedOver := 0
 				for _, h := range s.nodes {
-					startedOver += h.startedOver
+					startedOver += h.startOvers()
 				}
 				if want := len(tt.nodes) - len(stable); startedOver != want {
 					t.Fatalf("round %d, order %v: %d start-overs, want %d (one per node of the yielding sides)", round, pairs, startedOver, want)
@@ -239,11 +239,11 @@ func TestPeerThatNeverSawSelfGo(t *testing.T) {
 
 func TestVerdictMetaRoundTrip(t *testing.T) {
 	subnets := encodeSubnets(nil)
-	many := verdict{count: 200, min: 1}
+	many := verdict{outCount: 200, outMin: 1}
 	for i := range 200 {
-		many.hashes = append(many.hashes, uint32(i+1)*0x01010101)
+		many.outHashes = append(many.outHashes, uint32(i+1)*0x01010101)
 	}
-	for _, v := range []verdict{{}, {starting: true}, {count: 2, min: 7, hashes: []uint32{7, 0xffffffff}, lost: []uint32{0xffffffff}}, many} {
+	for _, v := range []verdict{{}, {starting: true}, {outCount: 2, outMin: 7, outHashes: []uint32{7, 0xffffffff}, deadHashes: []uint32{0xffffffff}}, many} {
 		meta := encodeMeta(v, subnets, metaMaxSize)
 		if len(meta) > metaMaxSize {
 			t.Fatalf("%d bytes of metadata, over %d", len(meta), metaMaxSize)
@@ -252,20 +252,20 @@ func TestVerdictMetaRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("decodeMeta(%q): %v", meta, err)
 		}
-		if got.starting != v.starting || got.count != v.count || got.min != v.min {
+		if got.starting != v.starting || got.outCount != v.outCount || got.outMin != v.outMin {
 			t.Fatalf("decodeMeta(%q) = %+v, want %+v", meta, got, v)
 		}
 		// A list cut short keeps a prefix of the hashes.
-		if len(got.hashes) > len(v.hashes) || !slices.Equal(got.hashes, v.hashes[:len(got.hashes)]) {
-			t.Fatalf("hashes %v are not a prefix of %v", got.hashes, v.hashes)
+		if len(got.outHashes) > len(v.outHashes) || !slices.Equal(got.outHashes, v.outHashes[:len(got.outHashes)]) {
+			t.Fatalf("hashes %v are not a prefix of %v", got.outHashes, v.outHashes)
 		}
-		if len(v.hashes) <= 2 && (!slices.Equal(got.hashes, v.hashes) || !slices.Equal(got.lost, v.lost)) {
-			t.Fatalf("short list: got %v (dead %v), want %v (dead %v)", got.hashes, got.lost, v.hashes, v.lost)
+		if len(v.outHashes) <= 2 && (!slices.Equal(got.outHashes, v.outHashes) || !slices.Equal(got.deadHashes, v.deadHashes)) {
+			t.Fatalf("short list: got %v (dead %v), want %v (dead %v)", got.outHashes, got.deadHashes, v.outHashes, v.deadHashes)
 		}
 	}
 	// Metadata from a speaker that publishes no verdict: subnets only.
 	v, sn, err := decodeMeta([]byte("10.0.0.0/24"))
-	if err != nil || v.count != 0 || len(sn) != 1 {
+	if err != nil || v.outCount != 0 || len(sn) != 1 {
 		t.Fatalf("legacy metadata: %+v %v %v", v, sn, err)
 	}
 	for _, bad := range []string{"v1|x|0|0||", "v1|s|-1|0||", "v1|s|1|zz||", "v1|s|1|1|q|", "v1|s|1"} {

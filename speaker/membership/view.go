@@ -4,7 +4,6 @@ import (
 	"github.com/go-logr/logr"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -35,8 +34,11 @@ func (a memberInfo) equal(b memberInfo) bool {
 }
 
 // view is the set of alive members, merged from two sources: memberlist
-// (gossip) and Leases of nodes that run without memberlist (leased). It
-// keeps the hold-down state, fires a timer when a member's hold-down ends,
+// (gossip) and Leases of nodes that run without memberlist (leased). The
+// two maps say what each source reports about a member (address, subnets,
+// verdict); who is alive, and since when, is holdDown's alone: updateLocked
+// brings it in line with the sources, and every question about the alive
+// set goes to it. The view fires a timer when a member's hold-down ends,
 // and signals every change on one coalescing channel. It also keeps self's
 // verdict on the others, which memberlist publishes: a change is signalled
 // on a second channel, since memberlist must be told outside its own
@@ -275,11 +277,7 @@ func (v *view) settle() {
 func (v *view) others() bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	n := len(v.hold.since)
-	if v.hold.alive(v.hold.self) {
-		n--
-	}
-	return n > 0
+	return v.hold.others()
 }
 
 // alive reports whether name is alive.
@@ -297,8 +295,9 @@ func (v *view) members() []Member {
 }
 
 func (v *view) membersLocked(now time.Time) []Member {
-	out := make([]Member, 0, len(v.hold.since))
-	for name := range v.hold.since {
+	alive := v.hold.members()
+	out := make([]Member, 0, len(alive))
+	for _, name := range alive {
 		info, ok := v.gossip[name]
 		if !ok {
 			info = v.leased[name]
@@ -310,7 +309,6 @@ func (v *view) membersLocked(now time.Time) []Member {
 			Stable:  v.hold.stable(name, now),
 		})
 	}
-	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -319,20 +317,19 @@ func (v *view) membersLocked(now time.Time) []Member {
 // hold-down timer.
 func (v *view) updateLocked(unchanged bool) {
 	now := time.Now()
-	for name := range v.hold.since {
+	if gone := v.hold.keepOnly(func(name string) bool {
 		_, g := v.gossip[name]
 		_, l := v.leased[name]
-		if !g && !l {
-			v.hold.down(name)
-			v.metrics.changes.WithLabelValues("leave").Inc()
-			unchanged = false
-		}
+		return g || l
+	}); gone > 0 {
+		v.metrics.changes.WithLabelValues("leave").Add(float64(gone))
+		unchanged = false
 	}
 	for _, src := range []map[string]memberInfo{v.gossip, v.leased} {
 		for name, info := range src {
-			startedOver := v.hold.startedOver
+			startedOver := v.hold.startOvers()
 			if v.hold.up(name, info.verdict, now) {
-				if v.hold.startedOver != startedOver {
+				if v.hold.startOvers() != startedOver {
 					v.metrics.changes.WithLabelValues("start-over").Inc()
 					signal(v.republish)
 					v.log.Info("back in touch with a larger side that counted this node out; starting over with a hold-down", "member", name)
@@ -365,14 +362,9 @@ func (v *view) notifyLocked(now time.Time) {
 	case v.changed <- struct{}{}:
 	default: // a signal is already pending; the reader will see this too
 	}
-	stable := 0
-	for name := range v.hold.since {
-		if v.hold.stable(name, now) {
-			stable++
-		}
-	}
+	stable, held := v.hold.counts(now)
 	v.metrics.members.WithLabelValues("stable").Set(float64(stable))
-	v.metrics.members.WithLabelValues("holddown").Set(float64(len(v.hold.since) - stable))
+	v.metrics.members.WithLabelValues("holddown").Set(float64(held))
 
 	if v.timer != nil {
 		v.timer.Stop()
