@@ -80,13 +80,13 @@ var _ redis.Error = redisErr("")
 
 func TestAuthError(t *testing.T) {
 	for msg, want := range map[string]bool{
-		"WRONGPASS invalid username-password pair or user is disabled.":                       true,
-		"NOAUTH Authentication required.":                                                    true,
-		"NOPERM User monitor has no permissions to run the 'role' command":                   true,
-		"ERR invalid password":                                                               true,
+		"WRONGPASS invalid username-password pair or user is disabled.":                    true,
+		"NOAUTH Authentication required.":                                                  true,
+		"NOPERM User monitor has no permissions to run the 'role' command":                 true,
+		"ERR invalid password":                                                             true,
 		"ERR AUTH <password> called without any password configured for the default user.": true,
-		"LOADING Redis is loading the dataset in memory":                                     false,
-		"ERR unknown command 'ROLE'":                                                         false,
+		"LOADING Redis is loading the dataset in memory":                                   false,
+		"ERR unknown command 'ROLE'":                                                       false,
 	} {
 		if got := authError(redisErr(msg)); got != want {
 			t.Errorf("authError(%q) = %v, want %v", msg, got, want)
