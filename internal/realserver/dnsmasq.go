@@ -19,9 +19,10 @@ import (
 // authoritative for the "test." domain (unknown names are NXDOMAIN) and with
 // no upstream.
 type DNS struct {
-	Addr  netip.AddrPort
-	hosts string
-	p     *process
+	Addr     netip.AddrPort
+	hosts    string
+	bin, dir string
+	p        *process
 }
 
 // StartDNS starts dnsmasq on 127.0.0.1 and a free UDP and TCP port,
@@ -33,11 +34,17 @@ func StartDNS(t testing.TB, ttl time.Duration, records map[string][]netip.Addr) 
 	dir := t.TempDir()
 	d := &DNS{hosts: filepath.Join(dir, "hosts")}
 	d.writeHosts(t, records)
-	port := freePort(t)
-	d.Addr = loopback(port)
-	d.p = start(t, "dnsmasq", bins[0], "--keep-in-foreground", "--conf-file=/dev/null",
-		"--pid-file="+filepath.Join(dir, "pid"), "--user=root", "--log-facility=-",
-		"--port="+itoa(port), "--listen-address=127.0.0.1", "--bind-interfaces",
+	d.Addr = loopback(freePort(t))
+	d.bin, d.dir = bins[0], dir
+	d.start(t, ttl)
+	return d
+}
+
+func (d *DNS) start(t testing.TB, ttl time.Duration) {
+	t.Helper()
+	d.p = start(t, "dnsmasq", d.bin, "--keep-in-foreground", "--conf-file=/dev/null",
+		"--pid-file="+filepath.Join(d.dir, "pid"), "--user=root", "--log-facility=-",
+		"--port="+itoa(d.Addr.Port()), "--listen-address=127.0.0.1", "--bind-interfaces",
 		"--no-resolv", "--no-hosts", "--addn-hosts="+d.hosts, "--local=/test/",
 		fmt.Sprintf("--local-ttl=%d", int(ttl.Seconds())), "--cache-size=0")
 	waitFor(t, d.p, 10*time.Second, func(ctx context.Context) error {
@@ -48,7 +55,14 @@ func StartDNS(t testing.TB, ttl time.Duration, records map[string][]netip.Addr) 
 		}
 		return err
 	})
-	return d
+}
+
+// SetTTL restarts dnsmasq on the same port with another TTL (dnsmasq
+// reads it only at start).
+func (d *DNS) SetTTL(t testing.TB, ttl time.Duration) {
+	t.Helper()
+	d.p.kill()
+	d.start(t, ttl)
 }
 
 func (d *DNS) writeHosts(t testing.TB, records map[string][]netip.Addr) {
