@@ -35,14 +35,25 @@ func Need(t testing.TB, bins ...string) []string {
 		}
 		paths = append(paths, p)
 	}
-	if len(missing) > 0 {
-		why := fmt.Sprintf("realserver: %s not installed (run e2etest/setup/deps.sh as root)", strings.Join(missing, ", "))
-		if os.Getenv("PORTICO_E2E") == "1" {
-			t.Fatalf("PORTICO_E2E=1, but %s", why)
-		}
-		t.Skipf("%s; set PORTICO_E2E=1 to fail instead", why)
+	if fail, msg := missingVerdict(missing, os.Getenv("PORTICO_E2E")); fail {
+		t.Fatal(msg)
+	} else if msg != "" {
+		t.Skip(msg)
 	}
 	return paths
+}
+
+// missingVerdict says what to do about missing binaries: nothing, skip
+// with msg, or fail with msg when PORTICO_E2E is "1".
+func missingVerdict(missing []string, e2e string) (fail bool, msg string) {
+	if len(missing) == 0 {
+		return false, ""
+	}
+	why := fmt.Sprintf("realserver: %s not installed (run e2etest/setup/deps.sh as root)", strings.Join(missing, ", "))
+	if e2e == "1" {
+		return true, "PORTICO_E2E=1, but " + why
+	}
+	return false, why + "; set PORTICO_E2E=1 to fail instead"
 }
 
 // freePort returns a loopback port nothing listens on now. Another process
