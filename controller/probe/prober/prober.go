@@ -73,12 +73,14 @@ func failed(start time.Time, err error) probe.Result {
 	return done(start, probe.Failure, v1beta1.RoleUnknown, err.Error())
 }
 
-// timeouts returns the I/O timeout a driver should use: what is left of the
-// context's deadline, or fallback without one. The context still bounds
-// the whole probe; this only keeps a driver's own default from being longer.
+// timeouts returns the I/O timeout a driver should use: a little more than
+// what is left of the context's deadline, or fallback without one. The
+// context bounds the probe (both drivers watch it) and so expires first,
+// and the error says it was the probe's timeout; the driver's own timeout
+// is only a backstop in case it does not watch some step.
 func timeouts(ctx context.Context, fallback time.Duration) time.Duration {
 	if dl, ok := ctx.Deadline(); ok {
-		return max(time.Until(dl), time.Millisecond)
+		return max(time.Until(dl), 0) + 250*time.Millisecond
 	}
 	return fallback
 }

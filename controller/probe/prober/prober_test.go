@@ -84,8 +84,8 @@ func TestTimeout(t *testing.T) {
 			start := time.Now()
 			r := p.Probe(ctx, addr)
 			took := time.Since(start)
-			if r.Outcome != probe.Failure {
-				t.Errorf("outcome %d (%s), want Failure", r.Outcome, r.Err)
+			if r.Outcome != probe.Failure || !strings.Contains(r.Err, "timeout") {
+				t.Errorf("outcome %d (%s), want a Failure saying timeout", r.Outcome, r.Err)
 			}
 			if took < 250*time.Millisecond || took > 1500*time.Millisecond {
 				t.Errorf("probe took %v with a 300ms deadline", took)
