@@ -3,9 +3,12 @@ package prober
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -57,10 +60,10 @@ func (m *MySQL) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 	if err != nil {
 		return failed(start, fmt.Errorf("mysql: %w", err))
 	}
-	db := sql.OpenDB(conn)
-	defer db.Close()
-	db.SetMaxIdleConns(0)
-	c, err := db.Conn(ctx)
+	// The connector itself, not database/sql: a sql.DB starts a pool and
+	// its opener goroutine, which a single-use connection does not need
+	// and which costs more CPU than the probe.
+	c, err := conn.Connect(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			// The driver says "invalid connection"; the cause is the deadline.
@@ -72,15 +75,19 @@ func (m *MySQL) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 	if m.Credentials == nil {
 		return done(start, probe.Success, v1beta1.RoleUnknown, "")
 	}
-	var ro, sro sql.NullString
-	err = c.QueryRowContext(ctx, "SELECT @@read_only, @@super_read_only").Scan(&ro, &sro)
+	q, ok := c.(driver.QueryerContext)
+	if !ok {
+		return failed(start, errors.New("mysql: the driver's connection cannot query"))
+	}
+	vals, err := queryRow(ctx, q, "SELECT @@read_only, @@super_read_only", 2)
 	if num, ok := mysqlErr(err); ok && num == erUnknownVariable {
-		sro = sql.NullString{}
-		err = c.QueryRowContext(ctx, "SELECT @@read_only").Scan(&ro)
+		vals, err = queryRow(ctx, q, "SELECT @@read_only", 1)
+		vals = append(vals, sql.NullString{})
 	}
 	if err != nil {
 		return failed(start, fmt.Errorf("mysql: reading read_only: %w", err))
 	}
+	ro, sro := vals[0], vals[1]
 	role, err := roleFromReadOnly(ro, sro)
 	if err != nil {
 		return failed(start, err)
@@ -101,6 +108,41 @@ func (m *MySQL) loginFailed(start time.Time, err error) probe.Result {
 		return done(start, probe.Success, v1beta1.RoleUnknown, "")
 	}
 	return failed(start, fmt.Errorf("mysql: %w", err))
+}
+
+// queryRow runs a query that returns one row of n columns and returns them
+// as strings (NULL as invalid).
+func queryRow(ctx context.Context, q driver.QueryerContext, query string, n int) ([]sql.NullString, error) {
+	rows, err := q.QueryContext(ctx, query, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if got := len(rows.Columns()); got != n {
+		return nil, fmt.Errorf("%d columns, want %d", got, n)
+	}
+	dest := make([]driver.Value, n)
+	if err := rows.Next(dest); err != nil {
+		if err == io.EOF {
+			return nil, errors.New("no row")
+		}
+		return nil, err
+	}
+	out := make([]sql.NullString, n)
+	for i, v := range dest {
+		switch v := v.(type) {
+		case nil:
+		case []byte:
+			out[i] = sql.NullString{String: string(v), Valid: true}
+		case string:
+			out[i] = sql.NullString{String: v, Valid: true}
+		case int64:
+			out[i] = sql.NullString{String: strconv.FormatInt(v, 10), Valid: true}
+		default:
+			return nil, fmt.Errorf("column %d is a %T", i, v)
+		}
+	}
+	return out, nil
 }
 
 func mysqlErr(err error) (uint16, bool) {

@@ -42,7 +42,11 @@ func (r *Redis) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 		MaxRetries:      -1,
 		PoolSize:        1,
 		// A probe that waited for the pool would measure the pool.
-		PoolTimeout:           t,
+		PoolTimeout: t,
+		// PING and ROLE fit in a few hundred bytes; the 32 KiB defaults
+		// were most of a probe's garbage.
+		ReadBufferSize:        4096,
+		WriteBufferSize:       512,
 		ContextTimeoutEnabled: true,
 	}
 	if r.Credentials != nil {
