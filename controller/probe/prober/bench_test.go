@@ -44,6 +44,7 @@ func BenchmarkTCP(b *testing.B) {
 	benchProbe(b, TCP{}, r.Addr)
 }
 
+// Fresh connections (Reuse 0).
 func BenchmarkRedis(b *testing.B) {
 	r := realserver.StartRedis(b, realserver.RedisOptions{Password: "pw"})
 	benchProbe(b, &Redis{Credentials: &Credentials{Password: "pw"}}, r.Addr)
@@ -53,4 +54,16 @@ func BenchmarkMySQL(b *testing.B) {
 	db := realserver.StartMariaDB(b)
 	db.Exec(b, "CREATE USER 'monitor'@'%' IDENTIFIED BY 'pw'")
 	benchProbe(b, &MySQL{Credentials: &Credentials{Username: "monitor", Password: "pw"}}, db.Addr)
+}
+
+// The same with the connection kept between probes, as New makes them.
+func BenchmarkRedisReused(b *testing.B) {
+	r := realserver.StartRedis(b, realserver.RedisOptions{Password: "pw"})
+	benchProbe(b, &Redis{Credentials: &Credentials{Password: "pw"}, Reuse: DefaultReuse}, r.Addr)
+}
+
+func BenchmarkMySQLReused(b *testing.B) {
+	db := realserver.StartMariaDB(b)
+	db.Exec(b, "CREATE USER 'monitor'@'%' IDENTIFIED BY 'pw'")
+	benchProbe(b, &MySQL{Credentials: &Credentials{Username: "monitor", Password: "pw"}, Reuse: DefaultReuse}, db.Addr)
 }

@@ -2,9 +2,10 @@
 // MySQL (a real protocol handshake with github.com/go-sql-driver/mysql and,
 // with credentials, SELECT @@read_only, @@super_read_only) and Redis (PING and
 // ROLE with github.com/redis/go-redis/v9, AUTH or an ACL user from the
-// credentials). Each Probe opens its own connection, bounded by the context's
-// deadline, and closes it: a pooled connection would prove nothing about the
-// next client's.
+// credentials), each bounded by the context's deadline. TCP connects every
+// time; MySQL and Redis keep one working connection per address for up to
+// their Reuse (DefaultReuse says why and what that cannot see), and a probe
+// whose kept connection fails tries a fresh one before it reports failure.
 //
 // A probe never panics on what a server sends and never puts credentials in
 // a Result. Wrong credentials are probe.AuthFailure, distinct from a server

@@ -25,6 +25,13 @@ import (
 // probe read @@read_only alone.
 type MySQL struct {
 	Credentials *Credentials
+	// Reuse keeps a working connection (with credentials only: without,
+	// the refused login is the check) for the next probe of the same
+	// address for at most this long (DefaultReuse explains why); 0 logs in
+	// afresh every probe.
+	Reuse time.Duration
+
+	sessions sessions[*mysqlConn]
 }
 
 var _ Prober = (*MySQL)(nil)
@@ -42,9 +49,54 @@ const (
 	erNoPasswordDenied = 1698 // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
 )
 
+// mysqlConn is a logged-in connection and what the probe learnt of it.
+type mysqlConn struct {
+	driver.Conn
+	// noSuperReadOnly: the server (MariaDB) has no super_read_only, so
+	// later probes on this connection ask for read_only alone.
+	noSuperReadOnly bool
+}
+
 // Probe implements Prober.
 func (m *MySQL) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 	start := time.Now()
+	if c, opened, ok := m.sessions.take(addr, m.Reuse); ok {
+		res := m.check(ctx, start, c)
+		if res.Outcome == probe.Success {
+			m.sessions.put(addr, c, opened)
+			return res
+		}
+		_ = c.Close()
+		if ctx.Err() != nil {
+			return res
+		}
+		// The server may have closed the kept connection (wait_timeout,
+		// KILL); a fresh login decides.
+	}
+	opened := time.Now()
+	c, res := m.open(ctx, start, addr)
+	if c == nil || m.Credentials == nil {
+		return res
+	}
+	res = m.check(ctx, start, c)
+	if res.Outcome == probe.Success && m.Reuse > 0 {
+		m.sessions.put(addr, c, opened)
+	} else {
+		_ = c.Close()
+	}
+	return res
+}
+
+// Forget closes the connection kept for addr, if any.
+func (m *MySQL) Forget(addr netip.AddrPort) { m.sessions.forget(addr) }
+
+// Close closes every kept connection.
+func (m *MySQL) Close() error { m.sessions.closeAll(); return nil }
+
+// open logs in to addr. Without credentials it returns no connection and
+// the Result of the handshake; with credentials, the connection, or the
+// failed Result.
+func (m *MySQL) open(ctx context.Context, start time.Time, addr netip.AddrPort) (*mysqlConn, probe.Result) {
 	cfg := mysql.NewConfig()
 	cfg.Net, cfg.Addr = "tcp", addr.String()
 	cfg.User = probeUser
@@ -58,37 +110,51 @@ func (m *MySQL) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 	cfg.Logger = &mysql.NopLogger{}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
-		return failed(start, fmt.Errorf("mysql: %w", err))
+		return nil, failed(start, fmt.Errorf("mysql: %w", err))
 	}
 	// The connector itself, not database/sql: a sql.DB starts a pool and
-	// its opener goroutine, which a single-use connection does not need
-	// and which costs more CPU than the probe.
+	// its opener goroutine, which a single connection does not need and
+	// which costs more CPU than the probe.
 	c, err := conn.Connect(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			// The driver says "invalid connection"; the cause is the deadline.
-			return failed(start, fmt.Errorf("mysql: no handshake before the probe timeout: %w", ctx.Err()))
+			return nil, failed(start, fmt.Errorf("mysql: no handshake before the probe timeout: %w", ctx.Err()))
 		}
-		return m.loginFailed(start, err)
+		return nil, m.loginFailed(start, err)
 	}
-	defer c.Close()
 	if m.Credentials == nil {
-		return done(start, probe.Success, v1beta1.RoleUnknown, "")
+		_ = c.Close()
+		return nil, done(start, probe.Success, v1beta1.RoleUnknown, "")
 	}
-	q, ok := c.(driver.QueryerContext)
+	return &mysqlConn{Conn: c}, probe.Result{}
+}
+
+// check reads read_only and super_read_only on c.
+func (m *MySQL) check(ctx context.Context, start time.Time, c *mysqlConn) probe.Result {
+	q, ok := c.Conn.(driver.QueryerContext)
 	if !ok {
 		return failed(start, errors.New("mysql: the driver's connection cannot query"))
 	}
-	vals, err := queryRow(ctx, q, "SELECT @@read_only, @@super_read_only", 2)
-	if num, ok := mysqlErr(err); ok && num == erUnknownVariable {
-		vals, err = queryRow(ctx, q, "SELECT @@read_only", 1)
-		vals = append(vals, sql.NullString{})
+	readOnly := func() ([]sql.NullString, error) {
+		v, err := queryRow(ctx, q, "SELECT @@read_only", 1)
+		return append(v, sql.NullString{}), err
+	}
+	var vals []sql.NullString
+	var err error
+	if c.noSuperReadOnly {
+		vals, err = readOnly()
+	} else {
+		vals, err = queryRow(ctx, q, "SELECT @@read_only, @@super_read_only", 2)
+		if num, ok := mysqlErr(err); ok && num == erUnknownVariable {
+			c.noSuperReadOnly = true
+			vals, err = readOnly()
+		}
 	}
 	if err != nil {
 		return failed(start, fmt.Errorf("mysql: reading read_only: %w", err))
 	}
-	ro, sro := vals[0], vals[1]
-	role, err := roleFromReadOnly(ro, sro)
+	role, err := roleFromReadOnly(vals[0], vals[1])
 	if err != nil {
 		return failed(start, err)
 	}

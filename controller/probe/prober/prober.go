@@ -12,7 +12,8 @@ import (
 	"github.com/portico-lb/portico/controller/probe"
 )
 
-// Prober checks one address.
+// Prober checks one address. MySQL and Redis also have Forget(addr), which
+// closes the connection kept for addr, and Close.
 type Prober interface {
 	// Probe checks addr within ctx's deadline and reports the outcome; it
 	// returns only when its connection is closed.
@@ -32,15 +33,16 @@ func (c Credentials) GoString() string { return "prober.Credentials{<redacted>}"
 var ErrNoProbe = errors.New("prober: health check type None runs no probe")
 
 // New returns the prober for a health check type. Credentials, which may be
-// nil, are used by MySQL and Redis only.
+// nil, are used by MySQL and Redis only, which keep connections for
+// DefaultReuse; call Forget when an address is no longer probed.
 func New(t v1beta1.HealthCheckType, creds *Credentials) (Prober, error) {
 	switch t {
 	case v1beta1.HealthCheckTCP, "":
 		return TCP{}, nil
 	case v1beta1.HealthCheckMySQL:
-		return &MySQL{Credentials: creds}, nil
+		return &MySQL{Credentials: creds, Reuse: DefaultReuse}, nil
 	case v1beta1.HealthCheckRedis:
-		return &Redis{Credentials: creds}, nil
+		return &Redis{Credentials: creds, Reuse: DefaultReuse}, nil
 	case v1beta1.HealthCheckNone:
 		return nil, ErrNoProbe
 	}

@@ -22,6 +22,12 @@ import (
 // user.
 type Redis struct {
 	Credentials *Credentials
+	// Reuse keeps a working connection for the next probe of the same
+	// address for at most this long (DefaultReuse explains why); 0 opens
+	// a fresh one every probe.
+	Reuse time.Duration
+
+	sessions sessions[*redisConn]
 }
 
 var _ Prober = (*Redis)(nil)
@@ -29,6 +35,42 @@ var _ Prober = (*Redis)(nil)
 // Probe implements Prober.
 func (r *Redis) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 	start := time.Now()
+	if c, opened, ok := r.sessions.take(addr, r.Reuse); ok {
+		res := r.check(ctx, start, c)
+		if res.Outcome == probe.Success {
+			r.sessions.put(addr, c, opened)
+			return res
+		}
+		_ = c.Close()
+		if ctx.Err() != nil {
+			return res
+		}
+		// The kept connection may have been closed by the server (an idle
+		// timeout, CLIENT KILL); a fresh one decides.
+	}
+	c, res := r.open(ctx, start, addr)
+	if c == nil {
+		return res
+	}
+	opened := time.Now()
+	res = r.check(ctx, start, c)
+	if res.Outcome == probe.Success && r.Reuse > 0 {
+		r.sessions.put(addr, c, opened)
+	} else {
+		_ = c.Close()
+	}
+	return res
+}
+
+// Forget closes the connection kept for addr, if any.
+func (r *Redis) Forget(addr netip.AddrPort) { r.sessions.forget(addr) }
+
+// Close closes every kept connection.
+func (r *Redis) Close() error { r.sessions.closeAll(); return nil }
+
+// open dials addr and wraps the connection in a single-connection client;
+// on failure it returns the failed Result instead.
+func (r *Redis) open(ctx context.Context, start time.Time, addr netip.AddrPort) (*redisConn, probe.Result) {
 	t := timeouts(ctx, 5*time.Second)
 	o := &redis.Options{
 		Addr: addr.String(),
@@ -48,19 +90,20 @@ func (r *Redis) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 		ReadBufferSize:        4096,
 		WriteBufferSize:       512,
 		ContextTimeoutEnabled: true,
+		DialerRetries:         1,
 	}
 	if r.Credentials != nil {
 		o.Username, o.Password = r.Credentials.Username, r.Credentials.Password
 	}
 	// Dial here, not in go-redis: its pool retries a failed dial five
 	// times and logs each failure on a global logger; the probe wants one
-	// attempt within its deadline and the error in its Result.
+	// attempt within its deadline and the error in its Result. The client
+	// gets this one connection; once it drops it, it cannot dial another.
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
-		return failed(start, fmt.Errorf("redis: %w", err))
+		return nil, failed(start, fmt.Errorf("redis: %w", err))
 	}
-	defer conn.Close() // also when go-redis never took it
 	var once sync.Once
 	o.Dialer = func(context.Context, string, string) (net.Conn, error) {
 		var c net.Conn
@@ -70,9 +113,24 @@ func (r *Redis) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 		}
 		return c, nil
 	}
-	o.DialerRetries = 1
-	c := redis.NewClient(o)
-	defer c.Close()
+	return &redisConn{redis.NewClient(o), conn}, probe.Result{}
+}
+
+// redisConn is a client over one connection; closing it closes both, the
+// connection also when the client never took it.
+type redisConn struct {
+	*redis.Client
+	conn net.Conn
+}
+
+func (c *redisConn) Close() error {
+	err := c.Client.Close()
+	_ = c.conn.Close()
+	return err
+}
+
+// check runs PING and ROLE on c.
+func (r *Redis) check(ctx context.Context, start time.Time, c *redisConn) probe.Result {
 	if err := c.Ping(ctx).Err(); err != nil {
 		return r.failed(start, "PING", err)
 	}
@@ -86,7 +144,6 @@ func (r *Redis) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 	}
 	return done(start, probe.Success, role, "")
 }
-
 func (r *Redis) failed(start time.Time, cmd string, err error) probe.Result {
 	if authError(err) {
 		msg := "redis: credentials refused: " + err.Error()

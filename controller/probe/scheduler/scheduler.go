@@ -15,6 +15,12 @@ type Prober interface {
 	Probe(ctx context.Context, addr netip.AddrPort) probe.Result
 }
 
+// forgetter is a Prober that keeps state per target (prober.MySQL and
+// prober.Redis keep a connection).
+type forgetter interface {
+	Forget(netip.AddrPort)
+}
+
 // Key names one probed target of one owner.
 type Key struct {
 	// Owner is the caller's name for the set of jobs, for example an
@@ -146,6 +152,11 @@ func (s *Scheduler) start(r *running) {
 	go func() {
 		defer s.running.Done()
 		s.loop(ctx, r.job)
+		// A prober that keeps a connection per target is told the target
+		// is no longer probed (by this job), so nothing stays open.
+		if f, ok := r.job.Prober.(forgetter); ok {
+			f.Forget(r.job.Target)
+		}
 	}()
 }
 

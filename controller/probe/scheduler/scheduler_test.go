@@ -330,3 +330,48 @@ func TestJobsSetBeforeRun(t *testing.T) {
 		}
 	})
 }
+
+// forgetful records Forget calls.
+type forgetful struct {
+	fakeProber
+	mu     sync.Mutex
+	forgot []netip.AddrPort
+}
+
+func (f *forgetful) Forget(a netip.AddrPort) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgot = append(f.forgot, a)
+}
+
+// TestForget: a prober that keeps per-target state hears when a target is
+// no longer probed, whether its job is removed, restarted or Run ends.
+func TestForget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &forgetful{}
+		s := New(Options{})
+		j1, j2, j3 := job("a", 1, p, time.Second, 0), job("a", 2, p, time.Second, 0), job("a", 3, p, time.Second, 0)
+		s.Set("a", []Job{j1, j2, j3})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { _ = s.Run(ctx); close(done) }()
+		time.Sleep(3 * time.Second)
+		j2.Version = "v2"
+		s.Set("a", []Job{j2, j3}) // 1 removed, 2 restarted, 3 kept
+		synctest.Wait()
+		p.mu.Lock()
+		got := slices.Clone(p.forgot)
+		p.mu.Unlock()
+		slices.SortFunc(got, netip.AddrPort.Compare)
+		if diff := cmp.Diff([]netip.AddrPort{addr(1), addr(2)}, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+			t.Errorf("forgotten after Set (-want +got):\n%s", diff)
+		}
+		cancel()
+		<-done
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if n := len(p.forgot); n != 4 {
+			t.Errorf("%d Forget calls after Run ended, want 4 (targets 2 and 3 as well): %v", n, p.forgot)
+		}
+	})
+}
