@@ -49,6 +49,7 @@ func TestApply(t *testing.T) {
 		"daemonset.apps/portico-speaker",
 		"customresourcedefinition.apiextensions.k8s.io/ipaddresspools.portico.dev",
 		"customresourcedefinition.apiextensions.k8s.io/bgpadvertisements.portico.dev",
+		"customresourcedefinition.apiextensions.k8s.io/externalservices.portico.dev",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run output does not mention %s:\n%s", want, out)

@@ -39,6 +39,7 @@ func TestRender(t *testing.T) {
 		{"CustomResourceDefinition", "l2advertisements.portico.dev"},
 		{"CustomResourceDefinition", "bgppeers.portico.dev"},
 		{"CustomResourceDefinition", "bgpadvertisements.portico.dev"},
+		{"CustomResourceDefinition", "externalservices.portico.dev"},
 		{"ServiceAccount", "portico-controller"},
 		{"ClusterRole", "portico-controller"},
 		{"ClusterRoleBinding", "portico-controller"},

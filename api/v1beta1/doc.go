@@ -1,5 +1,6 @@
 // Package v1beta1 holds Portico's API types, group portico.dev, version v1beta1:
-// IPAddressPool, L2Advertisement, BGPPeer and BGPAdvertisement.
+// IPAddressPool, L2Advertisement, BGPPeer, BGPAdvertisement and the namespaced
+// ExternalService.
 //
 // Types carry their admission rules as markers (OpenAPI bounds and CEL
 // XValidation rules), so no webhook is needed; the config package still checks

@@ -15,6 +15,13 @@ have ping || need+=(iputils-ping)
 have arping || need+=(iputils-arping)
 have tcpdump || need+=(tcpdump)
 have keepalived || need+=(keepalived)
+# Real servers behind ExternalService tests (controller/probe/...): MariaDB,
+# Redis and dnsmasq as the DNS server, with their clients to poke them by hand.
+have mariadbd || need+=(mariadb-server)
+have mariadb || need+=(mariadb-client)
+have redis-server || need+=(redis-server)
+have redis-cli || need+=(redis-tools)
+have dnsmasq || need+=(dnsmasq)
 if [ "${#need[@]}" -eq 0 ]; then
 	exit 0
 fi
