@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
-	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/election"
 )
 
 // The elected node says whether it announces an address; when layer 2
@@ -25,26 +25,26 @@ func TestAnnouncedCondition(t *testing.T) {
 	}
 	tests := []struct {
 		name     string
-		a        announcer.Announcement
+		a        election.Announcement
 		unplaced map[netip.Addr]string
 		want     cond
 	}{{
 		name: "elected and placed",
-		a:    announcer.Announcement{IP: ip, Node: "node-1"},
+		a:    election.Announcement{IP: ip, Node: "node-1"},
 		want: cond{metav1.ConditionTrue, "Announced", "203.0.113.7 is announced by node node-1 (ARP/NDP on any interface on its subnet)", true},
 	}, {
 		name:     "elected, on no interface",
-		a:        announcer.Announcement{IP: ip, Node: "node-1"},
+		a:        election.Announcement{IP: ip, Node: "node-1"},
 		unplaced: unplaced,
 		want: cond{metav1.ConditionFalse, v1beta1.ReasonNoInterface,
 			"203.0.113.7 is not announced: node node-1 is elected to announce it, but no Ethernet interface has a subnet containing it on node node-1", true},
 	}, {
 		name:     "another node is elected: its report",
-		a:        announcer.Announcement{IP: ip, Node: "node-2"},
+		a:        election.Announcement{IP: ip, Node: "node-2"},
 		unplaced: unplaced,
 	}, {
 		name: "no node eligible, this one reports",
-		a:    announcer.Announcement{IP: ip, Reason: "no L2Advertisement covers it"},
+		a:    election.Announcement{IP: ip, Reason: "no L2Advertisement covers it"},
 		want: cond{metav1.ConditionFalse, "NotAnnounced", "203.0.113.7 is not announced: no L2Advertisement covers it", true},
 	}}
 	for _, tt := range tests {

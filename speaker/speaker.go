@@ -33,7 +33,7 @@ import (
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/config"
-	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/election"
 	"github.com/portico-lb/portico/speaker/layer2"
 	"github.com/portico-lb/portico/speaker/membership"
 )
@@ -69,11 +69,11 @@ type Options struct {
 	HandoverDelay time.Duration
 	// Sticky keeps every address with the node that announces it while that
 	// node is alive and eligible: a returning node takes nothing back (see
-	// announcer.Input.Sticky). Every speaker of a cluster must agree on it.
+	// election.Input.Sticky). Every speaker of a cluster must agree on it.
 	Sticky bool
 	// Membership and Layer2 are required.
 	Membership *membership.Membership
-	Layer2     *layer2.Announcer
+	Layer2     *layer2.Responders
 }
 
 func setOptionsDefaults(o Options) Options {
@@ -153,7 +153,7 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	as := announcer.Elect(electionInput(view))
+	as := election.Elect(electionInput(view))
 	share := ownShare(as, s.o.NodeName)
 
 	s.mu.Lock()
@@ -269,7 +269,7 @@ func gainedIPs(before, after map[netip.Addr][]string) []netip.Addr {
 // An address this node was elected for but layer 2 places on no interface
 // (unplaced, with the reason) is reported as not announced: nobody answers
 // for it, and saying otherwise would send people looking elsewhere.
-func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, v clusterView, unplaced map[netip.Addr]string) error {
+func (s *Speaker) report(ctx context.Context, as []election.Announcement, v clusterView, unplaced map[netip.Addr]string) error {
 	byKey := make(map[string]*corev1.Service, len(v.Services))
 	for i := range v.Services {
 		byKey[v.Services[i].Namespace+"/"+v.Services[i].Name] = &v.Services[i]
@@ -325,20 +325,20 @@ func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, v clu
 // mine false when another node writes it: the elected node writes it, and
 // for an address no node may announce, the rendezvous winner among the
 // alive nodes does.
-func announcedCondition(a announcer.Announcement, node string, alive []string, unplaced map[netip.Addr]string) (status metav1.ConditionStatus, reason, msg string, mine bool) {
+func announcedCondition(a election.Announcement, node string, alive []string, unplaced map[netip.Addr]string) (status metav1.ConditionStatus, reason, msg string, mine bool) {
 	switch why, noInterface := unplaced[a.IP]; {
 	case a.Node == node && noInterface:
 		return metav1.ConditionFalse, v1beta1.ReasonNoInterface,
 			fmt.Sprintf("%s is not announced: node %s is elected to announce it, but %s on node %s", a.IP, node, why, node), true
 	case a.Node == node:
 		return metav1.ConditionTrue, "Announced", announcedMessage(a, node), true
-	case a.Node == "" && announcer.Winner(a.IP, alive) == node:
+	case a.Node == "" && election.Winner(a.IP, alive) == node:
 		return metav1.ConditionFalse, "NotAnnounced", fmt.Sprintf("%s is not announced: %s", a.IP, a.Reason), true
 	}
 	return "", "", "", false
 }
 
-func announcedMessage(a announcer.Announcement, node string) string {
+func announcedMessage(a election.Announcement, node string) string {
 	where := "any interface on its subnet"
 	if len(a.Interfaces) > 0 {
 		where = strings.Join(a.Interfaces, ", ")

@@ -12,7 +12,7 @@ import (
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/config"
-	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/election"
 )
 
 // clusterView is what the speaker reads from the API server's cache.
@@ -29,10 +29,10 @@ type clusterView struct {
 
 // electionInput turns the cluster view into the announcer's input. It is a
 // pure function so every speaker, given the same view, elects the same nodes.
-func electionInput(v clusterView) announcer.Input {
-	in := announcer.Input{Config: v.Config, Sticky: v.Sticky}
+func electionInput(v clusterView) election.Input {
+	in := election.Input{Config: v.Config, Sticky: v.Sticky}
 	for _, n := range v.Nodes {
-		in.Nodes = append(in.Nodes, announcer.Node{Name: n.Name, Labels: n.Labels, Alive: v.Alive[n.Name]})
+		in.Nodes = append(in.Nodes, election.Node{Name: n.Name, Labels: n.Labels, Alive: v.Alive[n.Name]})
 	}
 	ready := readyNodesByService(v.Slices)
 	for i := range v.Services {
@@ -45,7 +45,7 @@ func electionInput(v clusterView) announcer.Input {
 			continue
 		}
 		key := s.Namespace + "/" + s.Name
-		svc := announcer.Service{
+		svc := election.Service{
 			Key:        key,
 			IPs:        ips,
 			LocalOnly:  s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
@@ -90,9 +90,9 @@ func readyNodesByService(slices_ []discoveryv1.EndpointSlice) map[string][]strin
 
 // ownShare returns what this node must answer for: IP → interfaces (nil =
 // any interface whose subnet holds the IP).
-func ownShare(as []announcer.Announcement, node string) map[netip.Addr][]string {
+func ownShare(as []election.Announcement, node string) map[netip.Addr][]string {
 	out := map[netip.Addr][]string{}
-	for _, a := range announcer.ForNode(as, node) {
+	for _, a := range election.ForNode(as, node) {
 		out[a.IP] = a.Interfaces
 	}
 	return out

@@ -4,12 +4,12 @@
 //
 // The VIPs are never added to an interface: kube-proxy's rules take the
 // traffic once a frame reaches the node, so the kernel does not know the
-// addresses and will not answer for them. An Announcer does it instead, with
+// addresses and will not answer for them. A Responders does it instead, with
 // one raw ARP socket and one ICMPv6 socket per interface that needs them.
 //
-// The package only applies a decision taken elsewhere: speaker/announcer
+// The package only applies a decision taken elsewhere: speaker/election
 // computes which (IP, interfaces) this node announces and hands the whole set
-// to Announcer.Set. Run opens and closes the per-interface responders, re-lists
+// to Responders.Set. Run opens and closes the per-interface responders, re-lists
 // interfaces every RescanInterval (new links, flaps, addresses), and Healthy
 // names the interfaces that could not be bound and why.
 //

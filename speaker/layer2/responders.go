@@ -17,11 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Announcer answers ARP and NDP for the IPs this node announces, on the
+// Responders answers ARP and NDP for the IPs this node announces, on the
 // interfaces it is told to, and announces take-overs with gratuitous ARP and
 // unsolicited Neighbor Advertisements. Set may be called at any time, before
 // or during Run, from any goroutine.
-type Announcer struct {
+type Responders struct {
 	cfg  Config
 	log  logr.Logger
 	m    *metrics
@@ -49,10 +49,10 @@ type ifaceState struct {
 	arp, ndp *responder
 }
 
-// New returns an Announcer with cfg's zero fields defaulted. Nothing is
+// New returns a Responders with cfg's zero fields defaulted. Nothing is
 // opened before Run.
-func New(cfg Config, logger logr.Logger) *Announcer {
-	a := &Announcer{
+func New(cfg Config, logger logr.Logger) *Responders {
+	a := &Responders{
 		cfg:      setConfigDefaults(cfg),
 		log:      logger,
 		m:        newMetrics(),
@@ -69,17 +69,17 @@ func New(cfg Config, logger logr.Logger) *Announcer {
 // claims, and keeps answering questions for them. A speaker handing over
 // calls it first: the new node's gratuitous announcements are then the
 // point, not a conflict.
-func (a *Announcer) Yield() { a.defending.Store(false) }
+func (a *Responders) Yield() { a.defending.Store(false) }
 
-// Collectors returns the Announcer's metrics, for main to register once.
-func (a *Announcer) Collectors() []prometheus.Collector { return a.m.collectors() }
+// Collectors returns the metrics of a Responders, for main to register once.
+func (a *Responders) Collectors() []prometheus.Collector { return a.m.collectors() }
 
 // Set replaces the desired set: each IP maps to the interfaces to answer on,
 // and no names means every up interface with an address whose prefix contains
 // the IP. IPs dropped from the set are no longer answered when Set returns;
 // gained ones are announced at once on interfaces already open, and within
 // moments on interfaces Run still has to open.
-func (a *Announcer) Set(want map[netip.Addr][]string) {
+func (a *Responders) Set(want map[netip.Addr][]string) {
 	norm, rejected := normalize(want)
 	if len(rejected) > 0 {
 		a.log.Info("ignoring addresses nobody resolves with ARP/NDP", "ips", rejected)
@@ -103,7 +103,7 @@ func (a *Announcer) Set(want map[netip.Addr][]string) {
 // an Ethernet interface), or it is not a unicast address. known is false
 // until interfaces were listed once. Callers report these instead of
 // claiming to announce them.
-func (a *Announcer) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]string, known bool) {
+func (a *Responders) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]string, known bool) {
 	norm, rejected := normalize(want)
 	why = map[netip.Addr]string{}
 	for _, ip := range rejected {
@@ -129,7 +129,7 @@ func (a *Announcer) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]s
 // interfaces every RescanInterval, and answers until ctx ends; then it closes
 // every socket and returns nil. An interface that cannot be bound is reported
 // by Healthy, retried at the next rescan, and does not stop the others.
-func (a *Announcer) Run(ctx context.Context) error {
+func (a *Responders) Run(ctx context.Context) error {
 	a.mu.Lock()
 	if a.running {
 		a.mu.Unlock()
@@ -162,7 +162,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 // DAD. The other interfaces keep serving meanwhile. A link that is merely down
 // is not reported: nothing can be sent on it, and it is picked up (and
 // re-announced) when it comes back.
-func (a *Announcer) Healthy() error {
+func (a *Responders) Healthy() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var errs []error
@@ -178,7 +178,7 @@ func (a *Announcer) Healthy() error {
 // reconcile lists interfaces and makes the open responders match the desired
 // set: it closes those no longer needed or whose link went away, flapped or
 // changed, and opens the missing ones, which then announce their IPs.
-func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
+func (a *Responders) reconcile(ctx context.Context, ns *nsThread) {
 	var links map[string]link
 	err := ns.do(ctx, func() (err error) {
 		links, err = listLinks()
@@ -282,7 +282,7 @@ func stampRelinked(relinked map[string]time.Time, links map[string]link, now tim
 // quietLocked returns how long a responder opened at now on the usable link
 // name must stay quiet: what is left of LinkUpDelay since a scan first saw
 // the link back after it went down or flapped (stampRelinked).
-func (a *Announcer) quietLocked(name string, now time.Time) time.Duration {
+func (a *Responders) quietLocked(name string, now time.Time) time.Duration {
 	back, ok := a.relinked[name]
 	if !ok || back.IsZero() {
 		return 0
@@ -291,7 +291,7 @@ func (a *Announcer) quietLocked(name string, now time.Time) time.Duration {
 }
 
 // applyLocked hands every open responder its share of the plan.
-func (a *Announcer) applyLocked(p plan) {
+func (a *Responders) applyLocked(p plan) {
 	served := map[netip.Addr]struct{}{}
 	for name, st := range a.ifaces {
 		need := p[name]
@@ -316,7 +316,7 @@ func (a *Announcer) applyLocked(p plan) {
 
 // setProblemsLocked records the problems of this reconcile and logs the ones
 // that changed, so a socket that fails every second logs once.
-func (a *Announcer) setProblemsLocked(problems map[string]error) {
+func (a *Responders) setProblemsLocked(problems map[string]error) {
 	for name, err := range problems {
 		if old, ok := a.problems[name]; !ok || old.Error() != err.Error() {
 			a.log.Error(err, "interface cannot be served; retrying at every rescan", "interface", name)
@@ -332,7 +332,7 @@ func (a *Announcer) setProblemsLocked(problems map[string]error) {
 
 // openARP and openNDP open a responder on l whose first announcement waits
 // quiet.
-func (a *Announcer) openARP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
+func (a *Responders) openARP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
 	var c *arp.Client
 	err := ns.do(ctx, func() (err error) {
 		c, err = arp.Dial(l.netInterface())
@@ -344,7 +344,7 @@ func (a *Announcer) openARP(ctx context.Context, ns *nsThread, l link, quiet tim
 	return newARPResponder(ctx, l.name, c, a.cfg, a.log, a.m, openOptions{quiet: quiet, defending: &a.defending}), nil
 }
 
-func (a *Announcer) openNDP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
+func (a *Responders) openNDP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
 	var c *ndp.Conn
 	err := ns.do(ctx, func() (err error) {
 		c, err = listenNDP(l)
@@ -358,7 +358,7 @@ func (a *Announcer) openNDP(ctx context.Context, ns *nsThread, l link, quiet tim
 
 // shutdown closes every responder once Run ends; Set keeps working and the
 // next Run starts from the desired set.
-func (a *Announcer) shutdown() {
+func (a *Responders) shutdown() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, st := range a.ifaces {

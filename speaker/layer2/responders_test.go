@@ -12,7 +12,7 @@ import (
 	"github.com/go-logr/logr/testr"
 )
 
-// TestRunReportsMissingInterface runs the real Announcer in the test's own
+// TestRunReportsMissingInterface runs the real Responders in the test's own
 // namespace (listing links needs no privileges) with only a missing
 // interface named, so no socket is ever opened.
 func TestRunReportsMissingInterface(t *testing.T) {
