@@ -1,4 +1,4 @@
-package speaker_test
+package speaker
 
 import (
 	"flag"
@@ -11,9 +11,11 @@ import (
 	"github.com/portico-lb/portico/internal/kubeapi"
 )
 
-// The gossip key tests that need real API semantics (a Create that only one
-// of several racing speakers wins) run against one kube-apiserver + etcd,
-// started here; the other tests run without it.
+// The tests that need real API semantics (a Create that only one of several
+// racing speakers wins, server-side apply of the announced conditions) run
+// against one kube-apiserver + etcd, started here; the other tests run
+// without it. TestMain lives in the package itself so that its tests reach
+// the server too; the external tests get it from APIServerForTest.
 var (
 	apiConfig  *rest.Config // nil without an API server
 	apiSkipWhy string
@@ -36,3 +38,7 @@ func run(m *testing.M) int {
 	apiConfig = srv.Config
 	return m.Run()
 }
+
+// APIServerForTest returns TestMain's API server, or nil and why there is
+// none, to the tests in package speaker_test.
+func APIServerForTest() (*rest.Config, string) { return apiConfig, apiSkipWhy }

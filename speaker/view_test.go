@@ -146,3 +146,9 @@ func TestElectionInputSticky(t *testing.T) {
 		t.Errorf("sticky: Sticky %v, Announcers %v; want node-2 for 192.0.2.1", got.Sticky, got.Services[0].Announcers)
 	}
 }
+
+// announcedMessage is the message the speaker writes when node announces a
+// by layer 2.
+func announcedMessage(a election.Announcement, node string) string {
+	return v1beta1.Announcement{IP: a.IP, Announced: true, Node: node, Method: "ARP/NDP", Interfaces: a.Interfaces}.Message()
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/portico-lb/portico/config"
+	"github.com/portico-lb/portico/speaker/announce"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -96,6 +97,21 @@ const (
 // whose labels sort first) is used, so that the result still does not
 // depend on the order.
 func Elect(in Input) []Announcement {
+	as, _ := elect(in, "")
+	return as
+}
+
+// Desire elects as Elect does and also returns node's desired state: the
+// addresses node is elected for and those it is eligible for, that is one
+// of the alive nodes the winner was chosen among. Elect's rules decide
+// eligibility, so today it is layer 2's; an announcer with advertisements
+// of its own (BGP) narrows it by those.
+func Desire(in Input, node string) ([]Announcement, announce.Desired) {
+	return elect(in, node)
+}
+
+// elect is Elect, and Desire's desired state for node when node is set.
+func elect(in Input, node string) ([]Announcement, announce.Desired) {
 	nodes := canonicalNodes(in.Nodes)
 	groups := groupByIP(in.Services)
 	ads := in.Config.L2Advertisements()
@@ -104,6 +120,7 @@ func Elect(in Input) []Announcement {
 	views := make(map[string]*poolView)
 
 	out := make([]Announcement, 0, len(groups))
+	desired := announce.Desired{}
 	for _, g := range groups {
 		a := Announcement{IP: g.ip, Services: g.keys}
 		p := in.Config.PoolContaining(g.ip)
@@ -117,10 +134,19 @@ func Elect(in Input) []Announcement {
 			v = newPoolView(p.Name, ads, nodes)
 			views[p.Name] = v
 		}
-		a.Node, a.Interfaces, a.Reason = v.elect(g, in.Sticky)
+		var cands []string
+		a.Node, a.Interfaces, a.Reason, cands = v.elect(g, in.Sticky)
 		out = append(out, a)
+		if node == "" {
+			continue
+		}
+		// cands is sorted: v.alive is, and the Local filter keeps the
+		// order of v.eligible, sorted by name.
+		if _, eligible := slices.BinarySearch(cands, node); eligible {
+			desired[g.ip] = announce.Want{Elected: a.Node == node, Eligible: true, Interfaces: slices.Clone(v.interfaces[node])}
+		}
 	}
-	return out
+	return out, desired
 }
 
 // ForNode returns the announcements that node makes, in the order of as.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/portico-lb/portico/speaker/announce"
 )
 
 func TestNormalize(t *testing.T) {
@@ -151,5 +153,34 @@ func TestUnplaced(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantWhy, got, equateAddrs); diff != "" {
 		t.Errorf("Unplaced (-want +got):\n%s", diff)
+	}
+}
+
+// TestStatus: the speaker's view of Unplaced. Layer 2 reports the addresses
+// this node is elected for, answered unless Unplaced finds no interface,
+// and nothing for those it is merely eligible for.
+func TestStatus(t *testing.T) {
+	placed, off, eligible := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("192.0.2.8")
+	d := announce.Desired{
+		placed:   {Elected: true, Eligible: true, Interfaces: []string{"eth0"}},
+		off:      {Elected: true, Eligible: true},
+		eligible: {Eligible: true},
+	}
+	a := New(Config{}, logr.Discard())
+	if _, known := a.Status(d); known {
+		t.Error("known before the first scan")
+	}
+	a.links = map[string]link{"eth0": {name: "eth0", flags: net.FlagUp | net.FlagRunning, mac: net.HardwareAddr{2, 0, 0, 0, 0, 1},
+		prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}}}
+	got, known := a.Status(d)
+	if !known {
+		t.Fatal("after a scan: not known")
+	}
+	want := map[netip.Addr]announce.Status{
+		placed: {Announced: true, Method: "ARP/NDP", Interfaces: []string{"eth0"}},
+		off:    {Method: "ARP/NDP", Why: "no Ethernet interface has a subnet containing it"},
+	}
+	if diff := cmp.Diff(want, got, equateAddrs); diff != "" {
+		t.Errorf("Status (-want +got):\n%s", diff)
 	}
 }

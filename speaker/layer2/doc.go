@@ -19,6 +19,11 @@
 // code is tested through a fake net.PacketConn and, as root, in network
 // namespaces.
 //
+// The speaker drives it through speaker.Announcer: Announce takes this
+// node's desired state (speaker/announce) and keeps the addresses it is
+// elected for, Status reports per address whether it is answered.
+//
 // layer2 must not import a Kubernetes client or any Portico API type: its
-// input is a map of netip.Addr to interface names, nothing more.
+// input is a map of netip.Addr to interface names (or speaker/announce's
+// data, which is no more than that), nothing more.
 package layer2

@@ -15,6 +15,8 @@ import (
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ndp"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portico-lb/portico/speaker/announce"
 )
 
 // Responders answers ARP and NDP for the IPs this node announces, on the
@@ -95,6 +97,28 @@ func (a *Responders) Set(want map[netip.Addr][]string) {
 	case a.kick <- struct{}{}:
 	default: // a reconcile is already pending
 	}
+}
+
+// Method is how Responders announce, as Status reports it.
+const Method = "ARP/NDP"
+
+// Announce answers for the addresses d elects this node for, as Set does:
+// layer 2 needs exactly one node per address, so mere eligibility is not
+// enough. It is the speaker's entry point (speaker.Announcer).
+func (a *Responders) Announce(d announce.Desired) { a.Set(d.Elected()) }
+
+// Status reports, for every address d elects this node for, whether it is
+// answered: it is, unless Unplaced finds no interface for it. known is false
+// until interfaces were listed once.
+func (a *Responders) Status(d announce.Desired) (st map[netip.Addr]announce.Status, known bool) {
+	want := d.Elected()
+	unplaced, known := a.Unplaced(want)
+	st = make(map[netip.Addr]announce.Status, len(want))
+	for ip, ifaces := range want {
+		why, no := unplaced[ip]
+		st[ip] = announce.Status{Announced: !no, Method: Method, Interfaces: ifaces, Why: why}
+	}
+	return st, known
 }
 
 // Unplaced returns the IPs of the desired set that this node cannot answer

@@ -15,8 +15,8 @@ import (
 	"github.com/portico-lb/portico/speaker/membership"
 )
 
-// options is the parsed command line. speaker.Membership and speaker.Layer2
-// are left for main to build.
+// options is the parsed command line. speaker.Membership and
+// speaker.Announcers are left for main to build.
 type options struct {
 	membership  membership.Config
 	layer2      layer2.Config
