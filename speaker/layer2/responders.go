@@ -24,10 +24,11 @@ import (
 // unsolicited Neighbor Advertisements. Set may be called at any time, before
 // or during Run, from any goroutine.
 type Responders struct {
-	cfg  Config
-	log  logr.Logger
-	m    *metrics
-	kick chan struct{} // Set asks Run to open missing responders now
+	cfg     Config
+	log     logr.Logger
+	m       *metrics
+	kick    chan struct{} // Set asks Run to open missing responders now
+	sockets sockets
 
 	mu       sync.Mutex
 	running  bool
@@ -56,6 +57,7 @@ type ifaceState struct {
 func New(cfg Config, logger logr.Logger) *Responders {
 	a := &Responders{
 		cfg:      setConfigDefaults(cfg),
+		sockets:  hostSockets{},
 		log:      logger,
 		m:        newMetrics(),
 		kick:     make(chan struct{}, 1),
@@ -202,27 +204,76 @@ func (a *Responders) Healthy() error {
 // reconcile lists interfaces and makes the open responders match the desired
 // set: it closes those no longer needed or whose link went away, flapped or
 // changed, and opens the missing ones, which then announce their IPs.
+//
+// Sockets are opened and closed outside the lock, which Set, Status and
+// Healthy take: an open goes through the namespace thread and the kernel,
+// and the election must not wait on it. So reconcile decides under the
+// lock what to close and open, does it unlocked, and installs the new
+// responders under the lock again, handing them the desired set as it is
+// by then. Only Run calls reconcile, so nothing else changes ifaces in
+// between.
 func (a *Responders) reconcile(ctx context.Context, ns *nsThread) {
 	var links map[string]link
 	err := ns.do(ctx, func() (err error) {
-		links, err = listLinks()
+		links, err = a.sockets.listLinks()
 		return err
 	})
 	if ctx.Err() != nil {
 		return
 	}
+	opens, closing, ok := a.diff(links, err)
+	for _, r := range closing {
+		r.close()
+	}
+	if !ok {
+		return
+	}
+	problems := map[string]error{}
+	for i := range opens {
+		o := &opens[i]
+		var errs []error
+		if o.v4 {
+			if o.arp, err = a.openARP(ctx, ns, o.link, o.quiet); err != nil {
+				errs = append(errs, fmt.Errorf("layer2: interface %q: ARP: %w", o.link.name, err))
+			}
+		}
+		if o.v6 {
+			if o.ndp, err = a.openNDP(ctx, ns, o.link, o.quiet); err != nil {
+				errs = append(errs, fmt.Errorf("layer2: interface %q: NDP: %w", o.link.name, err))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			problems[o.link.name] = err
+		}
+	}
+	a.install(links, opens, problems)
+}
+
+// open is a responder reconcile opens on one link, and what came of it.
+type open struct {
+	link     link
+	quiet    time.Duration
+	v4, v6   bool       // which sockets to open
+	arp, ndp *responder // what opened
+}
+
+// diff records the scan and takes out of ifaces the responders that are no
+// longer needed or whose link changed, for the caller to close; it returns
+// what to open. ok is false when the scan failed: the current responders
+// are kept.
+func (a *Responders) diff(links map[string]link, scanErr error) (opens []open, closing []*responder, ok bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err != nil {
+	if scanErr != nil {
 		if a.scanErr == nil {
-			a.log.Error(err, "listing interfaces; keeping current responders")
+			a.log.Error(scanErr, "listing interfaces; keeping current responders")
 		}
-		a.scanErr = err
-		return
+		a.scanErr = scanErr
+		return nil, nil, false
 	}
 	a.scanErr = nil
 	a.links = links
-	p, problems := assign(a.want, links)
+	p, _ := assign(a.want, links)
 
 	for name, st := range a.ifaces {
 		l, ok := links[name]
@@ -235,13 +286,13 @@ func (a *Responders) reconcile(ctx context.Context, ns *nsThread) {
 			a.relinked[name] = time.Time{}
 		}
 		if st.arp != nil && (!same || need == nil || len(need.v4) == 0) {
-			st.arp.close()
+			closing = append(closing, st.arp)
 			st.arp = nil
 		}
 		// The NDP socket is bound to the link-local address; if that went
 		// away (IPv6 addresses are flushed on link down) the socket is dead.
 		if st.ndp != nil && (!same || need == nil || len(need.v6) == 0 || l.linkLocal != st.link.linkLocal) {
-			st.ndp.close()
+			closing = append(closing, st.ndp)
 			st.ndp = nil
 		}
 		if st.arp == nil && st.ndp == nil {
@@ -257,36 +308,45 @@ func (a *Responders) reconcile(ctx context.Context, ns *nsThread) {
 	now := time.Now()
 	stampRelinked(a.relinked, links, now, a.cfg.LinkUpDelay)
 	for name, need := range p {
-		l := links[name]
 		st := a.ifaces[name]
-		if st == nil {
-			st = &ifaceState{link: l}
-		}
-		var errs []error
-		quiet := a.quietLocked(name, now)
-		if len(need.v4) > 0 && st.arp == nil {
-			r, err := a.openARP(ctx, ns, l, quiet)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("layer2: interface %q: ARP: %w", name, err))
-			}
-			st.arp = r
-		}
-		if len(need.v6) > 0 && st.ndp == nil {
-			r, err := a.openNDP(ctx, ns, l, quiet)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("layer2: interface %q: NDP: %w", name, err))
-			}
-			st.ndp = r
-		}
-		if err := errors.Join(errs...); err != nil {
-			problems[name] = err
-		}
-		if st.arp != nil || st.ndp != nil {
-			a.ifaces[name] = st
+		o := open{link: links[name], quiet: a.quietLocked(name, now),
+			v4: len(need.v4) > 0 && (st == nil || st.arp == nil),
+			v6: len(need.v6) > 0 && (st == nil || st.ndp == nil)}
+		if o.v4 || o.v6 {
+			opens = append(opens, o)
 		}
 	}
+	return opens, closing, true
+}
+
+// install adds the responders reconcile opened and hands every responder
+// its share of the desired set as Set last left it; problems are the
+// failed opens, beside the plan's own.
+func (a *Responders) install(links map[string]link, opens []open, problems map[string]error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, o := range opens {
+		if o.arp == nil && o.ndp == nil {
+			continue
+		}
+		st := a.ifaces[o.link.name]
+		if st == nil {
+			st = &ifaceState{link: o.link}
+			a.ifaces[o.link.name] = st
+		}
+		if o.arp != nil {
+			st.arp = o.arp
+		}
+		if o.ndp != nil {
+			st.ndp = o.ndp
+		}
+	}
+	p, planned := assign(a.want, links)
+	for name, err := range problems {
+		planned[name] = errors.Join(planned[name], err)
+	}
 	a.applyLocked(p)
-	a.setProblemsLocked(problems)
+	a.setProblemsLocked(planned)
 }
 
 // stampRelinked records when each relinked interface was first seen usable
@@ -354,12 +414,30 @@ func (a *Responders) setProblemsLocked(problems map[string]error) {
 	a.problems = problems
 }
 
+// sockets is the socket boundary of a Responders: everything its reconcile
+// asks the kernel for, always on the namespace thread. hostSockets is the
+// real one; tests put their own in the field.
+type sockets interface {
+	listLinks() (map[string]link, error)
+	dialARP(l link) (*arp.Client, error)
+	listenNDP(l link) (*ndp.Conn, error)
+}
+
+// hostSockets lists the calling thread's links and opens real sockets.
+type hostSockets struct{}
+
+var _ sockets = hostSockets{}
+
+func (hostSockets) listLinks() (map[string]link, error) { return listLinks() }
+func (hostSockets) dialARP(l link) (*arp.Client, error) { return arp.Dial(l.netInterface()) }
+func (hostSockets) listenNDP(l link) (*ndp.Conn, error) { return listenNDP(l) }
+
 // openARP and openNDP open a responder on l whose first announcement waits
 // quiet.
 func (a *Responders) openARP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
 	var c *arp.Client
 	err := ns.do(ctx, func() (err error) {
-		c, err = arp.Dial(l.netInterface())
+		c, err = a.sockets.dialARP(l)
 		return err
 	})
 	if err != nil {
@@ -371,7 +449,7 @@ func (a *Responders) openARP(ctx context.Context, ns *nsThread, l link, quiet ti
 func (a *Responders) openNDP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
 	var c *ndp.Conn
 	err := ns.do(ctx, func() (err error) {
-		c, err = listenNDP(l)
+		c, err = a.sockets.listenNDP(l)
 		return err
 	})
 	if err != nil {
@@ -381,11 +459,18 @@ func (a *Responders) openNDP(ctx context.Context, ns *nsThread, l link, quiet ti
 }
 
 // shutdown closes every responder once Run ends; Set keeps working and the
-// next Run starts from the desired set.
+// next Run starts from the desired set. The sockets close after the lock is
+// released, as in reconcile.
 func (a *Responders) shutdown() {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, st := range a.ifaces {
+	ifaces := a.ifaces
+	a.ifaces = map[string]*ifaceState{}
+	a.links = nil
+	a.scanErr = nil
+	a.problems = nil
+	a.m.announced.Set(0)
+	a.mu.Unlock()
+	for _, st := range ifaces {
 		if st.arp != nil {
 			st.arp.close()
 		}
@@ -393,10 +478,7 @@ func (a *Responders) shutdown() {
 			st.ndp.close()
 		}
 	}
-	a.ifaces = map[string]*ifaceState{}
-	a.links = nil
-	a.scanErr = nil
-	a.problems = nil
+	a.mu.Lock()
 	a.running = false
-	a.m.announced.Set(0)
+	a.mu.Unlock()
 }
