@@ -92,9 +92,12 @@ type Announcer interface {
 	Yield()
 }
 
+const defaultHandoverDelay = time.Second
+
+// setOptionsDefaults fills every unset field. It does not validate.
 func setOptionsDefaults(o Options) Options {
 	if o.HandoverDelay <= 0 {
-		o.HandoverDelay = time.Second
+		o.HandoverDelay = defaultHandoverDelay
 	}
 	return o
 }
