@@ -74,8 +74,8 @@ func (s *Speaker) report(ctx context.Context, as []election.Announcement, v clus
 		if !mine {
 			continue
 		}
-		condType := v1beta1.AnnouncedCondition(a.IP)
-		want, msg := conditionStatus(c.Announced), c.Message()
+		condType := v1beta1.AnnouncedConditionType(a.IP)
+		want, msg := conditionStatus(c.Announced), c.String()
 		for _, key := range a.Services {
 			svc := byKey[key]
 			if svc == nil {
@@ -130,7 +130,7 @@ func conditionStatus(announced bool) metav1.ConditionStatus {
 // for an address no node may announce, the rendezvous winner among the
 // alive nodes does. st is what the announcers report for this node's
 // addresses.
-func announcedCondition(a election.Announcement, node string, alive []string, st map[netip.Addr]announce.Status) (c v1beta1.Announcement, reason string, mine bool) {
+func announcedCondition(a election.Announcement, node string, alive []string, st map[netip.Addr]announce.Status) (c v1beta1.AnnouncedMessage, reason string, mine bool) {
 	switch {
 	case a.Node == node:
 		x, ok := st[a.IP]
@@ -138,25 +138,25 @@ func announcedCondition(a election.Announcement, node string, alive []string, st
 			x.Why = "no announcer is responsible for it"
 		}
 		if !x.Announced {
-			return v1beta1.Announcement{IP: a.IP, Node: node, Why: x.Why}, v1beta1.ReasonNoInterface, true
+			return v1beta1.AnnouncedMessage{IP: a.IP, Node: node, Why: x.Why}, v1beta1.ReasonNoInterface, true
 		}
-		return v1beta1.Announcement{IP: a.IP, Announced: true, Node: node, Method: x.Method, Interfaces: x.Interfaces}, v1beta1.ReasonAnnounced, true
+		return v1beta1.AnnouncedMessage{IP: a.IP, Announced: true, Node: node, Method: x.Method, Interfaces: x.Interfaces}, v1beta1.ReasonAnnounced, true
 	case a.Node == "" && election.Winner(a.IP, alive) == node:
-		return v1beta1.Announcement{IP: a.IP, Why: a.Reason}, v1beta1.ReasonNotAnnounced, true
+		return v1beta1.AnnouncedMessage{IP: a.IP, Why: a.Reason}, v1beta1.ReasonNotAnnounced, true
 	}
-	return v1beta1.Announcement{}, "", false
+	return v1beta1.AnnouncedMessage{}, "", false
 }
 
 // announcedEvent returns the Event for replacing old with c, or ok false
 // when the write changes neither the status nor, for an announced address,
 // the node that announces it (a changed interface list, say): Events say
 // who announces, and a rewrite is not news. reason is c's condition reason.
-func announcedEvent(old *metav1.Condition, c v1beta1.Announcement, reason string) (eventType, eventReason string, ok bool) {
+func announcedEvent(old *metav1.Condition, c v1beta1.AnnouncedMessage, reason string) (eventType, eventReason string, ok bool) {
 	if old != nil && old.Status == conditionStatus(c.Announced) {
-		if !c.Announced && old.Message == c.Message() {
+		if !c.Announced && old.Message == c.String() {
 			return "", "", false
 		}
-		if prev, err := v1beta1.ParseAnnouncement(old.Message); c.Announced && err == nil && prev.Announced && prev.Node == c.Node {
+		if prev, err := v1beta1.ParseAnnouncedMessage(old.Message); c.Announced && err == nil && prev.Announced && prev.Node == c.Node {
 			return "", "", false
 		}
 	}

@@ -77,7 +77,7 @@ func TestReportStaleCache(t *testing.T) {
 		return got
 	}
 	changed := func(ip netip.Addr, node string) string {
-		return "Normal " + v1beta1.ReasonAnnouncerChanged + " " + v1beta1.Announcement{IP: ip, Announced: true, Node: node, Method: "ARP/NDP"}.Message()
+		return "Normal " + v1beta1.ReasonAnnouncerChanged + " " + v1beta1.AnnouncedMessage{IP: ip, Announced: true, Node: node, Method: "ARP/NDP"}.String()
 	}
 
 	stale := fresh() // from before any condition was written

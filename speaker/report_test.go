@@ -16,7 +16,7 @@ import (
 // The elected node says whether it announces an address; when layer 2
 // placed it on no interface it says Announced=False and why, naming itself,
 // rather than claiming an announcement nobody makes.
-func TestAnnouncedCondition(t *testing.T) {
+func TestAnnouncedConditionType(t *testing.T) {
 	ip := netip.MustParseAddr("203.0.113.7")
 	unplaced := map[netip.Addr]string{ip: "no Ethernet interface has a subnet containing it"}
 	type cond struct {
@@ -62,7 +62,7 @@ func TestAnnouncedCondition(t *testing.T) {
 			var got cond
 			c, reason, mine := announcedCondition(tt.a, "node-1", []string{"node-1"}, st)
 			if mine {
-				got = cond{conditionStatus(c.Announced), reason, c.Message(), true}
+				got = cond{conditionStatus(c.Announced), reason, c.String(), true}
 			}
 			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Errorf("announcedCondition (-want +got):\n%s", d)
@@ -102,19 +102,19 @@ func TestSettledUnplaced(t *testing.T) {
 // interfaces changed, say). The old condition is parsed, not searched.
 func TestAnnouncedEvent(t *testing.T) {
 	ip := netip.MustParseAddr("2001:db8::7")
-	by := func(node string, ifaces ...string) v1beta1.Announcement {
-		return v1beta1.Announcement{IP: ip, Announced: true, Node: node, Method: "ARP/NDP", Interfaces: ifaces}
+	by := func(node string, ifaces ...string) v1beta1.AnnouncedMessage {
+		return v1beta1.AnnouncedMessage{IP: ip, Announced: true, Node: node, Method: "ARP/NDP", Interfaces: ifaces}
 	}
-	none := v1beta1.Announcement{IP: ip, Why: "no alive node is eligible"}
-	noIface := v1beta1.Announcement{IP: ip, Node: "node-1", Why: "no Ethernet interface has a subnet containing it"}
-	old := func(c v1beta1.Announcement) *metav1.Condition {
-		return &metav1.Condition{Type: v1beta1.ServiceConditionAnnouncedIPv6, Status: conditionStatus(c.Announced), Message: c.Message()}
+	none := v1beta1.AnnouncedMessage{IP: ip, Why: "no alive node is eligible"}
+	noIface := v1beta1.AnnouncedMessage{IP: ip, Node: "node-1", Why: "no Ethernet interface has a subnet containing it"}
+	old := func(c v1beta1.AnnouncedMessage) *metav1.Condition {
+		return &metav1.Condition{Type: v1beta1.ServiceConditionAnnouncedIPv6, Status: conditionStatus(c.Announced), Message: c.String()}
 	}
 	type event struct{ Type, Reason string }
 	for _, tt := range []struct {
 		name   string
 		old    *metav1.Condition
-		c      v1beta1.Announcement
+		c      v1beta1.AnnouncedMessage
 		reason string
 		want   *event
 	}{

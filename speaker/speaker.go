@@ -109,8 +109,9 @@ type Speaker struct {
 	o        Options
 	m        *metrics
 
-	mu        sync.Mutex
-	announced map[netip.Addr][]string
+	mu sync.Mutex
+	// share is what this node was last elected for (see Reconcile).
+	share map[netip.Addr][]string
 	// reported is what report last wrote per Service and condition, until
 	// the cache shows it; see report.
 	reported map[reportKey]lastReport
@@ -135,7 +136,7 @@ func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
 		return nil, fmt.Errorf("speaker: NodeName, Membership and Announcers are required")
 	}
 	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o), m: newMetrics(),
-		announced: map[netip.Addr][]string{}, unplacedSince: map[netip.Addr]time.Time{}, reported: map[reportKey]lastReport{}}
+		share: map[netip.Addr][]string{}, unplacedSince: map[netip.Addr]time.Time{}, reported: map[reportKey]lastReport{}}
 	toElect := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{electKey}
 	})
@@ -179,9 +180,9 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 	share := desired.Elected()
 
 	s.mu.Lock()
-	gained := gainedIPs(s.announced, share)
-	lost := gainedIPs(share, s.announced)
-	s.announced = share
+	gained := gainedIPs(s.share, share)
+	lost := gainedIPs(share, s.share)
+	s.share = share
 	s.mu.Unlock()
 	s.m.elections.Inc()
 	s.m.changes.WithLabelValues("gained").Add(float64(len(gained)))

@@ -49,7 +49,7 @@ func electionInput(v clusterView) election.Input {
 			ReadyNodes: ready[key],
 		}
 		if v.Sticky {
-			svc.Announcers = announcedBy(s)
+			svc.AnnouncedBy = announcedBy(s)
 		}
 		in.Services = append(in.Services, svc)
 	}

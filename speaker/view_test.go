@@ -137,18 +137,18 @@ func TestElectionInputSticky(t *testing.T) {
 	s.Status.Conditions = []metav1.Condition{announced(v1beta1.ServiceConditionAnnouncedIPv4, metav1.ConditionTrue,
 		announcedMessage(election.Announcement{IP: netip.MustParseAddr("192.0.2.1")}, "node-2"))}
 	view := clusterView{Services: []corev1.Service{s}, ServeNoClass: true}
-	if got := electionInput(view); got.Sticky || got.Services[0].Announcers != nil {
-		t.Errorf("not sticky: Sticky %v, Announcers %v; want neither", got.Sticky, got.Services[0].Announcers)
+	if got := electionInput(view); got.Sticky || got.Services[0].AnnouncedBy != nil {
+		t.Errorf("not sticky: Sticky %v, AnnouncedBy %v; want neither", got.Sticky, got.Services[0].AnnouncedBy)
 	}
 	view.Sticky = true
 	got := electionInput(view)
-	if !got.Sticky || got.Services[0].Announcers[netip.MustParseAddr("192.0.2.1")] != "node-2" {
-		t.Errorf("sticky: Sticky %v, Announcers %v; want node-2 for 192.0.2.1", got.Sticky, got.Services[0].Announcers)
+	if !got.Sticky || got.Services[0].AnnouncedBy[netip.MustParseAddr("192.0.2.1")] != "node-2" {
+		t.Errorf("sticky: Sticky %v, AnnouncedBy %v; want node-2 for 192.0.2.1", got.Sticky, got.Services[0].AnnouncedBy)
 	}
 }
 
 // announcedMessage is the message the speaker writes when node announces a
 // by layer 2.
 func announcedMessage(a election.Announcement, node string) string {
-	return v1beta1.Announcement{IP: a.IP, Announced: true, Node: node, Method: "ARP/NDP", Interfaces: a.Interfaces}.Message()
+	return v1beta1.AnnouncedMessage{IP: a.IP, Announced: true, Node: node, Method: "ARP/NDP", Interfaces: a.Interfaces}.String()
 }

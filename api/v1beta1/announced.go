@@ -10,16 +10,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Announcement is what an announced condition's message says, as fields.
-// The speakers render the message from it (Message) and everyone who needs
+// AnnouncedMessage is what an announced condition's message says, as fields.
+// The speakers render the message from it (String) and everyone who needs
 // the node back — a sticky election, the e2e tests, the lab — parses it
-// (ParseAnnouncement), so the wording lives in this one place. The message,
+// (ParseAnnouncedMessage), so the wording lives in this one place. The message,
 // and not an annotation, carries the fields because the speakers write the
 // status subresource only: an annotation would take a second write and
 // permission to update Services.
 //
 // +kubebuilder:object:generate=false
-type Announcement struct {
+type AnnouncedMessage struct {
 	IP netip.Addr
 	// Announced is the condition's status: True when Node announces IP.
 	Announced bool
@@ -42,12 +42,12 @@ const (
 	anyInterface      = "any interface on its subnet"
 )
 
-// Message renders a as an announced condition's message:
+// String renders a as an announced condition's message:
 //
 //	<ip> is announced by node <node> (<method> on <interfaces>)
 //	<ip> is not announced: node <node> is elected to announce it, but <why> on node <node>
 //	<ip> is not announced: <why>
-func (a Announcement) Message() string {
+func (a AnnouncedMessage) String() string {
 	switch {
 	case a.Announced:
 		where := anyInterface
@@ -61,23 +61,23 @@ func (a Announcement) Message() string {
 	return fmt.Sprintf("%s%s%s", a.IP, notAnnouncedInfix, a.Why)
 }
 
-// ParseAnnouncement reads a message that Message rendered back into its
+// ParseAnnouncedMessage reads a message that String rendered back into its
 // fields. Interfaces come back nil for "any interface on its subnet".
-func ParseAnnouncement(msg string) (Announcement, error) {
+func ParseAnnouncedMessage(msg string) (AnnouncedMessage, error) {
 	if ipStr, rest, ok := strings.Cut(msg, announcedInfix); ok {
 		ip, err := netip.ParseAddr(ipStr)
 		if err != nil {
-			return Announcement{}, fmt.Errorf("announced message %q: %w", msg, err)
+			return AnnouncedMessage{}, fmt.Errorf("announced message %q: %w", msg, err)
 		}
 		node, how, ok := strings.Cut(rest, " (")
 		if !ok || node == "" || strings.Contains(node, " ") || !strings.HasSuffix(how, ")") {
-			return Announcement{}, fmt.Errorf("announced message %q: want \"<ip>%s<node> (<method> on <interfaces>)\"", msg, announcedInfix)
+			return AnnouncedMessage{}, fmt.Errorf("announced message %q: want \"<ip>%s<node> (<method> on <interfaces>)\"", msg, announcedInfix)
 		}
 		method, where, ok := strings.Cut(strings.TrimSuffix(how, ")"), " on ")
 		if !ok || method == "" || where == "" {
-			return Announcement{}, fmt.Errorf("announced message %q: want \"(<method> on <interfaces>)\" after the node", msg)
+			return AnnouncedMessage{}, fmt.Errorf("announced message %q: want \"(<method> on <interfaces>)\" after the node", msg)
 		}
-		a := Announcement{IP: ip, Announced: true, Node: node, Method: method}
+		a := AnnouncedMessage{IP: ip, Announced: true, Node: node, Method: method}
 		if where != anyInterface {
 			a.Interfaces = strings.Split(where, ", ")
 		}
@@ -85,13 +85,13 @@ func ParseAnnouncement(msg string) (Announcement, error) {
 	}
 	ipStr, why, ok := strings.Cut(msg, notAnnouncedInfix)
 	if !ok {
-		return Announcement{}, fmt.Errorf("announced message %q: neither %q nor %q", msg, strings.TrimSpace(announcedInfix), strings.TrimSpace(notAnnouncedInfix))
+		return AnnouncedMessage{}, fmt.Errorf("announced message %q: neither %q nor %q", msg, strings.TrimSpace(announcedInfix), strings.TrimSpace(notAnnouncedInfix))
 	}
 	ip, err := netip.ParseAddr(ipStr)
 	if err != nil {
-		return Announcement{}, fmt.Errorf("announced message %q: %w", msg, err)
+		return AnnouncedMessage{}, fmt.Errorf("announced message %q: %w", msg, err)
 	}
-	a := Announcement{IP: ip, Why: why}
+	a := AnnouncedMessage{IP: ip, Why: why}
 	// The elected node is named twice, before and after why; both must
 	// agree, or the message is one whose why merely starts like this.
 	if rest, ok := strings.CutPrefix(why, "node "); ok {
@@ -106,7 +106,7 @@ func ParseAnnouncement(msg string) (Announcement, error) {
 
 // AnnouncedCondition returns the type of the announced condition for ip's
 // family.
-func AnnouncedCondition(ip netip.Addr) string {
+func AnnouncedConditionType(ip netip.Addr) string {
 	if ip.Unmap().Is6() {
 		return ServiceConditionAnnouncedIPv6
 	}
@@ -117,11 +117,11 @@ func AnnouncedCondition(ip netip.Addr) string {
 // announcing ip, or "" when the condition is missing, not True, unreadable
 // or about another address.
 func AnnouncingNode(svc *corev1.Service, ip netip.Addr) string {
-	c := meta.FindStatusCondition(svc.Status.Conditions, AnnouncedCondition(ip))
+	c := meta.FindStatusCondition(svc.Status.Conditions, AnnouncedConditionType(ip))
 	if c == nil || c.Status != metav1.ConditionTrue {
 		return ""
 	}
-	a, err := ParseAnnouncement(c.Message)
+	a, err := ParseAnnouncedMessage(c.Message)
 	if err != nil || !a.Announced || a.IP != ip {
 		return ""
 	}

@@ -28,7 +28,7 @@ const (
 	// ServiceConditionAnnouncedIPv4 and ServiceConditionAnnouncedIPv6 are
 	// written by the speaker that announces the Service's address of that
 	// family; the message says "<ip> is announced by node <name> (…)"
-	// (Announcement renders and parses it, announced.go has the reasons). One
+	// (AnnouncedMessage renders and parses it; the reasons are below). One
 	// per family, because the two addresses of a dual-stack Service may be
 	// announced by different nodes.
 	ServiceConditionAnnouncedIPv4 = "portico.dev/announced-ipv4"

@@ -30,11 +30,11 @@ type Service struct {
 	// ReadyNodes name the nodes with a ready local endpoint of the Service.
 	// They only matter when LocalOnly is set.
 	ReadyNodes []string
-	// Announcers name, per IP, the node that the Service's status says
+	// AnnouncedBy names, per IP, the node that the Service's status says
 	// announces it (the speakers' announced condition). Only a sticky
 	// election reads them: they are the "current announcer" that every
 	// speaker sees alike, because it is API state and not a speaker's memory.
-	Announcers map[netip.Addr]string
+	AnnouncedBy map[netip.Addr]string
 }
 
 // Input is one view of the cluster. Elect does not modify it.
@@ -43,7 +43,7 @@ type Input struct {
 	Nodes    []Node
 	Services []Service
 	// Sticky keeps each IP with the node its Services name as announcer
-	// (Service.Announcers) while that node is alive and eligible; see Elect.
+	// (Service.AnnouncedBy) while that node is alive and eligible; see Elect.
 	Sticky bool
 }
 
@@ -190,7 +190,7 @@ func groupByIP(svcs []Service) []*ipGroup {
 				byIP[ip] = g
 			}
 			g.keys = append(g.keys, s.Key)
-			if n := announcerOf(s.Announcers, ip); n != "" {
+			if n := announcerOf(s.AnnouncedBy, ip); n != "" {
 				g.current = append(g.current, n)
 			}
 			if s.LocalOnly {

@@ -91,7 +91,7 @@ func TestSticky(t *testing.T) {
 			for i, m := range tt.named {
 				for _, s := range oneServicePerIP(ips, tt.localOnly, tt.ready...) {
 					s.Key += fmt.Sprint("-", i)
-					s.Announcers = m
+					s.AnnouncedBy = m
 					svcs = append(svcs, s)
 				}
 			}
@@ -124,7 +124,7 @@ func TestStickyAddressSpellings(t *testing.T) {
 		if election.Winner(ip, names) == keeper {
 			keeper = names[1]
 		}
-		svc := election.Service{Key: "shop/web", IPs: []netip.Addr{ip}, Announcers: map[netip.Addr]string{k: keeper}}
+		svc := election.Service{Key: "shop/web", IPs: []netip.Addr{ip}, AnnouncedBy: map[netip.Addr]string{k: keeper}}
 		got := winners(election.Elect(election.Input{Config: cfg, Nodes: alive(names...), Services: []election.Service{svc}, Sticky: true}))
 		if got[ip] != keeper {
 			t.Errorf("named %s under %s: announced by %s, want %s", ip, key, got[ip], keeper)
@@ -203,7 +203,7 @@ func (s *stickySim) elect(report bool) map[netip.Addr]string {
 	}
 	in.Services = slices.Clone(in.Services)
 	for i := range in.Services {
-		in.Services[i].Announcers = s.named[in.Services[i].Key]
+		in.Services[i].AnnouncedBy = s.named[in.Services[i].Key]
 	}
 	got := winners(election.Elect(shuffledInput(s.r, in)))
 	if report {
