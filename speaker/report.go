@@ -102,11 +102,24 @@ func (s *Speaker) report(ctx context.Context, as []election.Announcement, v clus
 			}
 			next[k] = lastReport{before: old.DeepCopy(), status: want, message: msg}
 			if eventType, eventReason, ok := announcedEvent(old, c, reason); ok {
-				s.recorder.Eventf(svc, nil, eventType, eventReason, "Announce", "%s", msg)
+				s.recorder.Eventf(svc, nil, eventType, eventReason, eventAction(a.IP), "%s", msg)
 			}
 		}
 	}
 	return nil
+}
+
+// eventAction is the action of the Events about ip's announced condition:
+// one per family, because the events.k8s.io recorder merges the Events of
+// one object with the same type, reason and action into one series that
+// shows the first note only. With a single action, the IPv6 address of a
+// dual-stack Service announced just after the IPv4 one showed as the IPv4
+// Event "recorded twice", and the IPv6 transition was lost.
+func eventAction(ip netip.Addr) string {
+	if ip.Unmap().Is6() {
+		return "AnnounceIPv6"
+	}
+	return "AnnounceIPv4"
 }
 
 // sameCondition reports whether a and b are the same write of a condition.
