@@ -14,10 +14,11 @@
 // names the interfaces that could not be bound and why.
 //
 // Wire formats stay in github.com/mdlayher/arp and github.com/mdlayher/ndp.
-// What to answer, and with what, is decided by pure functions kept apart from
-// the sockets, so it is unit-tested and fuzzed without privileges; the socket
-// code is tested through a fake net.PacketConn and, as root, in network
-// namespaces.
+// Which interface answers for which IPs is planned by package plan, pure and
+// held to it by its import check; what to answer, and with what, is decided
+// by pure functions kept apart from the sockets. Both are unit-tested and
+// fuzzed without privileges; the socket code is tested through a fake
+// net.PacketConn and the sockets field, and, as root, in network namespaces.
 //
 // The speaker drives it through speaker.Announcer: Announce takes this
 // node's desired state (speaker/announce) and keeps the addresses it is

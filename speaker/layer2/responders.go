@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portico-lb/portico/speaker/announce"
+	"github.com/portico-lb/portico/speaker/layer2/plan"
 )
 
 // Responders answers ARP and NDP for the IPs this node announces, on the
@@ -84,14 +85,14 @@ func (a *Responders) Collectors() []prometheus.Collector { return a.m.collectors
 // gained ones are announced at once on interfaces already open, and within
 // moments on interfaces Run still has to open.
 func (a *Responders) Set(want map[netip.Addr][]string) {
-	norm, rejected := normalize(want)
+	norm, rejected := plan.Normalize(want)
 	if len(rejected) > 0 {
 		a.log.Info("ignoring addresses nobody resolves with ARP/NDP", "ips", rejected)
 	}
 	a.mu.Lock()
 	a.want = norm
 	if a.links != nil {
-		p, _ := assign(norm, a.links)
+		p, _ := plan.Assign(norm, planLinks(a.links))
 		a.applyLocked(p)
 	}
 	a.mu.Unlock()
@@ -130,7 +131,7 @@ func (a *Responders) Status(d announce.Desired) (st map[netip.Addr]announce.Stat
 // until interfaces were listed once. Callers report these instead of
 // claiming to announce them.
 func (a *Responders) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]string, known bool) {
-	norm, rejected := normalize(want)
+	norm, rejected := plan.Normalize(want)
 	why = map[netip.Addr]string{}
 	for _, ip := range rejected {
 		why[ip] = "it is not a unicast address, which nobody resolves with ARP/NDP"
@@ -138,7 +139,7 @@ func (a *Responders) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]
 	a.mu.Lock()
 	known = a.links != nil
 	if known {
-		maps.Copy(why, unplaced(norm, a.links))
+		maps.Copy(why, plan.Unplaced(norm, planLinks(a.links)))
 	}
 	a.mu.Unlock()
 	// Report by the caller's keys, which normalize may have unmapped.
@@ -273,7 +274,7 @@ func (a *Responders) diff(links map[string]link, scanErr error) (opens []open, c
 	}
 	a.scanErr = nil
 	a.links = links
-	p, _ := assign(a.want, links)
+	p, _ := plan.Assign(a.want, planLinks(links))
 
 	for name, st := range a.ifaces {
 		l, ok := links[name]
@@ -285,13 +286,13 @@ func (a *Responders) diff(links map[string]link, scanErr error) (opens []open, c
 		if !same {
 			a.relinked[name] = time.Time{}
 		}
-		if st.arp != nil && (!same || need == nil || len(need.v4) == 0) {
+		if st.arp != nil && (!same || need == nil || len(need.V4) == 0) {
 			closing = append(closing, st.arp)
 			st.arp = nil
 		}
 		// The NDP socket is bound to the link-local address; if that went
 		// away (IPv6 addresses are flushed on link down) the socket is dead.
-		if st.ndp != nil && (!same || need == nil || len(need.v6) == 0 || l.linkLocal != st.link.linkLocal) {
+		if st.ndp != nil && (!same || need == nil || len(need.V6) == 0 || l.linkLocal != st.link.linkLocal) {
 			closing = append(closing, st.ndp)
 			st.ndp = nil
 		}
@@ -310,8 +311,8 @@ func (a *Responders) diff(links map[string]link, scanErr error) (opens []open, c
 	for name, need := range p {
 		st := a.ifaces[name]
 		o := open{link: links[name], quiet: a.quietLocked(name, now),
-			v4: len(need.v4) > 0 && (st == nil || st.arp == nil),
-			v6: len(need.v6) > 0 && (st == nil || st.ndp == nil)}
+			v4: len(need.V4) > 0 && (st == nil || st.arp == nil),
+			v6: len(need.V6) > 0 && (st == nil || st.ndp == nil)}
 		if o.v4 || o.v6 {
 			opens = append(opens, o)
 		}
@@ -341,7 +342,7 @@ func (a *Responders) install(links map[string]link, opens []open, problems map[s
 			st.ndp = o.ndp
 		}
 	}
-	p, planned := assign(a.want, links)
+	p, planned := plan.Assign(a.want, planLinks(links))
 	for name, err := range problems {
 		planned[name] = errors.Join(planned[name], err)
 	}
@@ -375,22 +376,22 @@ func (a *Responders) quietLocked(name string, now time.Time) time.Duration {
 }
 
 // applyLocked hands every open responder its share of the plan.
-func (a *Responders) applyLocked(p plan) {
+func (a *Responders) applyLocked(p plan.Interfaces) {
 	served := map[netip.Addr]struct{}{}
 	for name, st := range a.ifaces {
 		need := p[name]
 		if need == nil {
-			need = &ifacePlan{}
+			need = &plan.Interface{}
 		}
 		if st.arp != nil {
-			st.arp.set(need.v4)
-			for _, ip := range need.v4 {
+			st.arp.set(need.V4)
+			for _, ip := range need.V4 {
 				served[ip] = struct{}{}
 			}
 		}
 		if st.ndp != nil {
-			st.ndp.set(need.v6)
-			for _, ip := range need.v6 {
+			st.ndp.set(need.V6)
+			for _, ip := range need.V6 {
 				served[ip] = struct{}{}
 			}
 		}
