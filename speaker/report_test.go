@@ -142,3 +142,23 @@ func TestAnnouncedEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestSettle: an address an announcer does not announce counts as announced
+// until it has stayed so for noInterfaceGrace, so the condition does not
+// flap with a link; announced ones pass through.
+func TestSettle(t *testing.T) {
+	a, b := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("203.0.113.8")
+	s := &Speaker{unplacedSince: map[netip.Addr]time.Time{}}
+	t0 := time.Unix(1000, 0)
+	st := map[netip.Addr]announce.Status{
+		a: {Announced: true, Method: "ARP/NDP", Interfaces: []string{"eth0"}},
+		b: {Method: "ARP/NDP", Why: "no Ethernet interface has a subnet containing it"},
+	}
+	grace := map[netip.Addr]announce.Status{a: st[a], b: {Announced: true, Method: "ARP/NDP"}}
+	if d := cmp.Diff(grace, s.settle(st, t0)); d != "" {
+		t.Errorf("within the grace (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(st, s.settle(st, t0.Add(noInterfaceGrace))); d != "" {
+		t.Errorf("after the grace (-want +got):\n%s", d)
+	}
+}
