@@ -1,12 +1,15 @@
 // Package speaker runs on every node and makes the addresses the controller
 // assigned reachable. It composes the sub-packages, each with one job:
-// membership (which speakers are alive), announcer (which node announces
-// each address: a pure function), layer2 (ARP/NDP answers for this node's
-// share), and, later, bgp.
+// membership (which speakers are alive), election (which node announces
+// each address, and this node's desired state: pure functions), layer2
+// (ARP/NDP answers for this node's share), and, later, bgp.
 //
-// This package only watches the API server, feeds the announcer and applies
-// its decision; it never writes a Service's spec or addresses. It reports
-// what it announces as a Service status condition and Events. For main it
+// This package only watches the API server, feeds the election and hands
+// its desired state (speaker/announce) to every Announcer in
+// Options.Announcers; it never writes a Service's spec or addresses. It
+// turns the announcers' per-address status into the Service's announced
+// condition (rendered by api/v1beta1.AnnouncedMessage) and Events, one per
+// change of announcing node or status. For main it
 // also reads the gossip keys from their Secret, creating it if it is missing
 // (GossipKeys, SetupGossip), and tells whether the speaker is ready
 // (Speaker.Ready).

@@ -28,6 +28,7 @@ import (
 // only holds every Create until all speakers have seen the Secret missing,
 // so the race happens every time; the API server decides it.
 func TestGossipKeysRace(t *testing.T) {
+	apiConfig, apiSkipWhy := speaker.APIServerForTest()
 	kubeapi.NeedServer(t, apiConfig != nil, apiSkipWhy)
 	real, err := client.NewWithWatch(apiConfig, client.Options{Scheme: clientgoscheme.Scheme})
 	if err != nil {
@@ -91,6 +92,7 @@ func TestGossipKeysRace(t *testing.T) {
 // starts. By default the keys come from the Secret, created on the way;
 // with plain gossip there are none, and the speaker says why that is bad.
 func TestSetupGossip(t *testing.T) {
+	apiConfig, apiSkipWhy := speaker.APIServerForTest()
 	kubeapi.NeedServer(t, apiConfig != nil, apiSkipWhy)
 	mgr, err := ctrl.NewManager(apiConfig, ctrl.Options{Scheme: clientgoscheme.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,12 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -33,8 +27,8 @@ import (
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/config"
-	"github.com/portico-lb/portico/speaker/announcer"
-	"github.com/portico-lb/portico/speaker/layer2"
+	"github.com/portico-lb/portico/speaker/announce"
+	"github.com/portico-lb/portico/speaker/election"
 	"github.com/portico-lb/portico/speaker/membership"
 )
 
@@ -69,16 +63,41 @@ type Options struct {
 	HandoverDelay time.Duration
 	// Sticky keeps every address with the node that announces it while that
 	// node is alive and eligible: a returning node takes nothing back (see
-	// announcer.Input.Sticky). Every speaker of a cluster must agree on it.
+	// election.Input.Sticky). Every speaker of a cluster must agree on it.
 	Sticky bool
-	// Membership and Layer2 are required.
+	// Membership and at least one announcer are required.
 	Membership *membership.Membership
-	Layer2     *layer2.Announcer
+	Announcers []Announcer
 }
 
+// An Announcer makes this node's share of the addresses reachable by one
+// method: layer2.Responders by ARP/NDP today, BGP next. The speaker hands
+// every announcer the same desired state and each takes what it needs (one
+// node per address for layer 2, every eligible node for BGP).
+type Announcer interface {
+	// Announce replaces the desired state. It must not wait on I/O: the
+	// election runs again at every change and must not queue behind
+	// sockets.
+	Announce(announce.Desired)
+	// Status reports, for each address of the desired state the announcer
+	// is responsible for, whether it announces it, how, or why not. known
+	// is false while it cannot tell yet (layer 2 before it listed
+	// interfaces); the speaker then looks again soon.
+	Status(announce.Desired) (st map[netip.Addr]announce.Status, known bool)
+	// Run announces until ctx ends.
+	Run(ctx context.Context) error
+	// Yield stops defending the addresses against other stations' claims
+	// while still announcing them: a stopping speaker calls it first, so
+	// the node taking over is not fought.
+	Yield()
+}
+
+const defaultHandoverDelay = time.Second
+
+// setOptionsDefaults fills every unset field. It does not validate.
 func setOptionsDefaults(o Options) Options {
 	if o.HandoverDelay <= 0 {
-		o.HandoverDelay = time.Second
+		o.HandoverDelay = defaultHandoverDelay
 	}
 	return o
 }
@@ -90,8 +109,12 @@ type Speaker struct {
 	o        Options
 	m        *metrics
 
-	mu        sync.Mutex
-	announced map[netip.Addr][]string
+	mu sync.Mutex
+	// share is what this node was last elected for (see Reconcile).
+	share map[netip.Addr][]string
+	// reported is what report last wrote per Service and condition, until
+	// the cache shows it; see report.
+	reported map[reportKey]lastReport
 	// unplacedSince is when layer 2 first found each address it places on
 	// no interface; see settledUnplaced.
 	unplacedSince map[netip.Addr]time.Time
@@ -109,11 +132,11 @@ var electKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "ele
 
 // New adds the speaker to mgr.
 func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
-	if o.NodeName == "" || o.Membership == nil || o.Layer2 == nil {
-		return nil, fmt.Errorf("speaker: NodeName, Membership and Layer2 are required")
+	if o.NodeName == "" || o.Membership == nil || len(o.Announcers) == 0 || slices.Contains(o.Announcers, nil) {
+		return nil, fmt.Errorf("speaker: NodeName, Membership and Announcers are required")
 	}
 	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o), m: newMetrics(),
-		announced: map[netip.Addr][]string{}, unplacedSince: map[netip.Addr]time.Time{}}
+		share: map[netip.Addr][]string{}, unplacedSince: map[netip.Addr]time.Time{}, reported: map[reportKey]lastReport{}}
 	toElect := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{electKey}
 	})
@@ -153,13 +176,13 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	as := announcer.Elect(electionInput(view))
-	share := ownShare(as, s.o.NodeName)
+	as, desired := election.Desire(electionInput(view), s.o.NodeName)
+	share := desired.Elected()
 
 	s.mu.Lock()
-	gained := gainedIPs(s.announced, share)
-	lost := gainedIPs(share, s.announced)
-	s.announced = share
+	gained := gainedIPs(s.share, share)
+	lost := gainedIPs(share, s.share)
+	s.share = share
 	s.mu.Unlock()
 	s.m.elections.Inc()
 	s.m.changes.WithLabelValues("gained").Add(float64(len(gained)))
@@ -168,20 +191,64 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 
 	// Answer first, report after: the report needs the API server, the
 	// answers must not wait for it.
-	s.o.Layer2.Set(share)
+	for _, an := range s.o.Announcers {
+		an.Announce(desired)
+	}
 	s.elected.Store(true)
 	if len(gained) > 0 || len(lost) > 0 {
 		log.FromContext(ctx).Info("announcing", "gained", gained, "lost", lost, "total", len(share))
 	}
-	// Addresses layer 2 puts on no interface are reported as such. Layer 2
+	// Addresses no announcer announces are reported as such. Layer 2
 	// rescans interfaces by itself and tells nobody, so look again soon
 	// while that can still change the report.
-	unplaced, known := s.o.Layer2.Unplaced(share)
+	st, known := statuses(s.o.Announcers, desired)
 	var res reconcile.Result
-	if !known || len(unplaced) > 0 {
+	recheck := !known
+	for _, x := range st {
+		recheck = recheck || !x.Announced
+	}
+	if recheck {
 		res.RequeueAfter = unplacedRecheck
 	}
-	return res, s.report(ctx, as, view, s.settledUnplaced(unplaced, time.Now()))
+	return res, s.report(ctx, as, view, s.settle(st, time.Now()))
+}
+
+// statuses merges the announcers' statuses: an address is announced when
+// one announcer announces it, and otherwise reported as the first one that
+// is responsible for it says. known is false while any cannot tell yet.
+func statuses(ans []Announcer, d announce.Desired) (map[netip.Addr]announce.Status, bool) {
+	out := map[netip.Addr]announce.Status{}
+	known := true
+	for _, an := range ans {
+		st, k := an.Status(d)
+		known = known && k
+		for ip, x := range st {
+			if cur, ok := out[ip]; !ok || !cur.Announced && x.Announced {
+				out[ip] = x
+			}
+		}
+	}
+	return out, known
+}
+
+// settle returns st with the addresses that have not been unannounced for
+// noInterfaceGrace yet counted as announced (see settledUnplaced).
+func (s *Speaker) settle(st map[netip.Addr]announce.Status, now time.Time) map[netip.Addr]announce.Status {
+	unplaced := map[netip.Addr]string{}
+	for ip, x := range st {
+		if !x.Announced {
+			unplaced[ip] = x.Why
+		}
+	}
+	settled := s.settledUnplaced(unplaced, now)
+	out := make(map[netip.Addr]announce.Status, len(st))
+	for ip, x := range st {
+		if _, ok := settled[ip]; !x.Announced && !ok {
+			x.Announced, x.Why = true, ""
+		}
+		out[ip] = x
+	}
+	return out
 }
 
 const (
@@ -258,98 +325,10 @@ func gainedIPs(before, after map[netip.Addr][]string) []netip.Addr {
 	return out
 }
 
-// report makes every Service on an address this node announces say so in
-// its announced condition, and, for addresses no node may announce, one
-// speaker (the rendezvous winner among the alive ones, so they do not race)
-// says that instead. It compares with the cached Service and writes only
-// what differs, so it is cheap to run on every election, catches Services
-// that join a shared address later, and retries by itself after the API
-// server was away.
-//
-// An address this node was elected for but layer 2 places on no interface
-// (unplaced, with the reason) is reported as not announced: nobody answers
-// for it, and saying otherwise would send people looking elsewhere.
-func (s *Speaker) report(ctx context.Context, as []announcer.Announcement, v clusterView, unplaced map[netip.Addr]string) error {
-	byKey := make(map[string]*corev1.Service, len(v.Services))
-	for i := range v.Services {
-		byKey[v.Services[i].Namespace+"/"+v.Services[i].Name] = &v.Services[i]
-	}
-	var alive []string
-	for name, ok := range v.Alive {
-		if ok {
-			alive = append(alive, name)
-		}
-	}
-	for _, a := range as {
-		want, reason, msg, mine := announcedCondition(a, s.o.NodeName, alive, unplaced)
-		if !mine {
-			continue
-		}
-		condType := v1beta1.ServiceConditionAnnouncedIPv4
-		if a.IP.Is6() {
-			condType = v1beta1.ServiceConditionAnnouncedIPv6
-		}
-		for _, key := range a.Services {
-			svc := byKey[key]
-			if svc == nil {
-				continue
-			}
-			old := meta.FindStatusCondition(svc.Status.Conditions, condType)
-			if old != nil && old.Status == want && old.Message == msg {
-				continue
-			}
-			cond := metav1ac.Condition().WithType(condType).WithStatus(want).
-				WithReason(reason).WithMessage(msg).WithLastTransitionTime(metav1.Now()).
-				WithObservedGeneration(svc.Generation)
-			apply := corev1ac.Service(svc.Name, svc.Namespace).WithStatus(corev1ac.ServiceStatus().WithConditions(cond))
-			if err := s.client.Status().Apply(ctx, apply, client.FieldOwner(fieldOwner(condType)), client.ForceOwnership); err != nil {
-				if apierrors.IsNotFound(err) {
-					continue
-				}
-				return fmt.Errorf("speaker: service %s: reporting announcement: %w", key, err)
-			}
-			// An Event only when who announces changes, not for rewrites.
-			if old == nil || old.Status != want || old.Message != msg && !strings.Contains(old.Message, " by node "+s.o.NodeName+" ") {
-				eventType, eventReason := corev1.EventTypeNormal, "AnnouncerChanged"
-				if want == metav1.ConditionFalse {
-					eventType, eventReason = corev1.EventTypeWarning, reason
-				}
-				s.recorder.Eventf(svc, nil, eventType, eventReason, "Announce", "%s", msg)
-			}
-		}
-	}
-	return nil
-}
-
-// announcedCondition is the announced condition this node writes for a, or
-// mine false when another node writes it: the elected node writes it, and
-// for an address no node may announce, the rendezvous winner among the
-// alive nodes does.
-func announcedCondition(a announcer.Announcement, node string, alive []string, unplaced map[netip.Addr]string) (status metav1.ConditionStatus, reason, msg string, mine bool) {
-	switch why, noInterface := unplaced[a.IP]; {
-	case a.Node == node && noInterface:
-		return metav1.ConditionFalse, v1beta1.ReasonNoInterface,
-			fmt.Sprintf("%s is not announced: node %s is elected to announce it, but %s on node %s", a.IP, node, why, node), true
-	case a.Node == node:
-		return metav1.ConditionTrue, "Announced", announcedMessage(a, node), true
-	case a.Node == "" && announcer.Winner(a.IP, alive) == node:
-		return metav1.ConditionFalse, "NotAnnounced", fmt.Sprintf("%s is not announced: %s", a.IP, a.Reason), true
-	}
-	return "", "", "", false
-}
-
-func announcedMessage(a announcer.Announcement, node string) string {
-	where := "any interface on its subnet"
-	if len(a.Interfaces) > 0 {
-		where = strings.Join(a.Interfaces, ", ")
-	}
-	return fmt.Sprintf(announcedFormat, a.IP, node, where)
-}
-
-// Start runs membership and layer 2 until ctx ends, then hands over: it
-// stops defending its addresses, tells the others it leaves, keeps
-// answering for HandoverDelay so the new node's gratuitous ARP goes out
-// first, and only then stops answering.
+// Start runs membership and the announcers until ctx ends, then hands
+// over: it stops defending its addresses, tells the others it leaves,
+// keeps answering for HandoverDelay so the new node's gratuitous ARP goes
+// out first, and only then stops answering.
 func (s *Speaker) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("speaker")
 	mctx, mcancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -365,12 +344,16 @@ func (s *Speaker) Start(ctx context.Context) error {
 		}()
 	}
 	run("membership", s.o.Membership.Run, mctx)
-	run("layer2", s.o.Layer2.Run, lctx)
+	for _, an := range s.o.Announcers {
+		run(fmt.Sprintf("%T", an), an.Run, lctx)
+	}
 
 	<-ctx.Done()
 	// The new node's gratuitous announcements are the point of a handover:
 	// they must not be defended against.
-	s.o.Layer2.Yield()
+	for _, an := range s.o.Announcers {
+		an.Yield()
+	}
 	handover(logger, s.o.Membership, s.o.HandoverDelay)
 	lcancel()
 	mcancel()

@@ -1,18 +1,15 @@
 package speaker
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/config"
-	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/election"
 )
 
 // clusterView is what the speaker reads from the API server's cache.
@@ -29,10 +26,10 @@ type clusterView struct {
 
 // electionInput turns the cluster view into the announcer's input. It is a
 // pure function so every speaker, given the same view, elects the same nodes.
-func electionInput(v clusterView) announcer.Input {
-	in := announcer.Input{Config: v.Config, Sticky: v.Sticky}
+func electionInput(v clusterView) election.Input {
+	in := election.Input{Config: v.Config, Sticky: v.Sticky}
 	for _, n := range v.Nodes {
-		in.Nodes = append(in.Nodes, announcer.Node{Name: n.Name, Labels: n.Labels, Alive: v.Alive[n.Name]})
+		in.Nodes = append(in.Nodes, election.Node{Name: n.Name, Labels: n.Labels, Alive: v.Alive[n.Name]})
 	}
 	ready := readyNodesByService(v.Slices)
 	for i := range v.Services {
@@ -45,14 +42,14 @@ func electionInput(v clusterView) announcer.Input {
 			continue
 		}
 		key := s.Namespace + "/" + s.Name
-		svc := announcer.Service{
+		svc := election.Service{
 			Key:        key,
 			IPs:        ips,
 			LocalOnly:  s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
 			ReadyNodes: ready[key],
 		}
 		if v.Sticky {
-			svc.Announcers = announcedBy(s)
+			svc.AnnouncedBy = announcedBy(s)
 		}
 		in.Services = append(in.Services, svc)
 	}
@@ -88,21 +85,6 @@ func readyNodesByService(slices_ []discoveryv1.EndpointSlice) map[string][]strin
 	return out
 }
 
-// ownShare returns what this node must answer for: IP → interfaces (nil =
-// any interface whose subnet holds the IP).
-func ownShare(as []announcer.Announcement, node string) map[netip.Addr][]string {
-	out := map[netip.Addr][]string{}
-	for _, a := range announcer.ForNode(as, node) {
-		out[a.IP] = a.Interfaces
-	}
-	return out
-}
-
-// announcedFormat is the message of a True announced condition: the IP, the
-// node and where it answers. A sticky election reads the IP and the node
-// back (announcedBy), so the two stay in this one place.
-const announcedFormat = "%s is announced by node %s (ARP/NDP on %s)"
-
 // announcedBy returns, per IP, the node that s's announced conditions name
 // as its announcer. A condition that is not True, or names an IP the
 // Service no longer has, names nobody.
@@ -112,14 +94,9 @@ const announcedFormat = "%s is announced by node %s (ARP/NDP on %s)"
 // a speaker's own memory would differ from node to node.
 func announcedBy(s *corev1.Service) map[netip.Addr]string {
 	var out map[netip.Addr]string
-	ips := v1beta1.IngressAddrs(s)
-	for _, t := range []string{v1beta1.ServiceConditionAnnouncedIPv4, v1beta1.ServiceConditionAnnouncedIPv6} {
-		c := meta.FindStatusCondition(s.Status.Conditions, t)
-		if c == nil || c.Status != metav1.ConditionTrue {
-			continue
-		}
-		ip, node, ok := parseAnnounced(c.Message)
-		if !ok || !slices.Contains(ips, ip) {
+	for _, ip := range v1beta1.IngressAddrs(s) {
+		node := v1beta1.AnnouncingNode(s, ip)
+		if node == "" {
 			continue
 		}
 		if out == nil {
@@ -128,18 +105,4 @@ func announcedBy(s *corev1.Service) map[netip.Addr]string {
 		out[ip] = node
 	}
 	return out
-}
-
-// parseAnnounced reads the IP and the node out of a message in
-// announcedFormat.
-func parseAnnounced(msg string) (netip.Addr, string, bool) {
-	var ipStr, node string
-	if n, err := fmt.Sscanf(msg, "%s is announced by node %s", &ipStr, &node); err != nil || n != 2 {
-		return netip.Addr{}, "", false
-	}
-	ip, err := netip.ParseAddr(ipStr)
-	if err != nil || node == "" {
-		return netip.Addr{}, "", false
-	}
-	return ip, node, true
 }

@@ -11,7 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
-	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/election"
 )
 
 func lb(ns, name string, etpLocal bool, class *string, ips ...string) corev1.Service {
@@ -56,9 +56,9 @@ func TestElectionInput(t *testing.T) {
 		ServeNoClass: true,
 	}
 	got := electionInput(view)
-	want := announcer.Input{
-		Nodes: []announcer.Node{{Name: "node-1", Labels: map[string]string{"zone": "x"}, Alive: true}, {Name: "node-2"}},
-		Services: []announcer.Service{
+	want := election.Input{
+		Nodes: []election.Node{{Name: "node-1", Labels: map[string]string{"zone": "x"}, Alive: true}, {Name: "node-2"}},
+		Services: []election.Service{
 			{Key: "a/web", IPs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}},
 			{Key: "a/local", IPs: []netip.Addr{netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::2")}, LocalOnly: true, ReadyNodes: []string{"node-1", "node-2"}},
 		},
@@ -91,7 +91,7 @@ func announced(condType string, status metav1.ConditionStatus, msg string) metav
 func TestAnnouncedBy(t *testing.T) {
 	v4, v6 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
 	msg := func(ip netip.Addr, node string) string {
-		return announcedMessage(announcer.Announcement{IP: ip, Interfaces: []string{"eth0"}}, node)
+		return announcedMessage(election.Announcement{IP: ip, Interfaces: []string{"eth0"}}, node)
 	}
 	for _, tc := range []struct {
 		name  string
@@ -106,7 +106,7 @@ func TestAnnouncedBy(t *testing.T) {
 		want: map[netip.Addr]string{v4: "node-1", v6: "node-2.example.com"},
 	}, {
 		name:  "any interface",
-		conds: []metav1.Condition{announced(v1beta1.ServiceConditionAnnouncedIPv4, metav1.ConditionTrue, announcedMessage(announcer.Announcement{IP: v4}, "node-1"))},
+		conds: []metav1.Condition{announced(v1beta1.ServiceConditionAnnouncedIPv4, metav1.ConditionTrue, announcedMessage(election.Announcement{IP: v4}, "node-1"))},
 		want:  map[netip.Addr]string{v4: "node-1"},
 	}, {
 		name:  "not announced",
@@ -135,14 +135,20 @@ func TestAnnouncedBy(t *testing.T) {
 func TestElectionInputSticky(t *testing.T) {
 	s := lb("a", "web", false, nil, "192.0.2.1")
 	s.Status.Conditions = []metav1.Condition{announced(v1beta1.ServiceConditionAnnouncedIPv4, metav1.ConditionTrue,
-		announcedMessage(announcer.Announcement{IP: netip.MustParseAddr("192.0.2.1")}, "node-2"))}
+		announcedMessage(election.Announcement{IP: netip.MustParseAddr("192.0.2.1")}, "node-2"))}
 	view := clusterView{Services: []corev1.Service{s}, ServeNoClass: true}
-	if got := electionInput(view); got.Sticky || got.Services[0].Announcers != nil {
-		t.Errorf("not sticky: Sticky %v, Announcers %v; want neither", got.Sticky, got.Services[0].Announcers)
+	if got := electionInput(view); got.Sticky || got.Services[0].AnnouncedBy != nil {
+		t.Errorf("not sticky: Sticky %v, AnnouncedBy %v; want neither", got.Sticky, got.Services[0].AnnouncedBy)
 	}
 	view.Sticky = true
 	got := electionInput(view)
-	if !got.Sticky || got.Services[0].Announcers[netip.MustParseAddr("192.0.2.1")] != "node-2" {
-		t.Errorf("sticky: Sticky %v, Announcers %v; want node-2 for 192.0.2.1", got.Sticky, got.Services[0].Announcers)
+	if !got.Sticky || got.Services[0].AnnouncedBy[netip.MustParseAddr("192.0.2.1")] != "node-2" {
+		t.Errorf("sticky: Sticky %v, AnnouncedBy %v; want node-2 for 192.0.2.1", got.Sticky, got.Services[0].AnnouncedBy)
 	}
+}
+
+// announcedMessage is the message the speaker writes when node announces a
+// by layer 2.
+func announcedMessage(a election.Announcement, node string) string {
+	return v1beta1.AnnouncedMessage{IP: a.IP, Announced: true, Node: node, Method: "ARP/NDP", Interfaces: a.Interfaces}.String()
 }

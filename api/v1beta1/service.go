@@ -27,7 +27,8 @@ const (
 
 	// ServiceConditionAnnouncedIPv4 and ServiceConditionAnnouncedIPv6 are
 	// written by the speaker that announces the Service's address of that
-	// family; the message says "<ip> is announced by node <name> (…)". One
+	// family; the message says "<ip> is announced by node <name> (…)"
+	// (AnnouncedMessage renders and parses it; the reasons are below). One
 	// per family, because the two addresses of a dual-stack Service may be
 	// announced by different nodes.
 	ServiceConditionAnnouncedIPv4 = "portico.dev/announced-ipv4"
@@ -48,6 +49,23 @@ const (
 	ReasonDuplicateIP             = "DuplicateIP"
 	ReasonIPChanged               = "IPChanged"
 	ReasonIPReleased              = "IPReleased"
+)
+
+// Reasons of the announced conditions (ServiceConditionAnnouncedIPv4 and
+// ServiceConditionAnnouncedIPv6) and of the speakers' Service Events.
+const (
+	// ReasonAnnounced: a node announces the address.
+	ReasonAnnounced = "Announced"
+	// ReasonNotAnnounced: no node may announce the address; the message
+	// says why.
+	ReasonNotAnnounced = "NotAnnounced"
+	// ReasonNoInterface: the node elected to announce the address has no
+	// interface it can answer ARP/NDP on for it, typically none whose subnet
+	// contains the address.
+	ReasonNoInterface = "NoInterface"
+	// ReasonAnnouncerChanged is the Normal Event a speaker records when it
+	// starts announcing an address of the Service.
+	ReasonAnnouncerChanged = "AnnouncerChanged"
 )
 
 // MetalLB's Service annotations, honoured as aliases so users can switch over.
@@ -85,12 +103,3 @@ func IngressAddrs(svc *corev1.Service) []netip.Addr {
 	}
 	return out
 }
-
-// Reasons of the announced conditions that tell why an address is not
-// announced.
-const (
-	// ReasonNoInterface: the node elected to announce the address has no
-	// interface it can answer ARP/NDP on for it, typically none whose subnet
-	// contains the address.
-	ReasonNoInterface = "NoInterface"
-)

@@ -30,15 +30,19 @@ type Options struct {
 	// IgnoreNoClass stops Portico from serving Services without a
 	// spec.loadBalancerClass (it always serves portico.dev/lb).
 	IgnoreNoClass bool
-	// MaxConcurrentReconciles defaults to 4.
+	// MaxConcurrentReconciles defaults to DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
 	// AllocationChanged is called after any allocation may have changed.
 	AllocationChanged func()
 }
 
+// DefaultMaxConcurrentReconciles is Options.MaxConcurrentReconciles when
+// unset; the controller's --workers flag shows it.
+const DefaultMaxConcurrentReconciles = 4
+
 func setOptionsDefaults(o Options) Options {
 	if o.MaxConcurrentReconciles <= 0 {
-		o.MaxConcurrentReconciles = 4
+		o.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
 	if o.AllocationChanged == nil {
 		o.AllocationChanged = func() {}

@@ -8,14 +8,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -33,9 +31,6 @@ const (
 	failoverSvc  = "web"
 	failoverPort = 80
 )
-
-// announcedRE reads the Service condition the announcing speaker writes.
-var announcedRE = regexp.MustCompile(`^(\S+) is announced by node (\S+)`)
 
 // porticoTarget is a three-node lab cluster with one LoadBalancer Service.
 type porticoTarget struct {
@@ -264,15 +259,7 @@ func (pt *porticoTarget) announcer(ctx context.Context) (string, error) {
 	if err := pt.c.Client.Get(rctx, client.ObjectKeyFromObject(pt.svc), &svc); err != nil {
 		return "", fmt.Errorf("bench: service %s: %w", failoverSvc, err)
 	}
-	cond := meta.FindStatusCondition(svc.Status.Conditions, v1beta1.ServiceConditionAnnouncedIPv4)
-	if cond == nil || cond.Status != metav1.ConditionTrue {
-		return "", nil
-	}
-	m := announcedRE.FindStringSubmatch(cond.Message)
-	if m == nil || m[1] != pt.vip.String() {
-		return "", nil
-	}
-	return m[2], nil
+	return v1beta1.AnnouncingNode(&svc, pt.vip), nil
 }
 
 // prepare leaves the pod behind node, about to fail, out of the Service's

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -42,9 +41,6 @@ var demoPods = []podRequest{
 	{Node: "node-3", Name: "web-3", Labels: map[string]string{"app": "web"}},
 	{Node: localNode, Name: "local-3", Labels: map[string]string{"app": "web-local"}},
 }
-
-// announcedRE reads the speakers' announced condition message.
-var announcedRE = regexp.MustCompile(`^(\S+) is announced by node (\S+)`)
 
 // newClient returns a client for the lab's API server that knows Portico's types.
 func (l *Lab) newClient() (client.Client, error) {
@@ -207,21 +203,11 @@ func checkDemo(ctx context.Context, c client.Client, info readyInfo, seen map[st
 // announcedBy returns the node the Service's announced condition names for
 // ip, or "".
 func announcedBy(svc *corev1.Service, ip string) string {
-	if svc == nil {
+	addr, err := netip.ParseAddr(ip)
+	if svc == nil || err != nil {
 		return ""
 	}
-	condType := v1beta1.ServiceConditionAnnouncedIPv4
-	if strings.Contains(ip, ":") {
-		condType = v1beta1.ServiceConditionAnnouncedIPv6
-	}
-	cond := meta.FindStatusCondition(svc.Status.Conditions, condType)
-	if cond == nil || cond.Status != metav1.ConditionTrue {
-		return ""
-	}
-	if m := announcedRE.FindStringSubmatch(cond.Message); m != nil && m[1] == ip {
-		return m[2]
-	}
-	return ""
+	return v1beta1.AnnouncingNode(svc, addr)
 }
 
 // inPools reports whether ips holds exactly one address of each range

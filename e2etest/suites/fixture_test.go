@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -26,8 +24,6 @@ import (
 	"github.com/portico-lb/portico/e2etest/cluster"
 	"github.com/portico-lb/portico/e2etest/netlab"
 )
-
-var announcedRE = regexp.MustCompile(`^(\S+) is announced by node (\S+)`)
 
 // slotSize is how many addresses of each family every test gets from the
 // lab's pool range: slot k owns host IDs PoolFirst+4k … PoolFirst+4k+3.
@@ -233,19 +229,7 @@ func (f *fixture) announcedBy(svc *corev1.Service, ip netip.Addr) (string, error
 	if err := f.c.Client.Get(f.ctx, client.ObjectKeyFromObject(svc), &cur); err != nil {
 		return "", err
 	}
-	condType := v1beta1.ServiceConditionAnnouncedIPv4
-	if ip.Is6() {
-		condType = v1beta1.ServiceConditionAnnouncedIPv6
-	}
-	cond := meta.FindStatusCondition(cur.Status.Conditions, condType)
-	if cond == nil || cond.Status != metav1.ConditionTrue {
-		return "", nil
-	}
-	m := announcedRE.FindStringSubmatch(cond.Message)
-	if m == nil || m[1] != ip.String() {
-		return "", nil
-	}
-	return m[2], nil
+	return v1beta1.AnnouncingNode(&cur, ip), nil
 }
 
 // waitAnnouncer waits until the announced condition names a node for ip

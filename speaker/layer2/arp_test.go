@@ -210,10 +210,10 @@ func TestARPResponder(t *testing.T) {
 	})
 }
 
-// TestAnnouncerSetPerInterface drives two fake-socket responders through the
+// TestRespondersSetPerInterface drives two fake-socket responders through the
 // public Set: each answers only for the IPs Set gives its interface, and a
 // change applies before Set returns.
-func TestAnnouncerSetPerInterface(t *testing.T) {
+func TestRespondersSetPerInterface(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := New(Config{GratuitousCount: 1}, testr.New(t))
 		r0, c0 := newFakeARP(t, "test0", a.cfg, a.m)

@@ -7,6 +7,9 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/portico-lb/portico/speaker/announce"
+	"github.com/portico-lb/portico/speaker/layer2/plan"
 )
 
 func TestNormalize(t *testing.T) {
@@ -19,7 +22,7 @@ func TestNormalize(t *testing.T) {
 		netip.MustParseAddr("127.0.0.1"):         nil,
 		netip.MustParseAddr("255.255.255.255"):   nil,
 	}
-	got, rejected := normalize(in)
+	got, rejected := plan.Normalize(in)
 	want := map[netip.Addr][]string{
 		vip4: {"eth0", "eth1"},
 		vip6: nil,
@@ -53,41 +56,41 @@ func TestAssign(t *testing.T) {
 	tests := []struct {
 		name         string
 		want         map[netip.Addr][]string
-		plan         plan
+		wantPlan     plan.Interfaces
 		problemNames []string
 	}{
 		{
-			name: "no names: every usable link whose subnet holds the IP",
-			want: map[netip.Addr][]string{vip4: nil, vip6: nil, other6: nil},
-			plan: plan{"eth0": {v4: []netip.Addr{vip4}, v6: []netip.Addr{vip6}}},
+			name:     "no names: every usable link whose subnet holds the IP",
+			want:     map[netip.Addr][]string{vip4: nil, vip6: nil, other6: nil},
+			wantPlan: plan.Interfaces{"eth0": {V4: []netip.Addr{vip4}, V6: []netip.Addr{vip6}}},
 		},
 		{
-			name: "names: those interfaces, subnet or not",
-			want: map[netip.Addr][]string{vip4: {"eth1"}, other6: {"eth0", "eth1"}},
-			plan: plan{"eth0": {v6: []netip.Addr{other6}}, "eth1": {v4: []netip.Addr{vip4}, v6: []netip.Addr{other6}}},
+			name:     "names: those interfaces, subnet or not",
+			want:     map[netip.Addr][]string{vip4: {"eth1"}, other6: {"eth0", "eth1"}},
+			wantPlan: plan.Interfaces{"eth0": {V6: []netip.Addr{other6}}, "eth1": {V4: []netip.Addr{vip4}, V6: []netip.Addr{other6}}},
 		},
 		{
-			name: "down link named: skipped quietly",
-			want: map[netip.Addr][]string{vip4: {"eth2"}},
-			plan: plan{},
+			name:     "down link named: skipped quietly",
+			want:     map[netip.Addr][]string{vip4: {"eth2"}},
+			wantPlan: plan.Interfaces{},
 		},
 		{
 			name:         "missing and non-Ethernet links named: problems",
 			want:         map[netip.Addr][]string{vip4: {"eth9", "lo", "wg0", "eth0"}},
-			plan:         plan{"eth0": {v4: []netip.Addr{vip4}}},
+			wantPlan:     plan.Interfaces{"eth0": {V4: []netip.Addr{vip4}}},
 			problemNames: []string{"eth9", "lo", "wg0"},
 		},
 		{
-			name: "several IPs per interface, sorted",
-			want: map[netip.Addr][]string{other4: {"eth0"}, vip4: {"eth0"}},
-			plan: plan{"eth0": {v4: []netip.Addr{vip4, other4}}},
+			name:     "several IPs per interface, sorted",
+			want:     map[netip.Addr][]string{other4: {"eth0"}, vip4: {"eth0"}},
+			wantPlan: plan.Interfaces{"eth0": {V4: []netip.Addr{vip4, other4}}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			norm, _ := normalize(tt.want)
-			p, problems := assign(norm, links)
-			if diff := cmp.Diff(tt.plan, p, equateAddrs, cmp.AllowUnexported(ifacePlan{})); diff != "" {
+			norm, _ := plan.Normalize(tt.want)
+			p, problems := plan.Assign(norm, planLinks(links))
+			if diff := cmp.Diff(tt.wantPlan, p, equateAddrs); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
 			var names []string
@@ -151,5 +154,34 @@ func TestUnplaced(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantWhy, got, equateAddrs); diff != "" {
 		t.Errorf("Unplaced (-want +got):\n%s", diff)
+	}
+}
+
+// TestStatus: the speaker's view of Unplaced. Layer 2 reports the addresses
+// this node is elected for, answered unless Unplaced finds no interface,
+// and nothing for those it is merely eligible for.
+func TestStatus(t *testing.T) {
+	placed, off, eligible := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("192.0.2.8")
+	d := announce.Desired{
+		placed:   {Elected: true, Eligible: true, Interfaces: []string{"eth0"}},
+		off:      {Elected: true, Eligible: true},
+		eligible: {Eligible: true},
+	}
+	a := New(Config{}, logr.Discard())
+	if _, known := a.Status(d); known {
+		t.Error("known before the first scan")
+	}
+	a.links = map[string]link{"eth0": {name: "eth0", flags: net.FlagUp | net.FlagRunning, mac: net.HardwareAddr{2, 0, 0, 0, 0, 1},
+		prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}}}
+	got, known := a.Status(d)
+	if !known {
+		t.Fatal("after a scan: not known")
+	}
+	want := map[netip.Addr]announce.Status{
+		placed: {Announced: true, Method: "ARP/NDP", Interfaces: []string{"eth0"}},
+		off:    {Method: "ARP/NDP", Why: "no Ethernet interface has a subnet containing it"},
+	}
+	if diff := cmp.Diff(want, got, equateAddrs); diff != "" {
+		t.Errorf("Status (-want +got):\n%s", diff)
 	}
 }

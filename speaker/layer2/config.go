@@ -2,7 +2,7 @@ package layer2
 
 import "time"
 
-// Config tunes an Announcer. The zero value is ready to use.
+// Config tunes a Responders. The zero value is ready to use.
 type Config struct {
 	// GratuitousCount is how many gratuitous ARP rounds (a request and a reply
 	// form) or unsolicited Neighbor Advertisements are sent when this node
@@ -38,7 +38,7 @@ type Config struct {
 	// Sockets stay bound to the namespace they were created in, so only that
 	// step needs the namespace. Empty means the caller's namespace, which is
 	// what the speaker (hostNetwork) uses; tests and the lab set it to run an
-	// Announcer inside a namespace from an ordinary process.
+	// Responders inside a namespace from an ordinary process.
 	NetNS string
 }
 

@@ -11,9 +11,9 @@ import (
 	"github.com/portico-lb/portico/speaker/layer2"
 )
 
-// The speaker wires an Announcer like this: New, Run in the background, Set
-// whenever the announcer's decision changes, Healthy for the health endpoint.
-func ExampleAnnouncer_Healthy() {
+// The speaker wires a Responders like this: New, Run in the background, Set
+// whenever the election changes, Healthy for the health endpoint.
+func ExampleResponders_Healthy() {
 	a := layer2.New(layer2.Config{RescanInterval: 50 * time.Millisecond}, logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

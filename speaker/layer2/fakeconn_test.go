@@ -102,10 +102,27 @@ var (
 )
 
 // newFakeARP builds an ARP responder on a fakeConn, the way production builds
-// one on arp.Dial. arp.New looks the interface's addresses up by index and
-// insists on an IPv4 one, so the fake interface borrows loopback's index
-// (127.0.0.1, readable without privileges) while keeping its own name and MAC.
+// one on arp.Dial.
 func newFakeARP(t *testing.T, name string, cfg Config, m *metrics, quiet ...time.Duration) (*responder, *fakeConn) {
+	t.Helper()
+	c, conn := newFakeARPClient(t, name)
+	if m == nil {
+		m = newMetrics()
+	}
+	var q time.Duration
+	if len(quiet) > 0 {
+		q = quiet[0]
+	}
+	r := newARPResponder(context.Background(), name, c, setConfigDefaults(cfg), testr.New(t), m, openOptions{quiet: q})
+	t.Cleanup(r.close)
+	return r, conn
+}
+
+// newFakeARPClient is what arp.Dial returns, on a fakeConn. arp.New looks
+// the interface's addresses up by index and insists on an IPv4 one, so the
+// fake interface borrows loopback's index (127.0.0.1, readable without
+// privileges) while keeping its own name and MAC.
+func newFakeARPClient(t *testing.T, name string) (*arp.Client, *fakeConn) {
 	t.Helper()
 	ifis, err := net.Interfaces()
 	if err != nil {
@@ -125,16 +142,7 @@ func newFakeARP(t *testing.T, name string, cfg Config, m *metrics, quiet ...time
 	if err != nil {
 		t.Skipf("arp.New on loopback's index: %v", err)
 	}
-	if m == nil {
-		m = newMetrics()
-	}
-	var q time.Duration
-	if len(quiet) > 0 {
-		q = quiet[0]
-	}
-	r := newARPResponder(context.Background(), name, c, setConfigDefaults(cfg), testr.New(t), m, openOptions{quiet: q})
-	t.Cleanup(r.close)
-	return r, conn
+	return c, conn
 }
 
 // arpFrame is an Ethernet frame carrying p, as a peer would send it.

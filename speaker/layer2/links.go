@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/portico-lb/portico/speaker/layer2/plan"
 )
 
 // link is one network interface as the kernel reported it in one scan.
@@ -40,6 +43,17 @@ func (l link) usable() bool {
 	return l.flags&net.FlagUp != 0 && l.flags&net.FlagRunning != 0 &&
 		l.flags&net.FlagLoopback == 0 && len(l.mac) == 6
 }
+
+// planLinks returns links as package plan sees them.
+func planLinks(links map[string]link) map[string]plan.Link {
+	out := make(map[string]plan.Link, len(links))
+	for name, l := range links {
+		out[name] = plan.Link{Usable: l.usable(), Ethernet: l.flags&net.FlagLoopback == 0 && len(l.mac) == 6, Prefixes: l.prefixes}
+	}
+	return out
+}
+
+func sortAddrs(a []netip.Addr) { slices.SortFunc(a, netip.Addr.Compare) }
 
 // netInterface is the *net.Interface the arp and ndp packages want. They only
 // use its index, name, MTU and MAC, and look addresses up by index.

@@ -2,8 +2,8 @@ package layer2
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// metrics are owned by one Announcer; main registers them (Collectors), so
-// tests and several Announcers in one process never share global state.
+// metrics are owned by one Responders; main registers them (Collectors), so
+// tests and several Responders in one process never share global state.
 type metrics struct {
 	arpAnswered *prometheus.CounterVec
 	ndpAnswered *prometheus.CounterVec

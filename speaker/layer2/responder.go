@@ -47,7 +47,7 @@ type responder struct {
 	// quietUntil is when the responder starts answering and announcing;
 	// see Config.LinkUpDelay.
 	quietUntil time.Time
-	// defending is shared with the Announcer: false once it yields.
+	// defending is shared with the Responders: false once it yields.
 	defending *atomic.Bool
 	defMu     sync.Mutex
 	defended  map[netip.Addr]time.Time // last defence of each address
@@ -85,7 +85,7 @@ func newResponder(ctx context.Context, iface, protocol string, w wire, cfg Confi
 	return r
 }
 
-// openOptions is how the Announcer opens a responder.
+// openOptions is how the Responders opens a responder.
 type openOptions struct {
 	quiet     time.Duration // stay silent this long (Config.LinkUpDelay)
 	defending *atomic.Bool  // nil: always defend

@@ -2,7 +2,7 @@ package layer2
 
 // Root tier: real sockets in two network namespaces joined by a veth pair.
 //
-//	namespace A (Announcer)           namespace B (the LAN's client)
+//	namespace A (Responders)           namespace B (the LAN's client)
 //	vethA 10.213.x.1/24  ─────────── vethB 10.213.x.2/24
 //	      fd00:213::1/64                    fd00:213::2/64
 //	VIPs: 10.213.x.100, fd00:213::100 (never configured on any interface)
@@ -48,19 +48,19 @@ func requireRoot(t *testing.T) {
 }
 
 type vethLab struct {
-	nsA, nsB     string
-	macA, macB   net.HardwareAddr
-	ipB, vip4    netip.Addr
-	vip6         netip.Addr
-	announcer    *Announcer
-	inB          *nsThread
-	arpB         *arp.Client
-	ndpB         *ndp.Conn
-	ifiB         *net.Interface
-	ranAnnouncer chan error
+	nsA, nsB      string
+	macA, macB    net.HardwareAddr
+	ipB, vip4     netip.Addr
+	vip6          netip.Addr
+	responders    *Responders
+	inB           *nsThread
+	arpB          *arp.Client
+	ndpB          *ndp.Conn
+	ifiB          *net.Interface
+	ranResponders chan error
 }
 
-// newVethLab builds the two namespaces, starts an Announcer in A and opens
+// newVethLab builds the two namespaces, starts a Responders in A and opens
 // ARP and NDP client sockets in B.
 func newVethLab(t *testing.T) *vethLab {
 	requireRoot(t)
@@ -97,16 +97,16 @@ func newVethLab(t *testing.T) *vethLab {
 	lab.macB = linkMAC(t, lab.nsB, "vethB")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	lab.announcer = New(Config{
+	lab.responders = New(Config{
 		NetNS:              "/run/netns/" + lab.nsA,
 		RescanInterval:     100 * time.Millisecond,
 		GratuitousInterval: 20 * time.Millisecond,
 	}, testr.NewWithOptions(t, testr.Options{Verbosity: 1}))
-	lab.ranAnnouncer = make(chan error, 1)
-	go func() { lab.ranAnnouncer <- lab.announcer.Run(ctx) }()
+	lab.ranResponders = make(chan error, 1)
+	go func() { lab.ranResponders <- lab.responders.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-lab.ranAnnouncer; err != nil {
+		if err := <-lab.ranResponders; err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
@@ -255,7 +255,7 @@ func (lab *vethLab) drain() {
 	}
 }
 
-// linkInA lists vethA as the Announcer sees it.
+// linkInA lists vethA as the Responders sees it.
 func (lab *vethLab) linkInA(t *testing.T, name string) link {
 	t.Helper()
 	inA, err := enterNetns(t.Context(), "/run/netns/"+lab.nsA)
@@ -314,7 +314,7 @@ func (lab *vethLab) kernelResolves(t *testing.T, ip netip.Addr) {
 
 func TestRootAnswersARPAndNDP(t *testing.T) {
 	lab := newVethLab(t)
-	a := lab.announcer
+	a := lab.responders
 	a.Set(map[netip.Addr][]string{lab.vip4: {"vethA"}, lab.vip6: {"vethA"}})
 
 	eventually(t, 5*time.Second, func() error {
@@ -363,7 +363,7 @@ func TestRootAnswersARPAndNDP(t *testing.T) {
 // the new link-local address and Healthy says so meanwhile.
 func TestRootFlap(t *testing.T) {
 	lab := newVethLab(t)
-	a := lab.announcer
+	a := lab.responders
 	runIP(t, "netns", "exec", lab.nsA, "sysctl", "-qw", "net.ipv6.conf.vethA.accept_dad=1")
 	a.Set(map[netip.Addr][]string{lab.vip4: {"vethA"}, lab.vip6: {"vethA"}})
 	eventually(t, 5*time.Second, func() error {
@@ -435,7 +435,7 @@ func TestRootFlap(t *testing.T) {
 // defendInterval is not answered again, and after Yield none is.
 func TestRootDefends(t *testing.T) {
 	lab := newVethLab(t)
-	a := lab.announcer
+	a := lab.responders
 	a.Set(map[netip.Addr][]string{lab.vip4: {"vethA"}, lab.vip6: {"vethA"}})
 	eventually(t, 5*time.Second, func() error {
 		skipOnEPERM(t, a.Healthy())

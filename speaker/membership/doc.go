@@ -66,5 +66,5 @@
 //
 // The package reports who is alive and nothing more: it decides nothing
 // about IP addresses, pools or announcements, and imports no other Portico
-// package. speaker/announcer turns Alive() into what this node announces.
+// package. speaker/election turns Alive() into what this node announces.
 package membership

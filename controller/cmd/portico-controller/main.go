@@ -26,12 +26,12 @@ func main() {
 		leaderElect = flag.Bool("leader-elect", false, "elect a leader so only one replica assigns addresses")
 		metricsAddr = flag.String("metrics-bind-address", ":8080", "Prometheus metrics address; 0 disables")
 		probeAddr   = flag.String("health-probe-bind-address", ":8081", "healthz/readyz address; 0 disables")
-		ignoreNoCls = flag.Bool("ignore-no-class", false, "serve only Services with loadBalancerClass portico.dev/lb")
-		workers     = flag.Int("workers", 4, "concurrent Service reconciles")
 		qps         = flag.Float64("kube-api-qps", 500, "client-side QPS limit towards the API server")
 		burst       = flag.Int("kube-api-burst", 1000, "client-side burst towards the API server")
 		zapOpts     = zap.Options{}
 	)
+	var o controller.Options
+	o.BindFlags(flag.CommandLine)
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -44,6 +44,7 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.QPS, cfg.Burst = float32(*qps), *burst
+	o.Namespace = *namespace
 
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1beta1.AddToScheme} {
@@ -68,7 +69,7 @@ func main() {
 		log.Error(err, "creating manager")
 		os.Exit(1)
 	}
-	if err := controller.Setup(mgr, controller.Options{Namespace: *namespace, IgnoreNoClass: *ignoreNoCls, MaxConcurrentReconciles: *workers}); err != nil {
+	if err := controller.Setup(mgr, o); err != nil {
 		log.Error(err, "setting up controllers")
 		os.Exit(1)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -15,8 +14,8 @@ import (
 	"github.com/portico-lb/portico/speaker/membership"
 )
 
-// options is the parsed command line. speaker.Membership and speaker.Layer2
-// are left for main to build.
+// options is the parsed command line. speaker.Membership and
+// speaker.Announcers are left for main to build.
 type options struct {
 	membership  membership.Config
 	layer2      layer2.Config
@@ -44,21 +43,15 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (op
 	bind := fs.String("bind-address", getenv("NODE_IP"), "this node's address for memberlist (env NODE_IP); required")
 	fs.StringVar(&o.membership.NodeName, "node-name", getenv("NODE_NAME"), "this node's name (env NODE_NAME); required")
 	fs.StringVar(&o.membership.Namespace, "namespace", envOr("POD_NAMESPACE", "portico-speaker"), "namespace of the speakers' Leases and of --memberlist-secret (env POD_NAMESPACE)")
-	fs.IntVar(&o.membership.BindPort, "memberlist-port", 7946, "memberlist TCP/UDP port")
 	fs.StringVar(&o.memberlistSecret, "memberlist-secret", speaker.DefaultGossipSecret, "Secret in --namespace whose \""+speaker.GossipKeyField+"\" key (16, 24 or 32 bytes) encrypts and authenticates gossip; created with a random key if missing")
 	fs.BoolVar(&o.plainGossip, "insecure-plain-gossip", false, "do not encrypt or authenticate gossip: anyone on the network can join the membership (not recommended)")
-	fs.DurationVar(&o.membership.ProbeInterval, "probe-interval", 70*time.Millisecond, "memberlist probe interval")
-	fs.DurationVar(&o.membership.ProbeTimeout, "probe-timeout", 35*time.Millisecond, "memberlist probe timeout")
-	fs.IntVar(&o.membership.SuspicionMult, "suspicion-mult", 2, "memberlist suspicion multiplier")
-	fs.DurationVar(&o.membership.HoldDown, "hold-down", 3*time.Second, "how long a (re)joined node must stay up before it announces again")
-	fs.IntVar(&o.layer2.GratuitousCount, "gratuitous-count", 3, "gratuitous ARP / unsolicited NA rounds on take-over")
-	fs.DurationVar(&o.layer2.GratuitousInterval, "gratuitous-interval", 100*time.Millisecond, "interval between gratuitous rounds")
-	fs.DurationVar(&o.layer2.LinkUpDelay, "link-up-delay", 500*time.Millisecond, "keep a link that came back silent (no ARP/NDP) this long while membership heals; negative disables")
-	fs.DurationVar(&o.speaker.HandoverDelay, "handover-delay", time.Second, "keep answering this long after leaving on SIGTERM")
-	fs.BoolVar(&o.speaker.Sticky, "sticky", false, "keep each address on its announcer while that node is alive and eligible; a returning node takes nothing back (set alike on every speaker)")
-	fs.BoolVar(&o.speaker.IgnoreNoClass, "ignore-no-class", false, "announce only Services with loadBalancerClass portico.dev/lb")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":7472", "Prometheus metrics address; without a host, --bind-address's; 0 disables")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":7473", "healthz/readyz address; without a host, --bind-address's; 0 disables")
+	// Each package registers the flags of its own Config, with its own
+	// defaults; only the Pod's identity and main's own settings are here.
+	o.membership.BindFlags(fs)
+	o.layer2.BindFlags(fs)
+	o.speaker.BindFlags(fs)
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err

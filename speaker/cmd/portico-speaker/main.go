@@ -76,12 +76,13 @@ func run(ctx context.Context, o options) error {
 	if o.speaker.Membership, err = membership.New(o.membership, mgr.GetClient(), ctrl.Log.WithName("membership")); err != nil {
 		return err
 	}
-	o.speaker.Layer2 = layer2.New(o.layer2, ctrl.Log.WithName("layer2"))
+	l2 := layer2.New(o.layer2, ctrl.Log.WithName("layer2"))
+	o.speaker.Announcers = []speaker.Announcer{l2}
 	s, err := speaker.New(mgr, o.speaker)
 	if err != nil {
 		return err
 	}
-	metrics.Registry.MustRegister(append(append(o.speaker.Membership.Collectors(), o.speaker.Layer2.Collectors()...), s.Collectors()...)...)
+	metrics.Registry.MustRegister(append(append(o.speaker.Membership.Collectors(), l2.Collectors()...), s.Collectors()...)...)
 	// Liveness only asks whether the process still serves HTTP: restarting a
 	// speaker moves its addresses, so nothing short of a hang may cause it.
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

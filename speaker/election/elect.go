@@ -1,4 +1,4 @@
-package announcer
+package election
 
 import (
 	"cmp"
@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/portico-lb/portico/config"
+	"github.com/portico-lb/portico/speaker/announce"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -29,11 +30,11 @@ type Service struct {
 	// ReadyNodes name the nodes with a ready local endpoint of the Service.
 	// They only matter when LocalOnly is set.
 	ReadyNodes []string
-	// Announcers name, per IP, the node that the Service's status says
+	// AnnouncedBy names, per IP, the node that the Service's status says
 	// announces it (the speakers' announced condition). Only a sticky
 	// election reads them: they are the "current announcer" that every
 	// speaker sees alike, because it is API state and not a speaker's memory.
-	Announcers map[netip.Addr]string
+	AnnouncedBy map[netip.Addr]string
 }
 
 // Input is one view of the cluster. Elect does not modify it.
@@ -42,7 +43,7 @@ type Input struct {
 	Nodes    []Node
 	Services []Service
 	// Sticky keeps each IP with the node its Services name as announcer
-	// (Service.Announcers) while that node is alive and eligible; see Elect.
+	// (Service.AnnouncedBy) while that node is alive and eligible; see Elect.
 	Sticky bool
 }
 
@@ -96,6 +97,21 @@ const (
 // whose labels sort first) is used, so that the result still does not
 // depend on the order.
 func Elect(in Input) []Announcement {
+	as, _ := elect(in, "")
+	return as
+}
+
+// Desire elects as Elect does and also returns node's desired state: the
+// addresses node is elected for and those it is eligible for, that is one
+// of the alive nodes the winner was chosen among. Elect's rules decide
+// eligibility, so today it is layer 2's; an announcer with advertisements
+// of its own (BGP) narrows it by those.
+func Desire(in Input, node string) ([]Announcement, announce.Desired) {
+	return elect(in, node)
+}
+
+// elect is Elect, and Desire's desired state for node when node is set.
+func elect(in Input, node string) ([]Announcement, announce.Desired) {
 	nodes := canonicalNodes(in.Nodes)
 	groups := groupByIP(in.Services)
 	ads := in.Config.L2Advertisements()
@@ -104,6 +120,7 @@ func Elect(in Input) []Announcement {
 	views := make(map[string]*poolView)
 
 	out := make([]Announcement, 0, len(groups))
+	desired := announce.Desired{}
 	for _, g := range groups {
 		a := Announcement{IP: g.ip, Services: g.keys}
 		p := in.Config.PoolContaining(g.ip)
@@ -117,10 +134,19 @@ func Elect(in Input) []Announcement {
 			v = newPoolView(p.Name, ads, nodes)
 			views[p.Name] = v
 		}
-		a.Node, a.Interfaces, a.Reason = v.elect(g, in.Sticky)
+		var cands []string
+		a.Node, a.Interfaces, a.Reason, cands = v.elect(g, in.Sticky)
 		out = append(out, a)
+		if node == "" {
+			continue
+		}
+		// cands is sorted: v.alive is, and the Local filter keeps the
+		// order of v.eligible, sorted by name.
+		if _, eligible := slices.BinarySearch(cands, node); eligible {
+			desired[g.ip] = announce.Want{Elected: a.Node == node, Eligible: true, Interfaces: slices.Clone(v.interfaces[node])}
+		}
 	}
-	return out
+	return out, desired
 }
 
 // ForNode returns the announcements that node makes, in the order of as.
@@ -164,7 +190,7 @@ func groupByIP(svcs []Service) []*ipGroup {
 				byIP[ip] = g
 			}
 			g.keys = append(g.keys, s.Key)
-			if n := announcerOf(s.Announcers, ip); n != "" {
+			if n := announcerOf(s.AnnouncedBy, ip); n != "" {
 				g.current = append(g.current, n)
 			}
 			if s.LocalOnly {

@@ -15,17 +15,21 @@ import (
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ndp"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portico-lb/portico/speaker/announce"
+	"github.com/portico-lb/portico/speaker/layer2/plan"
 )
 
-// Announcer answers ARP and NDP for the IPs this node announces, on the
+// Responders answers ARP and NDP for the IPs this node announces, on the
 // interfaces it is told to, and announces take-overs with gratuitous ARP and
 // unsolicited Neighbor Advertisements. Set may be called at any time, before
 // or during Run, from any goroutine.
-type Announcer struct {
-	cfg  Config
-	log  logr.Logger
-	m    *metrics
-	kick chan struct{} // Set asks Run to open missing responders now
+type Responders struct {
+	cfg     Config
+	log     logr.Logger
+	m       *metrics
+	kick    chan struct{} // Set asks Run to open missing responders now
+	sockets sockets
 
 	mu       sync.Mutex
 	running  bool
@@ -49,11 +53,12 @@ type ifaceState struct {
 	arp, ndp *responder
 }
 
-// New returns an Announcer with cfg's zero fields defaulted. Nothing is
+// New returns a Responders with cfg's zero fields defaulted. Nothing is
 // opened before Run.
-func New(cfg Config, logger logr.Logger) *Announcer {
-	a := &Announcer{
+func New(cfg Config, logger logr.Logger) *Responders {
+	a := &Responders{
 		cfg:      setConfigDefaults(cfg),
+		sockets:  hostSockets{},
 		log:      logger,
 		m:        newMetrics(),
 		kick:     make(chan struct{}, 1),
@@ -69,25 +74,25 @@ func New(cfg Config, logger logr.Logger) *Announcer {
 // claims, and keeps answering questions for them. A speaker handing over
 // calls it first: the new node's gratuitous announcements are then the
 // point, not a conflict.
-func (a *Announcer) Yield() { a.defending.Store(false) }
+func (a *Responders) Yield() { a.defending.Store(false) }
 
-// Collectors returns the Announcer's metrics, for main to register once.
-func (a *Announcer) Collectors() []prometheus.Collector { return a.m.collectors() }
+// Collectors returns the metrics of a Responders, for main to register once.
+func (a *Responders) Collectors() []prometheus.Collector { return a.m.collectors() }
 
 // Set replaces the desired set: each IP maps to the interfaces to answer on,
 // and no names means every up interface with an address whose prefix contains
 // the IP. IPs dropped from the set are no longer answered when Set returns;
 // gained ones are announced at once on interfaces already open, and within
 // moments on interfaces Run still has to open.
-func (a *Announcer) Set(want map[netip.Addr][]string) {
-	norm, rejected := normalize(want)
+func (a *Responders) Set(want map[netip.Addr][]string) {
+	norm, rejected := plan.Normalize(want)
 	if len(rejected) > 0 {
 		a.log.Info("ignoring addresses nobody resolves with ARP/NDP", "ips", rejected)
 	}
 	a.mu.Lock()
 	a.want = norm
 	if a.links != nil {
-		p, _ := assign(norm, a.links)
+		p, _ := plan.Assign(norm, planLinks(a.links))
 		a.applyLocked(p)
 	}
 	a.mu.Unlock()
@@ -97,14 +102,36 @@ func (a *Announcer) Set(want map[netip.Addr][]string) {
 	}
 }
 
+// Method is how Responders announce, as Status reports it.
+const Method = "ARP/NDP"
+
+// Announce answers for the addresses d elects this node for, as Set does:
+// layer 2 needs exactly one node per address, so mere eligibility is not
+// enough. It is the speaker's entry point (speaker.Announcer).
+func (a *Responders) Announce(d announce.Desired) { a.Set(d.Elected()) }
+
+// Status reports, for every address d elects this node for, whether it is
+// answered: it is, unless Unplaced finds no interface for it. known is false
+// until interfaces were listed once.
+func (a *Responders) Status(d announce.Desired) (st map[netip.Addr]announce.Status, known bool) {
+	want := d.Elected()
+	unplaced, known := a.Unplaced(want)
+	st = make(map[netip.Addr]announce.Status, len(want))
+	for ip, ifaces := range want {
+		why, no := unplaced[ip]
+		st[ip] = announce.Status{Announced: !no, Method: Method, Interfaces: ifaces, Why: why}
+	}
+	return st, known
+}
+
 // Unplaced returns the IPs of the desired set that this node cannot answer
 // for, each with the reason: no Ethernet interface, up or down, has a subnet
 // containing it (or, for IPs with interface names, none of those exists as
 // an Ethernet interface), or it is not a unicast address. known is false
 // until interfaces were listed once. Callers report these instead of
 // claiming to announce them.
-func (a *Announcer) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]string, known bool) {
-	norm, rejected := normalize(want)
+func (a *Responders) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]string, known bool) {
+	norm, rejected := plan.Normalize(want)
 	why = map[netip.Addr]string{}
 	for _, ip := range rejected {
 		why[ip] = "it is not a unicast address, which nobody resolves with ARP/NDP"
@@ -112,7 +139,7 @@ func (a *Announcer) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]s
 	a.mu.Lock()
 	known = a.links != nil
 	if known {
-		maps.Copy(why, unplaced(norm, a.links))
+		maps.Copy(why, plan.Unplaced(norm, planLinks(a.links)))
 	}
 	a.mu.Unlock()
 	// Report by the caller's keys, which normalize may have unmapped.
@@ -129,7 +156,7 @@ func (a *Announcer) Unplaced(want map[netip.Addr][]string) (why map[netip.Addr]s
 // interfaces every RescanInterval, and answers until ctx ends; then it closes
 // every socket and returns nil. An interface that cannot be bound is reported
 // by Healthy, retried at the next rescan, and does not stop the others.
-func (a *Announcer) Run(ctx context.Context) error {
+func (a *Responders) Run(ctx context.Context) error {
 	a.mu.Lock()
 	if a.running {
 		a.mu.Unlock()
@@ -162,7 +189,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 // DAD. The other interfaces keep serving meanwhile. A link that is merely down
 // is not reported: nothing can be sent on it, and it is picked up (and
 // re-announced) when it comes back.
-func (a *Announcer) Healthy() error {
+func (a *Responders) Healthy() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var errs []error
@@ -178,27 +205,76 @@ func (a *Announcer) Healthy() error {
 // reconcile lists interfaces and makes the open responders match the desired
 // set: it closes those no longer needed or whose link went away, flapped or
 // changed, and opens the missing ones, which then announce their IPs.
-func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
+//
+// Sockets are opened and closed outside the lock, which Set, Status and
+// Healthy take: an open goes through the namespace thread and the kernel,
+// and the election must not wait on it. So reconcile decides under the
+// lock what to close and open, does it unlocked, and installs the new
+// responders under the lock again, handing them the desired set as it is
+// by then. Only Run calls reconcile, so nothing else changes ifaces in
+// between.
+func (a *Responders) reconcile(ctx context.Context, ns *nsThread) {
 	var links map[string]link
 	err := ns.do(ctx, func() (err error) {
-		links, err = listLinks()
+		links, err = a.sockets.listLinks()
 		return err
 	})
 	if ctx.Err() != nil {
 		return
 	}
+	opens, closing, ok := a.diff(links, err)
+	for _, r := range closing {
+		r.close()
+	}
+	if !ok {
+		return
+	}
+	problems := map[string]error{}
+	for i := range opens {
+		o := &opens[i]
+		var errs []error
+		if o.v4 {
+			if o.arp, err = a.openARP(ctx, ns, o.link, o.quiet); err != nil {
+				errs = append(errs, fmt.Errorf("layer2: interface %q: ARP: %w", o.link.name, err))
+			}
+		}
+		if o.v6 {
+			if o.ndp, err = a.openNDP(ctx, ns, o.link, o.quiet); err != nil {
+				errs = append(errs, fmt.Errorf("layer2: interface %q: NDP: %w", o.link.name, err))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			problems[o.link.name] = err
+		}
+	}
+	a.install(links, opens, problems)
+}
+
+// open is a responder reconcile opens on one link, and what came of it.
+type open struct {
+	link     link
+	quiet    time.Duration
+	v4, v6   bool       // which sockets to open
+	arp, ndp *responder // what opened
+}
+
+// diff records the scan and takes out of ifaces the responders that are no
+// longer needed or whose link changed, for the caller to close; it returns
+// what to open. ok is false when the scan failed: the current responders
+// are kept.
+func (a *Responders) diff(links map[string]link, scanErr error) (opens []open, closing []*responder, ok bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err != nil {
+	if scanErr != nil {
 		if a.scanErr == nil {
-			a.log.Error(err, "listing interfaces; keeping current responders")
+			a.log.Error(scanErr, "listing interfaces; keeping current responders")
 		}
-		a.scanErr = err
-		return
+		a.scanErr = scanErr
+		return nil, nil, false
 	}
 	a.scanErr = nil
 	a.links = links
-	p, problems := assign(a.want, links)
+	p, _ := plan.Assign(a.want, planLinks(links))
 
 	for name, st := range a.ifaces {
 		l, ok := links[name]
@@ -210,14 +286,14 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 		if !same {
 			a.relinked[name] = time.Time{}
 		}
-		if st.arp != nil && (!same || need == nil || len(need.v4) == 0) {
-			st.arp.close()
+		if st.arp != nil && (!same || need == nil || len(need.V4) == 0) {
+			closing = append(closing, st.arp)
 			st.arp = nil
 		}
 		// The NDP socket is bound to the link-local address; if that went
 		// away (IPv6 addresses are flushed on link down) the socket is dead.
-		if st.ndp != nil && (!same || need == nil || len(need.v6) == 0 || l.linkLocal != st.link.linkLocal) {
-			st.ndp.close()
+		if st.ndp != nil && (!same || need == nil || len(need.V6) == 0 || l.linkLocal != st.link.linkLocal) {
+			closing = append(closing, st.ndp)
 			st.ndp = nil
 		}
 		if st.arp == nil && st.ndp == nil {
@@ -233,36 +309,45 @@ func (a *Announcer) reconcile(ctx context.Context, ns *nsThread) {
 	now := time.Now()
 	stampRelinked(a.relinked, links, now, a.cfg.LinkUpDelay)
 	for name, need := range p {
-		l := links[name]
 		st := a.ifaces[name]
-		if st == nil {
-			st = &ifaceState{link: l}
-		}
-		var errs []error
-		quiet := a.quietLocked(name, now)
-		if len(need.v4) > 0 && st.arp == nil {
-			r, err := a.openARP(ctx, ns, l, quiet)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("layer2: interface %q: ARP: %w", name, err))
-			}
-			st.arp = r
-		}
-		if len(need.v6) > 0 && st.ndp == nil {
-			r, err := a.openNDP(ctx, ns, l, quiet)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("layer2: interface %q: NDP: %w", name, err))
-			}
-			st.ndp = r
-		}
-		if err := errors.Join(errs...); err != nil {
-			problems[name] = err
-		}
-		if st.arp != nil || st.ndp != nil {
-			a.ifaces[name] = st
+		o := open{link: links[name], quiet: a.quietLocked(name, now),
+			v4: len(need.V4) > 0 && (st == nil || st.arp == nil),
+			v6: len(need.V6) > 0 && (st == nil || st.ndp == nil)}
+		if o.v4 || o.v6 {
+			opens = append(opens, o)
 		}
 	}
+	return opens, closing, true
+}
+
+// install adds the responders reconcile opened and hands every responder
+// its share of the desired set as Set last left it; problems are the
+// failed opens, beside the plan's own.
+func (a *Responders) install(links map[string]link, opens []open, problems map[string]error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, o := range opens {
+		if o.arp == nil && o.ndp == nil {
+			continue
+		}
+		st := a.ifaces[o.link.name]
+		if st == nil {
+			st = &ifaceState{link: o.link}
+			a.ifaces[o.link.name] = st
+		}
+		if o.arp != nil {
+			st.arp = o.arp
+		}
+		if o.ndp != nil {
+			st.ndp = o.ndp
+		}
+	}
+	p, planned := plan.Assign(a.want, planLinks(links))
+	for name, err := range problems {
+		planned[name] = errors.Join(planned[name], err)
+	}
 	a.applyLocked(p)
-	a.setProblemsLocked(problems)
+	a.setProblemsLocked(planned)
 }
 
 // stampRelinked records when each relinked interface was first seen usable
@@ -282,7 +367,7 @@ func stampRelinked(relinked map[string]time.Time, links map[string]link, now tim
 // quietLocked returns how long a responder opened at now on the usable link
 // name must stay quiet: what is left of LinkUpDelay since a scan first saw
 // the link back after it went down or flapped (stampRelinked).
-func (a *Announcer) quietLocked(name string, now time.Time) time.Duration {
+func (a *Responders) quietLocked(name string, now time.Time) time.Duration {
 	back, ok := a.relinked[name]
 	if !ok || back.IsZero() {
 		return 0
@@ -291,22 +376,22 @@ func (a *Announcer) quietLocked(name string, now time.Time) time.Duration {
 }
 
 // applyLocked hands every open responder its share of the plan.
-func (a *Announcer) applyLocked(p plan) {
+func (a *Responders) applyLocked(p plan.Interfaces) {
 	served := map[netip.Addr]struct{}{}
 	for name, st := range a.ifaces {
 		need := p[name]
 		if need == nil {
-			need = &ifacePlan{}
+			need = &plan.Interface{}
 		}
 		if st.arp != nil {
-			st.arp.set(need.v4)
-			for _, ip := range need.v4 {
+			st.arp.set(need.V4)
+			for _, ip := range need.V4 {
 				served[ip] = struct{}{}
 			}
 		}
 		if st.ndp != nil {
-			st.ndp.set(need.v6)
-			for _, ip := range need.v6 {
+			st.ndp.set(need.V6)
+			for _, ip := range need.V6 {
 				served[ip] = struct{}{}
 			}
 		}
@@ -316,7 +401,7 @@ func (a *Announcer) applyLocked(p plan) {
 
 // setProblemsLocked records the problems of this reconcile and logs the ones
 // that changed, so a socket that fails every second logs once.
-func (a *Announcer) setProblemsLocked(problems map[string]error) {
+func (a *Responders) setProblemsLocked(problems map[string]error) {
 	for name, err := range problems {
 		if old, ok := a.problems[name]; !ok || old.Error() != err.Error() {
 			a.log.Error(err, "interface cannot be served; retrying at every rescan", "interface", name)
@@ -330,12 +415,30 @@ func (a *Announcer) setProblemsLocked(problems map[string]error) {
 	a.problems = problems
 }
 
+// sockets is the socket boundary of a Responders: everything its reconcile
+// asks the kernel for, always on the namespace thread. hostSockets is the
+// real one; tests put their own in the field.
+type sockets interface {
+	listLinks() (map[string]link, error)
+	dialARP(l link) (*arp.Client, error)
+	listenNDP(l link) (*ndp.Conn, error)
+}
+
+// hostSockets lists the calling thread's links and opens real sockets.
+type hostSockets struct{}
+
+var _ sockets = hostSockets{}
+
+func (hostSockets) listLinks() (map[string]link, error) { return listLinks() }
+func (hostSockets) dialARP(l link) (*arp.Client, error) { return arp.Dial(l.netInterface()) }
+func (hostSockets) listenNDP(l link) (*ndp.Conn, error) { return listenNDP(l) }
+
 // openARP and openNDP open a responder on l whose first announcement waits
 // quiet.
-func (a *Announcer) openARP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
+func (a *Responders) openARP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
 	var c *arp.Client
 	err := ns.do(ctx, func() (err error) {
-		c, err = arp.Dial(l.netInterface())
+		c, err = a.sockets.dialARP(l)
 		return err
 	})
 	if err != nil {
@@ -344,10 +447,10 @@ func (a *Announcer) openARP(ctx context.Context, ns *nsThread, l link, quiet tim
 	return newARPResponder(ctx, l.name, c, a.cfg, a.log, a.m, openOptions{quiet: quiet, defending: &a.defending}), nil
 }
 
-func (a *Announcer) openNDP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
+func (a *Responders) openNDP(ctx context.Context, ns *nsThread, l link, quiet time.Duration) (*responder, error) {
 	var c *ndp.Conn
 	err := ns.do(ctx, func() (err error) {
-		c, err = listenNDP(l)
+		c, err = a.sockets.listenNDP(l)
 		return err
 	})
 	if err != nil {
@@ -357,11 +460,18 @@ func (a *Announcer) openNDP(ctx context.Context, ns *nsThread, l link, quiet tim
 }
 
 // shutdown closes every responder once Run ends; Set keeps working and the
-// next Run starts from the desired set.
-func (a *Announcer) shutdown() {
+// next Run starts from the desired set. The sockets close after the lock is
+// released, as in reconcile.
+func (a *Responders) shutdown() {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, st := range a.ifaces {
+	ifaces := a.ifaces
+	a.ifaces = map[string]*ifaceState{}
+	a.links = nil
+	a.scanErr = nil
+	a.problems = nil
+	a.m.announced.Set(0)
+	a.mu.Unlock()
+	for _, st := range ifaces {
 		if st.arp != nil {
 			st.arp.close()
 		}
@@ -369,10 +479,7 @@ func (a *Announcer) shutdown() {
 			st.ndp.close()
 		}
 	}
-	a.ifaces = map[string]*ifaceState{}
-	a.links = nil
-	a.scanErr = nil
-	a.problems = nil
+	a.mu.Lock()
 	a.running = false
-	a.m.announced.Set(0)
+	a.mu.Unlock()
 }

@@ -1,4 +1,4 @@
-package announcer
+package election
 
 import (
 	"fmt"
@@ -118,17 +118,18 @@ func describeAds(ads []*config.L2Advertisement) string {
 	return "L2Advertisements " + strings.Join(names, ", ")
 }
 
-// elect returns the winner for g and its interfaces, or why there is none.
-// sticky narrows the candidates to g's current announcers, if any of them
-// is one.
-func (v *poolView) elect(g *ipGroup, sticky bool) (node string, interfaces []string, reason string) {
+// elect returns the winner for g and its interfaces, or why there is none,
+// and the candidates it was chosen among (the alive eligible nodes, sorted;
+// shared, not to be modified). sticky narrows the choice to g's current
+// announcers, if any of them is a candidate.
+func (v *poolView) elect(g *ipGroup, sticky bool) (node string, interfaces []string, reason string, candidates []string) {
 	if v.reason != "" {
-		return "", nil, v.reason
+		return "", nil, v.reason, nil
 	}
 	cands := v.alive
 	if g.localOnly {
 		if len(g.ready) == 0 {
-			return "", nil, reasonNoReady
+			return "", nil, reasonNoReady, nil
 		}
 		// Ready comes before alive: when the ready nodes are all down,
 		// "no alive node" is what the user needs to hear.
@@ -143,21 +144,22 @@ func (v *poolView) elect(g *ipGroup, sticky bool) (node string, interfaces []str
 			}
 		}
 		if !ready {
-			return "", nil, reasonNoEligible
+			return "", nil, reasonNoEligible, nil
 		}
 	}
 	if len(cands) == 0 {
-		return "", nil, reasonNoneAlive
+		return "", nil, reasonNoneAlive, nil
 	}
+	among := cands
 	if sticky {
 		if keep := intersect(g.current, cands); len(keep) > 0 {
-			cands = keep
+			among = keep
 		}
 	}
-	w := Winner(g.ip, cands)
+	w := Winner(g.ip, among)
 	// Callers get their own slice: the cached one is shared by every IP
 	// this node wins in the pool.
-	return w, slices.Clone(v.interfaces[w]), ""
+	return w, slices.Clone(v.interfaces[w]), "", cands
 }
 
 // intersect returns the names in both a and b, in the order of a.

@@ -1,4 +1,4 @@
-package announcer_test
+package election_test
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/config"
-	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/election"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -52,10 +52,10 @@ func buildConfig(t testing.TB, pools []v1beta1.IPAddressPool, ads []v1beta1.L2Ad
 	return cfg
 }
 
-func alive(names ...string) []announcer.Node {
-	out := make([]announcer.Node, len(names))
+func alive(names ...string) []election.Node {
+	out := make([]election.Node, len(names))
 	for i, n := range names {
-		out[i] = announcer.Node{Name: n, Alive: true}
+		out[i] = election.Node{Name: n, Alive: true}
 	}
 	return out
 }
@@ -81,10 +81,10 @@ func addrs(first string, n int) []netip.Addr {
 }
 
 // oneServicePerIP gives each IP its own Service "default/svc-<ip>".
-func oneServicePerIP(ips []netip.Addr, localOnly bool, ready ...string) []announcer.Service {
-	out := make([]announcer.Service, len(ips))
+func oneServicePerIP(ips []netip.Addr, localOnly bool, ready ...string) []election.Service {
+	out := make([]election.Service, len(ips))
 	for i, ip := range ips {
-		out[i] = announcer.Service{
+		out[i] = election.Service{
 			Key: "default/svc-" + ip.String(), IPs: []netip.Addr{ip},
 			LocalOnly: localOnly, ReadyNodes: ready,
 		}
@@ -93,7 +93,7 @@ func oneServicePerIP(ips []netip.Addr, localOnly bool, ready ...string) []announ
 }
 
 // winners maps each IP to its announcing node.
-func winners(as []announcer.Announcement) map[netip.Addr]string {
+func winners(as []election.Announcement) map[netip.Addr]string {
 	out := make(map[netip.Addr]string, len(as))
 	for _, a := range as {
 		out[a.IP] = a.Node
@@ -110,7 +110,7 @@ func shuffled[T any](r *rand.Rand, in []T) []T {
 
 // shuffledInput reorders every slice of an Input, including the Nodes'
 // ReadyNodes and the Services' IPs, without changing what it says.
-func shuffledInput(r *rand.Rand, in announcer.Input) announcer.Input {
+func shuffledInput(r *rand.Rand, in election.Input) election.Input {
 	out := in
 	out.Nodes, out.Services = shuffled(r, in.Nodes), shuffled(r, in.Services)
 	for i := range out.Services {

@@ -1,4 +1,4 @@
-package announcer_test
+package election_test
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/config"
-	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/election"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -27,14 +27,14 @@ func Example() {
 	})
 
 	ip := netip.MustParseAddr
-	as := announcer.Elect(announcer.Input{
+	as := election.Elect(election.Input{
 		Config: cfg,
-		Nodes: []announcer.Node{
+		Nodes: []election.Node{
 			{Name: "node-a", Alive: true},
 			{Name: "node-b", Alive: true},
 			{Name: "node-c", Alive: true},
 		},
-		Services: []announcer.Service{
+		Services: []election.Service{
 			{Key: "shop/web-tcp", IPs: []netip.Addr{ip("192.0.2.15")}},
 			{Key: "shop/web-udp", IPs: []netip.Addr{ip("192.0.2.15")}},
 			{Key: "shop/db", IPs: []netip.Addr{ip("192.0.2.20")}, LocalOnly: true, ReadyNodes: []string{"node-c"}},
@@ -48,7 +48,7 @@ func Example() {
 		}
 		fmt.Printf("%s %v: %s on %v\n", a.IP, a.Services, a.Node, a.Interfaces)
 	}
-	for _, a := range announcer.ForNode(as, "node-c") {
+	for _, a := range election.ForNode(as, "node-c") {
 		fmt.Println("node-c announces", a.IP)
 	}
 	// Output:

@@ -1,4 +1,4 @@
-// Package announcer decides which node announces each Service IP in layer 2.
+// Package election decides which node announces each Service IP in layer 2.
 //
 // Elect takes one view of the cluster — the configuration model, the speaker
 // nodes with their membership state, and the Services with their IPs — and
@@ -30,4 +30,4 @@
 // only the config model, API types and label selectors (TestImports holds
 // it to that). Its callers watch the cluster and membership and call Elect
 // again whenever their view changes.
-package announcer
+package election

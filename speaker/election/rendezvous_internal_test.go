@@ -1,4 +1,4 @@
-package announcer
+package election
 
 import (
 	"hash/fnv"

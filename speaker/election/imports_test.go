@@ -1,4 +1,4 @@
-package announcer
+package election
 
 import (
 	"strings"
@@ -14,7 +14,7 @@ import (
 func TestImports(t *testing.T) {
 	importcheck.Check(t, func(path string) bool {
 		switch path {
-		case "github.com/portico-lb/portico/config", "k8s.io/api/core/v1", "k8s.io/apimachinery/pkg/labels":
+		case "github.com/portico-lb/portico/config", "github.com/portico-lb/portico/speaker/announce", "k8s.io/api/core/v1", "k8s.io/apimachinery/pkg/labels":
 			return true
 		case "os", "net", "io", "io/fs", "io/ioutil", "syscall", "unsafe", "time", "math/rand", "math/rand/v2":
 			// time and rand too: the result must not depend on when or

@@ -1,4 +1,4 @@
-package announcer_test
+package election_test
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
-	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/election"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -30,28 +30,28 @@ func BenchmarkElect(b *testing.B) {
 		})
 
 	names := nodeNames(50)
-	nodes := make([]announcer.Node, len(names))
+	nodes := make([]election.Node, len(names))
 	for i, n := range names {
 		role := "worker"
 		if i%5 == 0 {
 			role = "edge"
 		}
-		nodes[i] = announcer.Node{Name: n, Labels: lbls("zone", string(rune('a'+i%4)), "role", role), Alive: i%17 != 0}
+		nodes[i] = election.Node{Name: n, Labels: lbls("zone", string(rune('a'+i%4)), "role", role), Alive: i%17 != 0}
 	}
 	ips := append(addrs("10.0.1.0", 4000), addrs("fd00::1000", 1000)...)
-	svcs := make([]announcer.Service, len(ips))
+	svcs := make([]election.Service, len(ips))
 	for i, ip := range ips {
-		svcs[i] = announcer.Service{Key: fmt.Sprintf("ns%d/svc%d", i%20, i), IPs: []netip.Addr{ip}}
+		svcs[i] = election.Service{Key: fmt.Sprintf("ns%d/svc%d", i%20, i), IPs: []netip.Addr{ip}}
 		if i%10 == 0 {
 			svcs[i].LocalOnly = true
 			svcs[i].ReadyNodes = []string{names[i%50], names[(i+7)%50], names[(i+23)%50]}
 		}
 	}
-	in := announcer.Input{Config: cfg, Nodes: nodes, Services: svcs}
+	in := election.Input{Config: cfg, Nodes: nodes, Services: svcs}
 
 	b.ReportAllocs()
 	for b.Loop() {
-		if as := announcer.Elect(in); len(as) != len(ips) {
+		if as := election.Elect(in); len(as) != len(ips) {
 			b.Fatalf("%d announcements, want %d", len(as), len(ips))
 		}
 	}

@@ -1,4 +1,4 @@
-package announcer_test
+package election_test
 
 import (
 	"net/netip"
@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
-	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/election"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -21,15 +21,15 @@ var testPools = []v1beta1.IPAddressPool{
 }
 
 // zoned: node-1 and node-2 in zone a, node-3 in zone b with role=edge.
-func zoned() []announcer.Node {
-	return []announcer.Node{
+func zoned() []election.Node {
+	return []election.Node{
 		{Name: "node-1", Labels: lbls("zone", "a"), Alive: true},
 		{Name: "node-2", Labels: lbls("zone", "a"), Alive: true},
 		{Name: "node-3", Labels: lbls("zone", "b", "role", "edge"), Alive: true},
 	}
 }
 
-func withLabel(ns []announcer.Node, name, key, value string) []announcer.Node {
+func withLabel(ns []election.Node, name, key, value string) []election.Node {
 	for i := range ns {
 		if ns[i].Name == name {
 			ns[i].Labels[key] = value
@@ -38,7 +38,7 @@ func withLabel(ns []announcer.Node, name, key, value string) []announcer.Node {
 	return ns
 }
 
-func dead(ns []announcer.Node, names ...string) []announcer.Node {
+func dead(ns []election.Node, names ...string) []election.Node {
 	for i := range ns {
 		for _, n := range names {
 			if ns[i].Name == n {
@@ -60,7 +60,7 @@ func TestEligibility(t *testing.T) {
 	tests := []struct {
 		name      string
 		ads       []v1beta1.L2Advertisement
-		nodes     []announcer.Node
+		nodes     []election.Node
 		localOnly bool
 		ready     []string
 		eligible  []string // when empty, every IP gets reason
@@ -107,9 +107,9 @@ func TestEligibility(t *testing.T) {
 		{name: "no node at all", ads: []v1beta1.L2Advertisement{l2("a", public)},
 			reason: "no alive node is eligible"},
 		{name: "node without a name is ignored", ads: []v1beta1.L2Advertisement{l2("a", public)},
-			nodes: append(zoned(), announcer.Node{Alive: true}), eligible: []string{"node-1", "node-2", "node-3"}},
+			nodes: append(zoned(), election.Node{Alive: true}), eligible: []string{"node-1", "node-2", "node-3"}},
 		{name: "name listed twice, alive and not: not alive wins", ads: []v1beta1.L2Advertisement{l2("a", public)},
-			nodes: append(zoned(), announcer.Node{Name: "node-1", Labels: lbls("zone", "a")}), eligible: []string{"node-2", "node-3"}},
+			nodes: append(zoned(), election.Node{Name: "node-1", Labels: lbls("zone", "a")}), eligible: []string{"node-2", "node-3"}},
 		{name: "local: only nodes with a ready endpoint", ads: []v1beta1.L2Advertisement{l2("a", public)},
 			nodes: zoned(), localOnly: true, ready: []string{"node-2", "node-3"}, eligible: []string{"node-2", "node-3"}},
 		{name: "local: ready list names unknown nodes", ads: []v1beta1.L2Advertisement{l2("a", public)},
@@ -131,13 +131,13 @@ func TestEligibility(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := buildConfig(t, testPools, tt.ads)
 			ips := append(addrs("192.0.2.10", 16), addrs("2001:db8::10", 16)...)
-			got := announcer.Elect(announcer.Input{Config: cfg, Nodes: tt.nodes, Services: oneServicePerIP(ips, tt.localOnly, tt.ready...)})
+			got := election.Elect(election.Input{Config: cfg, Nodes: tt.nodes, Services: oneServicePerIP(ips, tt.localOnly, tt.ready...)})
 
-			var want []announcer.Announcement
+			var want []election.Announcement
 			for _, ip := range ips {
-				a := announcer.Announcement{IP: ip, Services: []string{"default/svc-" + ip.String()}, Reason: tt.reason}
+				a := election.Announcement{IP: ip, Services: []string{"default/svc-" + ip.String()}, Reason: tt.reason}
 				if tt.reason == "" {
-					a.Node = announcer.Winner(ip, tt.eligible)
+					a.Node = election.Winner(ip, tt.eligible)
 				}
 				want = append(want, a)
 			}
@@ -157,56 +157,56 @@ func TestElect(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		nodes    []announcer.Node
-		services []announcer.Service
-		want     []announcer.Announcement
+		nodes    []election.Node
+		services []election.Service
+		want     []election.Announcement
 	}{
 		{
 			name:  "two Services share an IP: one announcement with both keys",
 			nodes: alive(nodeNames(5)...),
-			services: []announcer.Service{
+			services: []election.Service{
 				{Key: "shop/web-udp", IPs: []netip.Addr{ip("192.0.2.7")}},
 				{Key: "shop/web-tcp", IPs: []netip.Addr{ip("192.0.2.7")}},
 			},
-			want: []announcer.Announcement{{IP: ip("192.0.2.7"), Node: announcer.Winner(ip("192.0.2.7"), nodeNames(5)),
+			want: []election.Announcement{{IP: ip("192.0.2.7"), Node: election.Winner(ip("192.0.2.7"), nodeNames(5)),
 				Services: []string{"shop/web-tcp", "shop/web-udp"}}},
 		},
 		{
 			name:  "shared IP, one Service local: its ready nodes decide",
 			nodes: alive(nodeNames(5)...),
-			services: []announcer.Service{
+			services: []election.Service{
 				{Key: "shop/a", IPs: []netip.Addr{ip("192.0.2.7")}},
 				{Key: "shop/b", IPs: []netip.Addr{ip("192.0.2.7")}, LocalOnly: true, ReadyNodes: []string{"node-4"}},
 			},
-			want: []announcer.Announcement{{IP: ip("192.0.2.7"), Node: "node-4", Services: []string{"shop/a", "shop/b"}}},
+			want: []election.Announcement{{IP: ip("192.0.2.7"), Node: "node-4", Services: []string{"shop/a", "shop/b"}}},
 		},
 		{
 			name:  "shared IP, both local: only nodes ready for both",
 			nodes: alive(nodeNames(5)...),
-			services: []announcer.Service{
+			services: []election.Service{
 				{Key: "shop/a", IPs: []netip.Addr{ip("192.0.2.7")}, LocalOnly: true, ReadyNodes: []string{"node-1", "node-2"}},
 				{Key: "shop/b", IPs: []netip.Addr{ip("192.0.2.7")}, LocalOnly: true, ReadyNodes: []string{"node-2", "node-3"}},
 			},
-			want: []announcer.Announcement{{IP: ip("192.0.2.7"), Node: "node-2", Services: []string{"shop/a", "shop/b"}}},
+			want: []election.Announcement{{IP: ip("192.0.2.7"), Node: "node-2", Services: []string{"shop/a", "shop/b"}}},
 		},
 		{
 			name:  "shared IP, both local, no node ready for both",
 			nodes: alive(nodeNames(5)...),
-			services: []announcer.Service{
+			services: []election.Service{
 				{Key: "shop/a", IPs: []netip.Addr{ip("192.0.2.7")}, LocalOnly: true, ReadyNodes: []string{"node-1"}},
 				{Key: "shop/b", IPs: []netip.Addr{ip("192.0.2.7")}, LocalOnly: true, ReadyNodes: []string{"node-3"}},
 			},
-			want: []announcer.Announcement{{IP: ip("192.0.2.7"), Services: []string{"shop/a", "shop/b"},
+			want: []election.Announcement{{IP: ip("192.0.2.7"), Services: []string{"shop/a", "shop/b"},
 				Reason: "no node has a ready endpoint (externalTrafficPolicy: Local)"}},
 		},
 		{
 			name:  "dual-stack Service: one announcement per IP, sorted, IPv4 first",
 			nodes: one,
-			services: []announcer.Service{
+			services: []election.Service{
 				{Key: "shop/db", IPs: []netip.Addr{ip("2001:db8::5"), ip("192.0.2.5")}},
 				{Key: "shop/web", IPs: []netip.Addr{ip("198.51.100.1")}},
 			},
-			want: []announcer.Announcement{
+			want: []election.Announcement{
 				{IP: ip("192.0.2.5"), Node: "node-1", Services: []string{"shop/db"}},
 				{IP: ip("198.51.100.1"), Node: "node-1", Services: []string{"shop/web"}},
 				{IP: ip("2001:db8::5"), Node: "node-1", Services: []string{"shop/db"}},
@@ -215,40 +215,40 @@ func TestElect(t *testing.T) {
 		{
 			name:  "IP outside every pool",
 			nodes: one,
-			services: []announcer.Service{
+			services: []election.Service{
 				{Key: "shop/web", IPs: []netip.Addr{ip("10.0.0.1")}},
 			},
-			want: []announcer.Announcement{{IP: ip("10.0.0.1"), Services: []string{"shop/web"}, Reason: "the IP is in no IPAddressPool"}},
+			want: []election.Announcement{{IP: ip("10.0.0.1"), Services: []string{"shop/web"}, Reason: "the IP is in no IPAddressPool"}},
 		},
 		{
 			name:  "pool without advertisement",
 			nodes: one,
-			services: []announcer.Service{
+			services: []election.Service{
 				{Key: "shop/web", IPs: []netip.Addr{ip("203.0.113.9")}},
 			},
-			want: []announcer.Announcement{{IP: ip("203.0.113.9"), Services: []string{"shop/web"}, Reason: `no L2Advertisement selects pool "lonely"`}},
+			want: []election.Announcement{{IP: ip("203.0.113.9"), Services: []string{"shop/web"}, Reason: `no L2Advertisement selects pool "lonely"`}},
 		},
 		{
 			name:  "spellings of one address are one IP; invalid addresses are skipped",
 			nodes: one,
-			services: []announcer.Service{
+			services: []election.Service{
 				{Key: "shop/a", IPs: []netip.Addr{ip("::ffff:192.0.2.9"), {}}},
 				{Key: "shop/b", IPs: []netip.Addr{ip("192.0.2.9"), ip("192.0.2.9")}},
 				{Key: "shop/c", IPs: []netip.Addr{ip("2001:db8::9%eth0")}},
 				{Key: "shop/d", IPs: []netip.Addr{ip("2001:db8::9")}},
 				{Key: "shop/pending"},
 			},
-			want: []announcer.Announcement{
+			want: []election.Announcement{
 				{IP: ip("192.0.2.9"), Node: "node-1", Services: []string{"shop/a", "shop/b"}},
 				{IP: ip("2001:db8::9"), Node: "node-1", Services: []string{"shop/c", "shop/d"}},
 			},
 		},
-		{name: "no Services", nodes: one, want: []announcer.Announcement{}},
+		{name: "no Services", nodes: one, want: []election.Announcement{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := buildConfig(t, testPools, ads)
-			got := announcer.Elect(announcer.Input{Config: cfg, Nodes: tt.nodes, Services: tt.services})
+			got := election.Elect(election.Input{Config: cfg, Nodes: tt.nodes, Services: tt.services})
 			if diff := cmp.Diff(tt.want, got, cmpAddr); diff != "" {
 				t.Errorf("Elect (-want +got):\n%s", diff)
 			}
@@ -260,19 +260,19 @@ func TestElect(t *testing.T) {
 // still announced; without a Config nothing is.
 func TestElectPoolStates(t *testing.T) {
 	ip := netip.MustParseAddr("192.0.2.1")
-	svcs := []announcer.Service{{Key: "shop/web", IPs: []netip.Addr{ip}}}
+	svcs := []election.Service{{Key: "shop/web", IPs: []netip.Addr{ip}}}
 
 	disabled := ipPool("public", nil, "192.0.2.0/24")
 	disabled.Spec.Disabled = true
 	cfg := buildConfig(t, []v1beta1.IPAddressPool{disabled}, []v1beta1.L2Advertisement{l2("lan", v1beta1.L2AdvertisementSpec{})})
-	got := announcer.Elect(announcer.Input{Config: cfg, Nodes: alive("node-1"), Services: svcs})
-	want := []announcer.Announcement{{IP: ip, Node: "node-1", Services: []string{"shop/web"}}}
+	got := election.Elect(election.Input{Config: cfg, Nodes: alive("node-1"), Services: svcs})
+	want := []election.Announcement{{IP: ip, Node: "node-1", Services: []string{"shop/web"}}}
 	if diff := cmp.Diff(want, got, cmpAddr); diff != "" {
 		t.Errorf("disabled pool (-want +got):\n%s", diff)
 	}
 
-	got = announcer.Elect(announcer.Input{Nodes: alive("node-1"), Services: svcs})
-	want = []announcer.Announcement{{IP: ip, Services: []string{"shop/web"}, Reason: "the IP is in no IPAddressPool"}}
+	got = election.Elect(election.Input{Nodes: alive("node-1"), Services: svcs})
+	want = []election.Announcement{{IP: ip, Services: []string{"shop/web"}, Reason: "the IP is in no IPAddressPool"}}
 	if diff := cmp.Diff(want, got, cmpAddr); diff != "" {
 		t.Errorf("nil Config (-want +got):\n%s", diff)
 	}
@@ -281,7 +281,7 @@ func TestElectPoolStates(t *testing.T) {
 // TestInterfaces checks the interface rule with one node, so the winner is
 // fixed and the row is only about which advertisements apply to it.
 func TestInterfaces(t *testing.T) {
-	node := []announcer.Node{{Name: "node-1", Labels: lbls("zone", "a"), Alive: true}}
+	node := []election.Node{{Name: "node-1", Labels: lbls("zone", "a"), Alive: true}}
 	spec := func(pools []string, nodeSel string, ifaces ...string) v1beta1.L2AdvertisementSpec {
 		s := v1beta1.L2AdvertisementSpec{IPAddressPools: pools, Interfaces: ifaces}
 		if nodeSel != "" {
@@ -322,9 +322,9 @@ func TestInterfaces(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := buildConfig(t, testPools, tt.ads)
 			ip := netip.MustParseAddr("192.0.2.1")
-			got := announcer.Elect(announcer.Input{Config: cfg, Nodes: node,
-				Services: []announcer.Service{{Key: "shop/web", IPs: []netip.Addr{ip}}}})
-			want := []announcer.Announcement{{IP: ip, Node: "node-1", Interfaces: tt.want, Services: []string{"shop/web"}}}
+			got := election.Elect(election.Input{Config: cfg, Nodes: node,
+				Services: []election.Service{{Key: "shop/web", IPs: []netip.Addr{ip}}}})
+			want := []election.Announcement{{IP: ip, Node: "node-1", Interfaces: tt.want, Services: []string{"shop/web"}}}
 			if diff := cmp.Diff(want, got, cmpAddr); diff != "" {
 				t.Errorf("Elect (-want +got):\n%s", diff)
 			}
@@ -339,7 +339,7 @@ func TestInterfacesFollowTheWinner(t *testing.T) {
 		l2("a", v1beta1.L2AdvertisementSpec{NodeSelectors: []metav1.LabelSelector{sel("zone", "a")}, Interfaces: []string{"eth-a"}}),
 		l2("b", v1beta1.L2AdvertisementSpec{NodeSelectors: []metav1.LabelSelector{sel("zone", "b")}, Interfaces: []string{"eth-b"}}),
 	})
-	as := announcer.Elect(announcer.Input{Config: cfg, Nodes: zoned(), Services: oneServicePerIP(addrs("192.0.2.1", 64), false)})
+	as := election.Elect(election.Input{Config: cfg, Nodes: zoned(), Services: oneServicePerIP(addrs("192.0.2.1", 64), false)})
 	want := map[string][]string{"node-1": {"eth-a"}, "node-2": {"eth-a"}, "node-3": {"eth-b"}}
 	won := map[string]int{}
 	for _, a := range as {
@@ -363,7 +363,7 @@ func TestInterfacesFollowTheWinner(t *testing.T) {
 
 func TestForNode(t *testing.T) {
 	ip := netip.MustParseAddr
-	as := []announcer.Announcement{
+	as := []election.Announcement{
 		{IP: ip("192.0.2.1"), Node: "node-1"},
 		{IP: ip("192.0.2.2"), Node: "node-2"},
 		{IP: ip("192.0.2.3"), Reason: "no alive node is eligible"},
@@ -371,16 +371,16 @@ func TestForNode(t *testing.T) {
 	}
 	tests := []struct {
 		node string
-		want []announcer.Announcement
+		want []election.Announcement
 	}{
-		{"node-1", []announcer.Announcement{as[0], as[3]}},
-		{"node-2", []announcer.Announcement{as[1]}},
+		{"node-1", []election.Announcement{as[0], as[3]}},
+		{"node-2", []election.Announcement{as[1]}},
 		{"node-9", nil},
-		{"", []announcer.Announcement{as[2]}},
+		{"", []election.Announcement{as[2]}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.node, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, announcer.ForNode(as, tt.node), cmpAddr); diff != "" {
+			if diff := cmp.Diff(tt.want, election.ForNode(as, tt.node), cmpAddr); diff != "" {
 				t.Errorf("ForNode(%q) (-want +got):\n%s", tt.node, diff)
 			}
 		})

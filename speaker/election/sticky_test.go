@@ -1,4 +1,4 @@
-package announcer_test
+package election_test
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
-	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/election"
 )
 
 // TestSticky covers what a sticky election reads from the Services' named
@@ -29,7 +29,7 @@ func TestSticky(t *testing.T) {
 
 	tests := []struct {
 		name      string
-		nodes     []announcer.Node
+		nodes     []election.Node
 		sticky    bool
 		named     []map[netip.Addr]string // per Service on each IP; two Services share each IP when two are given
 		localOnly bool
@@ -42,23 +42,23 @@ func TestSticky(t *testing.T) {
 	}, {
 		name:  "without sticky the name is ignored",
 		nodes: alive(names...), named: []map[netip.Addr]string{named("node-3")},
-		want: func(ip netip.Addr) string { return announcer.Winner(ip, names) },
+		want: func(ip netip.Addr) string { return election.Winner(ip, names) },
 	}, {
 		name: "named announcer dead: the winner among the rest", sticky: true,
 		nodes: dead(alive(names...), "node-3"), named: []map[netip.Addr]string{named("node-3")},
-		want: func(ip netip.Addr) string { return announcer.Winner(ip, []string{"node-1", "node-2", "node-4"}) },
+		want: func(ip netip.Addr) string { return election.Winner(ip, []string{"node-1", "node-2", "node-4"}) },
 	}, {
 		name: "named announcer excluded from load balancers: the winner among the rest", sticky: true,
 		nodes: withLabels(alive(names...), "node-3", exclude, ""), named: []map[netip.Addr]string{named("node-3")},
-		want: func(ip netip.Addr) string { return announcer.Winner(ip, []string{"node-1", "node-2", "node-4"}) },
+		want: func(ip netip.Addr) string { return election.Winner(ip, []string{"node-1", "node-2", "node-4"}) },
 	}, {
 		name: "named node unknown: the winner among all", sticky: true,
 		nodes: alive(names...), named: []map[netip.Addr]string{named("node-9")},
-		want: func(ip netip.Addr) string { return announcer.Winner(ip, names) },
+		want: func(ip netip.Addr) string { return election.Winner(ip, names) },
 	}, {
 		name: "no name: the winner among all", sticky: true,
 		nodes: alive(names...),
-		want:  func(ip netip.Addr) string { return announcer.Winner(ip, names) },
+		want:  func(ip netip.Addr) string { return election.Winner(ip, names) },
 	}, {
 		name: "Services sharing an IP name one node: it keeps the IP for both", sticky: true,
 		nodes: alive(names...), named: []map[netip.Addr]string{named("node-2"), named("node-2")},
@@ -70,7 +70,7 @@ func TestSticky(t *testing.T) {
 	}, {
 		name: "Services sharing an IP name two nodes (a race): the winner among those two", sticky: true,
 		nodes: alive(names...), named: []map[netip.Addr]string{named("node-2"), named("node-4")},
-		want: func(ip netip.Addr) string { return announcer.Winner(ip, []string{"node-2", "node-4"}) },
+		want: func(ip netip.Addr) string { return election.Winner(ip, []string{"node-2", "node-4"}) },
 	}, {
 		name: "of two named nodes one is dead: the other", sticky: true,
 		nodes: dead(alive(names...), "node-4"), named: []map[netip.Addr]string{named("node-2"), named("node-4")},
@@ -78,7 +78,7 @@ func TestSticky(t *testing.T) {
 	}, {
 		name: "Local: the named announcer lost its endpoint: the winner among the ready", sticky: true,
 		nodes: alive(names...), named: []map[netip.Addr]string{named("node-3")}, localOnly: true, ready: []string{"node-1", "node-2"},
-		want: func(ip netip.Addr) string { return announcer.Winner(ip, []string{"node-1", "node-2"}) },
+		want: func(ip netip.Addr) string { return election.Winner(ip, []string{"node-1", "node-2"}) },
 	}, {
 		name: "Local: the named announcer is ready: it keeps the IP", sticky: true,
 		nodes: alive(names...), named: []map[netip.Addr]string{named("node-3")}, localOnly: true, ready: []string{"node-1", "node-3"},
@@ -87,18 +87,18 @@ func TestSticky(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := buildConfig(t, testPools, ads)
-			var svcs []announcer.Service
+			var svcs []election.Service
 			for i, m := range tt.named {
 				for _, s := range oneServicePerIP(ips, tt.localOnly, tt.ready...) {
 					s.Key += fmt.Sprint("-", i)
-					s.Announcers = m
+					s.AnnouncedBy = m
 					svcs = append(svcs, s)
 				}
 			}
 			if len(tt.named) == 0 {
 				svcs = oneServicePerIP(ips, tt.localOnly, tt.ready...)
 			}
-			got := winners(announcer.Elect(announcer.Input{Config: cfg, Nodes: tt.nodes, Services: svcs, Sticky: tt.sticky}))
+			got := winners(election.Elect(election.Input{Config: cfg, Nodes: tt.nodes, Services: svcs, Sticky: tt.sticky}))
 			want := map[netip.Addr]string{}
 			for _, ip := range ips {
 				want[ip] = tt.want(ip)
@@ -121,18 +121,18 @@ func TestStickyAddressSpellings(t *testing.T) {
 		ip := k.Unmap().WithZone("")
 		// The node that would not win, so that keeping it shows the name was read.
 		keeper := names[0]
-		if announcer.Winner(ip, names) == keeper {
+		if election.Winner(ip, names) == keeper {
 			keeper = names[1]
 		}
-		svc := announcer.Service{Key: "shop/web", IPs: []netip.Addr{ip}, Announcers: map[netip.Addr]string{k: keeper}}
-		got := winners(announcer.Elect(announcer.Input{Config: cfg, Nodes: alive(names...), Services: []announcer.Service{svc}, Sticky: true}))
+		svc := election.Service{Key: "shop/web", IPs: []netip.Addr{ip}, AnnouncedBy: map[netip.Addr]string{k: keeper}}
+		got := winners(election.Elect(election.Input{Config: cfg, Nodes: alive(names...), Services: []election.Service{svc}, Sticky: true}))
 		if got[ip] != keeper {
 			t.Errorf("named %s under %s: announced by %s, want %s", ip, key, got[ip], keeper)
 		}
 	}
 }
 
-func withLabels(ns []announcer.Node, name, key, value string) []announcer.Node {
+func withLabels(ns []election.Node, name, key, value string) []election.Node {
 	for i := range ns {
 		if ns[i].Name == name {
 			if ns[i].Labels == nil {
@@ -150,7 +150,7 @@ func withLabels(ns []announcer.Node, name, key, value string) []announcer.Node {
 type stickySim struct {
 	t        *testing.T
 	r        *rand.Rand
-	in       announcer.Input
+	in       election.Input
 	names    []string
 	alive    map[string]bool
 	excluded map[string]bool
@@ -170,7 +170,7 @@ func newStickySim(t *testing.T, seed uint64) *stickySim {
 		alive: map[string]bool{}, excluded: map[string]bool{}, named: map[string]map[netip.Addr]string{},
 		moves: map[netip.Addr]int{}, failures: map[netip.Addr]int{},
 	}
-	s.in = announcer.Input{Config: buildConfig(t, testPools, ads), Sticky: true}
+	s.in = election.Input{Config: buildConfig(t, testPools, ads), Sticky: true}
 	for _, n := range s.names {
 		s.alive[n] = true
 	}
@@ -180,9 +180,9 @@ func newStickySim(t *testing.T, seed uint64) *stickySim {
 	ips := append(addrs("198.51.100.1", 48), addrs("2001:db8::1", 16)...)
 	s.in.Services = oneServicePerIP(ips, false)
 	for i := 0; i < 48; i += 4 {
-		s.in.Services = append(s.in.Services, announcer.Service{Key: fmt.Sprintf("shop/shared-%d", i), IPs: []netip.Addr{ips[i]}})
+		s.in.Services = append(s.in.Services, election.Service{Key: fmt.Sprintf("shop/shared-%d", i), IPs: []netip.Addr{ips[i]}})
 	}
-	s.in.Services = append(s.in.Services, announcer.Service{Key: "shop/dual", IPs: []netip.Addr{ips[0], ips[48]}})
+	s.in.Services = append(s.in.Services, election.Service{Key: "shop/dual", IPs: []netip.Addr{ips[0], ips[48]}})
 	s.elect(true)
 	return s
 }
@@ -195,7 +195,7 @@ func (s *stickySim) elect(report bool) map[netip.Addr]string {
 	in := s.in
 	in.Nodes = nil
 	for _, n := range s.names {
-		node := announcer.Node{Name: n, Alive: s.alive[n]}
+		node := election.Node{Name: n, Alive: s.alive[n]}
 		if s.excluded[n] {
 			node.Labels = lbls(exclude, "true")
 		}
@@ -203,9 +203,9 @@ func (s *stickySim) elect(report bool) map[netip.Addr]string {
 	}
 	in.Services = slices.Clone(in.Services)
 	for i := range in.Services {
-		in.Services[i].Announcers = s.named[in.Services[i].Key]
+		in.Services[i].AnnouncedBy = s.named[in.Services[i].Key]
 	}
-	got := winners(announcer.Elect(shuffledInput(s.r, in)))
+	got := winners(election.Elect(shuffledInput(s.r, in)))
 	if report {
 		for _, svc := range in.Services {
 			m := map[netip.Addr]string{}

@@ -1,4 +1,4 @@
-package announcer_test
+package election_test
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
-	"github.com/portico-lb/portico/speaker/announcer"
+	"github.com/portico-lb/portico/speaker/election"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -26,16 +26,16 @@ func TestWinner(t *testing.T) {
 		{name: "no candidate", ip: ip("192.0.2.1"), want: ""},
 		{name: "one candidate", ip: ip("192.0.2.1"), cands: []string{"node-1"}, want: "node-1"},
 		{name: "order does not matter", ip: ip("192.0.2.1"), cands: reversed(five),
-			want: announcer.Winner(ip("192.0.2.1"), five)},
+			want: election.Winner(ip("192.0.2.1"), five)},
 		{name: "duplicates are harmless", ip: ip("192.0.2.1"), cands: append(slices.Clone(five), five...),
-			want: announcer.Winner(ip("192.0.2.1"), five)},
+			want: election.Winner(ip("192.0.2.1"), five)},
 		{name: "IPv4-mapped address is its IPv4 address", ip: ip("::ffff:192.0.2.1"), cands: five,
-			want: announcer.Winner(ip("192.0.2.1"), five)},
-		{name: "zone is ignored", ip: ip("fe80::1%eth0"), cands: five, want: announcer.Winner(ip("fe80::1"), five)},
+			want: election.Winner(ip("192.0.2.1"), five)},
+		{name: "zone is ignored", ip: ip("fe80::1%eth0"), cands: five, want: election.Winner(ip("fe80::1"), five)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := announcer.Winner(tt.ip, tt.cands); got != tt.want {
+			if got := election.Winner(tt.ip, tt.cands); got != tt.want {
 				t.Errorf("Winner(%s, %q) = %q, want %q", tt.ip, tt.cands, got, tt.want)
 			}
 		})
@@ -62,7 +62,7 @@ func TestWinnerIsStable(t *testing.T) {
 	}
 	got := map[string]string{}
 	for ip := range want {
-		got[ip] = announcer.Winner(netip.MustParseAddr(ip), five)
+		got[ip] = election.Winner(netip.MustParseAddr(ip), five)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("winners over %q (-want +got):\n%s", five, diff)
@@ -71,12 +71,12 @@ func TestWinnerIsStable(t *testing.T) {
 
 // rendezvousInput is a view with one pool and one advertisement for all
 // nodes, and one Service per IP: 500 IPv4 and 500 IPv6 addresses.
-func rendezvousInput(t testing.TB, nodes []announcer.Node) announcer.Input {
+func rendezvousInput(t testing.TB, nodes []election.Node) election.Input {
 	cfg := buildConfig(t,
 		[]v1beta1.IPAddressPool{ipPool("pool", nil, "10.0.0.0/16", "fd00::/112")},
 		[]v1beta1.L2Advertisement{l2("lan", v1beta1.L2AdvertisementSpec{})})
 	ips := append(addrs("10.0.1.0", 500), addrs("fd00::100", 500)...)
-	return announcer.Input{Config: cfg, Nodes: nodes, Services: oneServicePerIP(ips, false)}
+	return election.Input{Config: cfg, Nodes: nodes, Services: oneServicePerIP(ips, false)}
 }
 
 // TestAllNodesAgree: five speakers, each with its own copy of the same view
@@ -102,11 +102,11 @@ func TestAllNodesAgree(t *testing.T) {
 	base := rendezvousInput(t, nodes)
 
 	r := rand.New(rand.NewPCG(1, 2))
-	var views [][]announcer.Announcement
+	var views [][]election.Announcement
 	for range names {
 		in := shuffledInput(r, base)
 		in.Config = buildConfig(t, shuffled(r, pools), shuffled(r, ads))
-		views = append(views, announcer.Elect(in))
+		views = append(views, election.Elect(in))
 	}
 	for i, v := range views[1:] {
 		if diff := cmp.Diff(views[0], v, cmpAddr); diff != "" {
@@ -116,7 +116,7 @@ func TestAllNodesAgree(t *testing.T) {
 
 	claimed := map[netip.Addr]string{}
 	for _, n := range names {
-		for _, a := range announcer.ForNode(views[0], n) {
+		for _, a := range election.ForNode(views[0], n) {
 			if prev, ok := claimed[a.IP]; ok {
 				t.Errorf("%s announced by %s and %s", a.IP, prev, n)
 			}
@@ -134,7 +134,7 @@ func TestAllNodesAgree(t *testing.T) {
 // marked not alive or disappears from the view.
 func TestRemoveNode(t *testing.T) {
 	names := nodeNames(5)
-	before := winners(announcer.Elect(rendezvousInput(t, alive(names...))))
+	before := winners(election.Elect(rendezvousInput(t, alive(names...))))
 	gone := "node-3"
 
 	for _, how := range []string{"not alive", "left the view"} {
@@ -143,9 +143,9 @@ func TestRemoveNode(t *testing.T) {
 			if how == "not alive" {
 				nodes = dead(nodes, gone)
 			} else {
-				nodes = slices.DeleteFunc(nodes, func(n announcer.Node) bool { return n.Name == gone })
+				nodes = slices.DeleteFunc(nodes, func(n election.Node) bool { return n.Name == gone })
 			}
-			after := winners(announcer.Elect(rendezvousInput(t, nodes)))
+			after := winners(election.Elect(rendezvousInput(t, nodes)))
 			moved := 0
 			for ip, was := range before {
 				now := after[ip]
@@ -167,8 +167,8 @@ func TestRemoveNode(t *testing.T) {
 
 // TestAddNode: a new node takes the IPs it now wins, and nothing else moves.
 func TestAddNode(t *testing.T) {
-	before := winners(announcer.Elect(rendezvousInput(t, alive(nodeNames(5)...))))
-	after := winners(announcer.Elect(rendezvousInput(t, alive(nodeNames(6)...))))
+	before := winners(election.Elect(rendezvousInput(t, alive(nodeNames(5)...))))
+	after := winners(election.Elect(rendezvousInput(t, alive(nodeNames(6)...))))
 	taken := 0
 	for ip, was := range before {
 		if now := after[ip]; now != was {
@@ -201,7 +201,7 @@ func TestDistribution(t *testing.T) {
 			const n = 10000
 			won := map[string]int{}
 			for _, ip := range addrs(tt.first, n) {
-				won[announcer.Winner(ip, names)]++
+				won[election.Winner(ip, names)]++
 			}
 			for _, name := range names {
 				if share := float64(won[name]) / n; share < 0.15 || share > 0.25 {
@@ -226,21 +226,21 @@ func TestDeterminism(t *testing.T) {
 		l2("zone-a", v1beta1.L2AdvertisementSpec{IPAddressPools: []string{"public", "private"},
 			NodeSelectors: []metav1.LabelSelector{sel("zone", "a")}, Interfaces: []string{"bond0"}}),
 	}
-	var nodes []announcer.Node
+	var nodes []election.Node
 	for i, name := range nodeNames(7) {
-		n := announcer.Node{Name: name, Labels: lbls("zone", string(rune('a'+i%3))), Alive: i != 4}
+		n := election.Node{Name: name, Labels: lbls("zone", string(rune('a'+i%3))), Alive: i != 4}
 		if i == 5 {
 			n.Labels["node.kubernetes.io/exclude-from-external-load-balancers"] = ""
 		}
 		nodes = append(nodes, n)
 	}
 	// The same name twice: the order must not pick which entry counts.
-	nodes = append(nodes, announcer.Node{Name: "node-2", Labels: lbls("zone", "c"), Alive: true})
+	nodes = append(nodes, election.Node{Name: "node-2", Labels: lbls("zone", "c"), Alive: true})
 
-	var svcs []announcer.Service
+	var svcs []election.Service
 	all := append(append(addrs("192.0.2.1", 40), addrs("198.51.100.1", 30)...), append(addrs("203.0.113.1", 5), addrs("2001:db8::1", 40)...)...)
 	for i := range 200 {
-		s := announcer.Service{Key: fmt.Sprintf("ns%d/svc%d", i%4, i)}
+		s := election.Service{Key: fmt.Sprintf("ns%d/svc%d", i%4, i)}
 		for range 1 + r.IntN(2) {
 			s.IPs = append(s.IPs, all[r.IntN(len(all))]) // shared IPs, repeats included
 		}
@@ -254,10 +254,10 @@ func TestDeterminism(t *testing.T) {
 		}
 		svcs = append(svcs, s)
 	}
-	in := announcer.Input{Config: buildConfig(t, pools, ads), Nodes: nodes, Services: svcs}
+	in := election.Input{Config: buildConfig(t, pools, ads), Nodes: nodes, Services: svcs}
 	saved := fmt.Sprintf("%#v", in.Nodes) + fmt.Sprintf("%#v", in.Services)
 
-	want := announcer.Elect(in)
+	want := election.Elect(in)
 	if got := fmt.Sprintf("%#v", in.Nodes) + fmt.Sprintf("%#v", in.Services); got != saved {
 		t.Fatal("Elect modified its input")
 	}
@@ -271,7 +271,7 @@ func TestDeterminism(t *testing.T) {
 	for i := range 20 {
 		shuf := shuffledInput(r, in)
 		shuf.Config = buildConfig(t, shuffled(r, pools), shuffled(r, ads))
-		if diff := cmp.Diff(want, announcer.Elect(shuf), cmpAddr); diff != "" {
+		if diff := cmp.Diff(want, election.Elect(shuf), cmpAddr); diff != "" {
 			t.Fatalf("shuffle %d (-want +got):\n%s", i, diff)
 		}
 	}
@@ -292,7 +292,7 @@ func FuzzWinner(f *testing.F) {
 		if names != "" {
 			cands = strings.Split(names, "\n")
 		}
-		got := announcer.Winner(ip, cands)
+		got := election.Winner(ip, cands)
 		if len(cands) == 0 {
 			if got != "" {
 				t.Fatalf("Winner(%s, none) = %q", ip, got)
@@ -302,7 +302,7 @@ func FuzzWinner(f *testing.F) {
 		if !slices.Contains(cands, got) {
 			t.Fatalf("Winner(%s, %q) = %q, not a candidate", ip, cands, got)
 		}
-		if rev := announcer.Winner(ip, reversed(cands)); rev != got {
+		if rev := election.Winner(ip, reversed(cands)); rev != got {
 			t.Fatalf("Winner(%s, %q) = %q, but %q reversed", ip, cands, got, rev)
 		}
 	})
