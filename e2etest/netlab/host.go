@@ -9,11 +9,10 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/portico-lb/portico/internal/netns"
 )
 
 // Host is one namespace on the lab's bridge. Its exported fields never change.
@@ -46,55 +45,21 @@ func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.C
 // used from any goroutine afterwards; but goroutines that fn starts run on
 // other threads, in the root namespace, so open sockets in fn itself.
 //
-// The thread is locked and never unlocked: when fn returns the goroutine
-// exits and Go discards the thread rather than hand a thread in a foreign
-// namespace to other goroutines. A panic in fn is re-raised in the caller;
-// fn must not call t.Fatal (runtime.Goexit), which Do reports as an error.
+// The thread is discarded when fn returns (internal/netns.Run). A panic in
+// fn is re-raised in the caller; fn must not call t.Fatal
+// (runtime.Goexit), which Do reports as an error.
 func (h *Host) Do(fn func() error) error {
-	type result struct {
-		err      error
-		panicked bool
-		value    any
+	entered := false
+	err := netns.Run(h.NetNSPath(), func() error { entered = true; return fn() })
+	switch {
+	case err == nil:
+		return nil
+	case !entered:
+		return fmt.Errorf("netlab: %s: %w", h.Name, err)
+	case errors.Is(err, netns.ErrGoexit):
+		return fmt.Errorf("netlab: %s: Do: %w", h.Name, err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		var r result
-		returned := false
-		defer func() {
-			if v := recover(); v != nil {
-				r = result{panicked: true, value: v}
-			} else if !returned {
-				r.err = fmt.Errorf("netlab: %s: Do: fn called runtime.Goexit (t.Fatal inside Do?)", h.Name)
-			}
-			done <- r
-		}()
-		if err := enterNetNS(h.NetNSPath()); err != nil {
-			r.err = fmt.Errorf("netlab: %s: %w", h.Name, err)
-			returned = true
-			return
-		}
-		r.err = fn()
-		returned = true
-	}()
-	r := <-done
-	if r.panicked {
-		panic(r.value)
-	}
-	return r.err
-}
-
-// enterNetNS moves the calling thread into the namespace at path.
-func enterNetNS(path string) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns %s: %w", path, err)
-	}
-	return nil
+	return err // fn's own, as it returned it
 }
 
 // SetLink takes the host's eth0 down or up, as pulling and plugging its

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/portico-lb/portico/internal/netns"
 )
 
 // Lab is one running lab: a bridge in the root namespace and the hosts on it.
@@ -36,7 +38,7 @@ type Lab struct {
 	lock  *os.File      // holds the lab's lock file (see cleanup.go); nil once dropped
 	byID  map[int]*Host // every host, also those added after Create
 	proc  []*Process    // every process Start started
-	spawn *spawner      // forks every process (see spawner)
+	spawn *netns.Thread // forks every process (see newSpawner)
 	done  bool          // Destroy has run; no more hosts or processes
 }
 
@@ -137,11 +139,16 @@ func reserve(ctx context.Context, ip string, o Options) (*Lab, Options, error) {
 		if err != nil {
 			return nil, o, err
 		}
+		spawn, err := newSpawner()
+		if err != nil {
+			dropLock(lock)
+			return nil, o, fmt.Errorf("netlab: spawner thread: %w", err)
+		}
 		gw4, gw6 := hostAddrs(c.LANv4, c.LANv6, idGateway)
 		return &Lab{
 			Prefix: c.Prefix, Bridge: c.Prefix + "br",
 			LANv4: c.LANv4, LANv6: c.LANv6, GatewayV4: gw4, GatewayV6: gw6,
-			ip: ip, lock: lock, byID: map[int]*Host{}, spawn: newSpawner(),
+			ip: ip, lock: lock, byID: map[int]*Host{}, spawn: spawn,
 		}, c, nil
 	}
 	return nil, o, fmt.Errorf("netlab: no free prefix and subnets after %d random picks", attempts)
@@ -311,7 +318,7 @@ func (l *Lab) Destroy() error {
 		wg.Go(func() { p.Stop(2 * time.Second) })
 	}
 	wg.Wait()
-	l.spawn.close()
+	l.spawn.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

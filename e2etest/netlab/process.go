@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/portico-lb/portico/internal/netns"
 )
 
 // Process is a background process started in a host's namespace by
@@ -71,7 +72,7 @@ func (l *Lab) start(ctx context.Context, what, logPath string, argv []string) (*
 	if l.done {
 		return nil, fmt.Errorf("netlab: %s: lab %s is destroyed", what, l.Prefix)
 	}
-	if err := l.spawn.do(cmd.Start); err != nil {
+	if err := l.spawn.Do(context.Background(), cmd.Start); err != nil {
 		return nil, fmt.Errorf("netlab: %s: start: %w", what, err)
 	}
 	p := &Process{Pid: cmd.Process.Pid, Name: what, done: make(chan struct{})}
@@ -144,49 +145,9 @@ func (p *Process) Exited() bool {
 	}
 }
 
-// spawner runs functions on one OS thread that stays alive until close; see
-// Lab.start for why processes must be forked from such a thread.
-type spawner struct {
-	reqs chan func()
-	quit chan struct{}
-	done chan struct{}
-}
-
-func newSpawner() *spawner {
-	s := &spawner{reqs: make(chan func()), quit: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		defer close(s.done)
-		for {
-			select {
-			case fn := <-s.reqs:
-				fn()
-			case <-s.quit:
-				return
-			}
-		}
-	}()
-	return s
-}
-
-// do runs fn on the spawner's thread and waits for it.
-func (s *spawner) do(fn func() error) error {
-	errc := make(chan error, 1)
-	select {
-	case s.reqs <- func() { errc <- fn() }:
-		return <-errc
-	case <-s.done:
-		return errors.New("netlab: lab destroyed")
-	}
-}
-
-// close ends the spawner and its thread; whatever it forked and is still
-// running gets its parent-death SIGKILL. It is idempotent.
-func (s *spawner) close() {
-	select {
-	case <-s.quit:
-	default:
-		close(s.quit)
-	}
-	<-s.done
-}
+// newSpawner starts the thread that forks the lab's processes: a locked
+// OS thread in the root namespace that stays alive until the lab is
+// destroyed; see Lab.start for why processes must be forked from such a
+// thread. Closing it ends the thread, and whatever it forked and is still
+// running gets its parent-death SIGKILL.
+func newSpawner() (*netns.Thread, error) { return netns.Start(context.Background(), "") }
