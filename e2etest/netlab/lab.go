@@ -3,7 +3,6 @@ package netlab
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portico-lb/portico/internal/netns"
+	"github.com/portico-lb/portico/internal/roottier"
 )
 
 // Lab is one running lab: a bridge in the root namespace and the hosts on it.
@@ -360,18 +360,14 @@ func writeSysctl(what, key, value string) error {
 	return nil
 }
 
-// IPCommand finds the ip command, also in /usr/sbin and /sbin, which an
-// ordinary user's PATH may lack.
+// IPCommand finds the ip command (internal/roottier.IPCommand), with
+// netlab's prefix on the error.
 func IPCommand() (string, error) {
-	if p, err := exec.LookPath("ip"); err == nil {
-		return p, nil
+	p, err := roottier.IPCommand()
+	if err != nil {
+		return "", fmt.Errorf("netlab: %w", err)
 	}
-	for _, p := range []string{"/usr/sbin/ip", "/sbin/ip"} {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("netlab: ip (iproute2) not found; run e2etest/setup/deps.sh")
+	return p, nil
 }
 
 // macFor gives a host a locally administered MAC that carries its IPv4

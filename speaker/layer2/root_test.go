@@ -30,22 +30,9 @@ import (
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-)
 
-// requireRoot skips unless the root tier can run: it needs root (network
-// namespaces, raw sockets) and the ip tool, and -short leaves it out.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("root tier: skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("root tier: needs root to create network namespaces and veth pairs")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("root tier: iproute2's ip is not installed")
-	}
-}
+	"github.com/portico-lb/portico/internal/roottier"
+)
 
 type vethLab struct {
 	nsA, nsB     string
@@ -63,7 +50,7 @@ type vethLab struct {
 // newVethLab builds the two namespaces, starts an Announcer in A and opens
 // ARP and NDP client sockets in B.
 func newVethLab(t *testing.T) *vethLab {
-	requireRoot(t)
+	roottier.Require(t)
 	prefix := fmt.Sprintf("pl2-%04x", rand.N(0x10000))
 	x := 1 + rand.N(250)
 	lab := &vethLab{
