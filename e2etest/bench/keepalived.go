@@ -175,9 +175,12 @@ func startKeepalived(ctx context.Context, dir string) (_ *keepalivedTarget, err 
 			return nil, err
 		}
 	}
-	err = pollUntil(ctx, 30*time.Second, "keepalived to elect a master", func() (bool, error) {
+	err = pollUntil(ctx, "keepalived to elect a master", func(ctx context.Context) error {
 		n, err := kt.announcer(ctx)
-		return n != "", err
+		if err == nil && n == "" {
+			err = errors.New("not exactly one node holds the VIP")
+		}
+		return err
 	})
 	return kt, err
 }

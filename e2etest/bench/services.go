@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
 // newService is a LoadBalancer Service with one TCP port and no NodePorts,
@@ -143,11 +144,12 @@ func (t *tracker) assignedAt(name string) (time.Time, bool) {
 // wait blocks until every name has an IP, the timeout passes, or the
 // controller exits.
 func (t *tracker) wait(ctx context.Context, names []string, timeout time.Duration, ctrl *process) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	err := netlab.Poll(ctx, 10*time.Millisecond, timeout, fmt.Sprintf("IPs for %d Services", len(names)), func(context.Context) error {
+		select {
+		case <-ctrl.exited():
+			return netlab.Permanent(ctrl.exitError())
+		default:
+		}
 		missing := 0
 		t.mu.Lock()
 		for _, n := range names {
@@ -156,19 +158,15 @@ func (t *tracker) wait(ctx context.Context, names []string, timeout time.Duratio
 			}
 		}
 		t.mu.Unlock()
-		if missing == 0 {
-			return nil
+		if missing > 0 {
+			return fmt.Errorf("%d of %d Services had no IP; controller log: %s", missing, len(names), ctrl.logPath)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ctrl.exited():
-			return ctrl.exitError()
-		case <-deadline.C:
-			return fmt.Errorf("%d of %d Services had no IP after %v; controller log: %s", missing, len(names), timeout, ctrl.logPath)
-		case <-tick.C:
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
+	return nil
 }
 
 func ingressIPs(svc *corev1.Service) []string {

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -22,6 +23,7 @@ import (
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/e2etest/cluster"
+	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
 // The demo's objects.
@@ -120,13 +122,16 @@ func (l *Lab) demo(ctx context.Context, info readyInfo) error {
 
 	// wants-taken asks for the address web got, so web must have one first.
 	var webIP string
-	if err := poll(wctx, func() (bool, string, error) {
-		svc, err := getService(wctx, c, "web")
-		if ips := ingressIPs(svc); err == nil && len(ips) > 0 {
-			webIP = ips[0]
-			return true, "", nil
+	if err := netlab.Poll(wctx, 200*time.Millisecond, 0, "an address for web", func(ctx context.Context) error {
+		svc, err := getService(ctx, c, "web")
+		if err != nil {
+			return netlab.Permanent(err)
 		}
-		return false, "web has no address yet", err
+		if ips := ingressIPs(svc); len(ips) > 0 {
+			webIP = ips[0]
+			return nil
+		}
+		return errors.New("web has no address yet")
 	}); err != nil {
 		return fmt.Errorf("lab: demo: %w", err)
 	}
@@ -139,9 +144,15 @@ func (l *Lab) demo(ctx context.Context, info readyInfo) error {
 	// instant: a condition that a speaker rewrites (a takeover, or a
 	// conflict between speakers) may be missing at any one read.
 	seen := map[string]string{}
-	if err := poll(wctx, func() (bool, string, error) {
-		problems, err := checkDemo(wctx, c, info, seen)
-		return len(problems) == 0, strings.Join(problems, "; "), err
+	if err := netlab.Poll(wctx, 200*time.Millisecond, 0, "every demo address assigned and announced", func(ctx context.Context) error {
+		problems, err := checkDemo(ctx, c, info, seen)
+		if err != nil {
+			return netlab.Permanent(err)
+		}
+		if len(problems) > 0 {
+			return errors.New(strings.Join(problems, "; "))
+		}
+		return nil
 	}); err != nil {
 		return fmt.Errorf("lab: demo: %w", err)
 	}
@@ -250,7 +261,6 @@ func inPools(ips []string, ranges ...string) bool {
 	return true
 }
 
-// poll calls check every 200 ms until it reports done, fails, or ctx ends;
 // the error then carries the last thing check said was missing.
 func poll(ctx context.Context, check func() (done bool, missing string, err error)) error {
 	tick := time.NewTicker(200 * time.Millisecond)

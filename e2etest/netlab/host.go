@@ -88,24 +88,21 @@ func (h *Host) SetLink(up bool) error {
 // without nodad) tentative when the link comes up and clears the flag only
 // when its DAD work item runs, which on a busy machine can take a while.
 func (h *Host) waitNotTentative(ctx context.Context) error {
-	const polls = 200 // 2s: the work item normally runs within milliseconds
-	var out []byte
-	for range polls {
-		var err error
-		out, err = h.lab.run(ctx, h.Name, "-n", h.Namespace, "-6", "-o", "addr", "show", "dev", h.Interface, "tentative")
+	// 2s: the work item normally runs within milliseconds.
+	err := Poll(ctx, 10*time.Millisecond, 2*time.Second, "IPv6 addresses on "+h.Interface+" to leave tentative", func(ctx context.Context) error {
+		out, err := h.lab.run(ctx, h.Name, "-n", h.Namespace, "-6", "-o", "addr", "show", "dev", h.Interface, "tentative")
 		if err != nil {
-			return err
+			return Permanent(err)
 		}
-		if len(bytes.TrimSpace(out)) == 0 {
-			return nil
+		if out = bytes.TrimSpace(out); len(out) > 0 {
+			return fmt.Errorf("still tentative: %s", out)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("netlab: %s: waiting for IPv6 addresses: %w", h.Name, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("netlab: %s: %w", h.Name, err)
 	}
-	return fmt.Errorf("netlab: %s: IPv6 addresses still tentative after 2s: %s", h.Name, bytes.TrimSpace(out))
+	return nil
 }
 
 // Sysctl sets a sysctl in the host's namespace. key is dotted

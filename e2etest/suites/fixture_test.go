@@ -262,20 +262,19 @@ func (f *fixture) waitAnnouncer(svc *corev1.Service, ip netip.Addr, within time.
 // awaitAnnouncer is waitAnnouncer returning the error instead of failing
 // the test, for checks after which the test can still learn something.
 func (f *fixture) awaitAnnouncer(svc *corev1.Service, ip netip.Addr, within time.Duration, ok func(string) bool) (string, error) {
-	deadline := time.Now().Add(within)
-	for {
+	var node string
+	err := netlab.Poll(f.ctx, 100*time.Millisecond, within, fmt.Sprintf("service %s's condition %s to name the right node for %s", svc.Name, "portico.dev/announced-ipv4|6", ip), func(context.Context) error {
 		n, err := f.announcedBy(svc, ip)
 		if err == nil && n != "" && (ok == nil || ok(n)) {
-			return n, nil
+			node = n
+			return nil
 		}
-		if time.Now().After(deadline) || f.ctx.Err() != nil {
-			if err == nil {
-				err = fmt.Errorf("condition names %q", n)
-			}
-			return "", fmt.Errorf("waited %v for service %s's condition %s to name the right node for %s: %w", within, svc.Name, "portico.dev/announced-ipv4|6", ip, err)
+		if err == nil {
+			err = fmt.Errorf("condition names %q", n)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err
+	})
+	return node, err
 }
 
 // resolve asks who has ip until someone answers (5 s at most) and returns
@@ -453,18 +452,10 @@ func (f *fixture) restoreSpeakers(ctx context.Context) {
 }
 
 // eventually calls fn every 100 ms until it returns nil, failing the test
-// with fn's last error after within.
+// with fn's last error after within (netlab.Poll).
 func (f *fixture) eventually(within time.Duration, what string, fn func() error) {
 	f.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) || f.ctx.Err() != nil {
-			f.t.Fatalf("waited %v for %s: %v", within, what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := netlab.Poll(f.ctx, 100*time.Millisecond, within, what, func(context.Context) error { return fn() }); err != nil {
+		f.t.Fatal(err)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/portico-lb/portico/internal/roottier"
 )
@@ -162,19 +163,17 @@ func linkMAC(t *testing.T, ns, dev string) net.HardwareAddr {
 	return mac
 }
 
-// eventually retries f every 50ms until it succeeds or timeout passes.
+// eventually retries f every 50ms until it succeeds or timeout passes, and
+// fails the test with f's last error.
 func eventually(t *testing.T, timeout time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var last error
+	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		last = f()
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("after %v: %v", timeout, last)
 	}
 }
 
