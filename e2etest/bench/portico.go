@@ -17,8 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
@@ -178,28 +176,11 @@ func (pt *porticoTarget) createService(ctx context.Context) error {
 	last, _ := pt.c.Lab.Addr(netlab.PoolFirst + 3)
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: failoverNS}},
-		&v1beta1.IPAddressPool{
-			ObjectMeta: metav1.ObjectMeta{Name: failoverPool},
-			Spec:       v1beta1.IPAddressPoolSpec{Addresses: []string{first.String() + "-" + last.String()}, AutoAssign: ptr.To(false)},
-		},
-		&v1beta1.L2Advertisement{
-			ObjectMeta: metav1.ObjectMeta{Name: failoverPool},
-			Spec:       v1beta1.L2AdvertisementSpec{IPAddressPools: []string{failoverPool}},
-		},
+		cluster.Pool(failoverPool, false, first.String()+"-"+last.String()),
+		cluster.L2Advertisement(failoverPool, failoverPool),
 	}
-	pt.svc = &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: failoverSvc, Namespace: failoverNS, Annotations: map[string]string{
-			v1beta1.AnnotationAddressPool: failoverPool,
-		}},
-		Spec: corev1.ServiceSpec{
-			Type:                  corev1.ServiceTypeLoadBalancer,
-			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
-			Selector:              map[string]string{"app": "web"},
-			Ports: []corev1.ServicePort{{
-				Name: "tcp", Port: failoverPort, TargetPort: intstr.FromInt32(cluster.PodPort), Protocol: corev1.ProtocolTCP,
-			}},
-		},
-	}
+	pt.svc = cluster.Service(failoverNS, failoverSvc,
+		cluster.FromPool(failoverPool), cluster.SelectApp("web"), cluster.Port(corev1.ProtocolTCP, failoverPort))
 	for _, o := range append(objs, pt.svc) {
 		if err := pt.c.Client.Create(ctx, o); err != nil {
 			return fmt.Errorf("bench: creating %T %s: %w", o, o.GetName(), err)

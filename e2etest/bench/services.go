@@ -16,21 +16,14 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/e2etest/cluster"
 	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
 // newService is a LoadBalancer Service with one TCP port and no NodePorts,
 // so large runs do not exhaust the NodePort range.
 func newService(ns, name string) *corev1.Service {
-	no := false
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: corev1.ServiceSpec{
-			Type:                          corev1.ServiceTypeLoadBalancer,
-			Ports:                         []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}},
-			AllocateLoadBalancerNodePorts: &no,
-		},
-	}
+	return cluster.Service(ns, name, cluster.Port(corev1.ProtocolTCP, 80), cluster.NoNodePorts())
 }
 
 func serviceNames(prefix string, n int) []string {

@@ -18,8 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
@@ -91,19 +89,13 @@ func setupOn(t *testing.T, c *cluster.Cluster, slot int, l2 func(*v1beta1.L2Adve
 	}
 	f.ns = strings.Trim(f.ns, "-") + fmt.Sprintf("-%d", time.Now().UnixMilli()%100000)
 	f.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})
-	pool := &v1beta1.IPAddressPool{
-		ObjectMeta: metav1.ObjectMeta{Name: f.name},
-		Spec: v1beta1.IPAddressPoolSpec{
-			Addresses:  []string{f.v4[0].String() + "-" + f.v4[slotSize-1].String(), f.v6[0].String() + "-" + f.v6[slotSize-1].String()},
-			AutoAssign: ptr.To(false), // only Services naming the pool: tests stay apart
-		},
-	}
-	f.create(pool)
-	spec := v1beta1.L2AdvertisementSpec{IPAddressPools: []string{f.name}}
+	// Not auto-assigned: only Services naming the pool, so tests stay apart.
+	f.create(cluster.Pool(f.name, false, f.v4[0].String()+"-"+f.v4[slotSize-1].String(), f.v6[0].String()+"-"+f.v6[slotSize-1].String()))
+	l2a := cluster.L2Advertisement(f.name, f.name)
 	if l2 != nil {
-		l2(&spec)
+		l2(&l2a.Spec)
 	}
-	f.create(&v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: f.name}, Spec: spec})
+	f.create(l2a)
 	return f
 }
 
@@ -138,49 +130,25 @@ func (f *fixture) pod(node, name string) *cluster.Pod {
 	return p
 }
 
-// svcOption changes a Service before it is created.
-type svcOption func(*corev1.Service)
+func ipv6() cluster.ServiceOption { return cluster.SingleStack(corev1.IPv6Protocol) }
 
-func ipv6() svcOption {
-	return func(s *corev1.Service) {
-		s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
-		s.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicySingleStack)
-	}
-}
+func local() cluster.ServiceOption { return cluster.TrafficLocal() }
 
-func local() svcOption {
-	return func(s *corev1.Service) { s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal }
-}
-
-func port(p int32) svcOption { return func(s *corev1.Service) { s.Spec.Ports[0].Port = p } }
+func port(p int32) cluster.ServiceOption { return func(s *corev1.Service) { s.Spec.Ports[0].Port = p } }
 
 // shareIP requests ip with sharing key key.
-func shareIP(key string, ip netip.Addr) svcOption {
+func shareIP(key string, ip netip.Addr) cluster.ServiceOption {
 	return func(s *corev1.Service) {
-		s.Annotations[v1beta1.AnnotationAllowSharedIP] = key
-		s.Annotations[v1beta1.AnnotationLoadBalancerIPs] = ip.String()
+		cluster.Annotate(v1beta1.AnnotationAllowSharedIP, key)(s)
+		cluster.Annotate(v1beta1.AnnotationLoadBalancerIPs, ip.String())(s)
 	}
 }
 
 // service creates a LoadBalancer Service in the test's namespace, port 80
 // to the pods' PodPort, from the test's pool, and waits for its address.
-func (f *fixture) service(name string, opts ...svcOption) *corev1.Service {
+func (f *fixture) service(name string, opts ...cluster.ServiceOption) *corev1.Service {
 	f.t.Helper()
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns, Annotations: map[string]string{
-			v1beta1.AnnotationAddressPool: f.name,
-		}},
-		Spec: corev1.ServiceSpec{
-			Type:                  corev1.ServiceTypeLoadBalancer,
-			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
-			Ports: []corev1.ServicePort{{
-				Name: "tcp", Port: 80, TargetPort: intstr.FromInt32(cluster.PodPort), Protocol: corev1.ProtocolTCP,
-			}},
-		},
-	}
-	for _, o := range opts {
-		o(svc)
-	}
+	svc := cluster.Service(f.ns, name, append([]cluster.ServiceOption{cluster.FromPool(f.name), cluster.Port(corev1.ProtocolTCP, 80)}, opts...)...)
 	start := time.Now()
 	f.create(svc)
 	f.eventually(10*time.Second, "an address for service "+name, func() error {
