@@ -136,11 +136,11 @@ func (t *tracker) assignedAt(name string) (time.Time, bool) {
 
 // wait blocks until every name has an IP, the timeout passes, or the
 // controller exits.
-func (t *tracker) wait(ctx context.Context, names []string, timeout time.Duration, ctrl *process) error {
+func (t *tracker) wait(ctx context.Context, names []string, timeout time.Duration, ctrl *netlab.Process) error {
 	err := netlab.Poll(ctx, 10*time.Millisecond, timeout, fmt.Sprintf("IPs for %d Services", len(names)), func(context.Context) error {
 		select {
-		case <-ctrl.exited():
-			return netlab.Permanent(ctrl.exitError())
+		case <-ctrl.Done():
+			return netlab.Permanent(exitError(ctrl))
 		default:
 		}
 		missing := 0
@@ -152,7 +152,7 @@ func (t *tracker) wait(ctx context.Context, names []string, timeout time.Duratio
 		}
 		t.mu.Unlock()
 		if missing > 0 {
-			return fmt.Errorf("%d of %d Services had no IP; controller log: %s", missing, len(names), ctrl.logPath)
+			return fmt.Errorf("%d of %d Services had no IP; controller log: %s", missing, len(names), ctrl.LogPath)
 		}
 		return nil
 	})
