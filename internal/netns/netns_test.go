@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,14 +44,31 @@ func TestThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tids [2]int
-	for i := range tids {
-		if err := th.Do(t.Context(), func() error { tids[i] = unix.Gettid(); return nil }); err != nil {
+	// Many calls, with the caller and busy goroutines sleeping in between,
+	// so an unlocked goroutine would be resumed on other threads.
+	tids := map[int]bool{}
+	stop := make(chan struct{})
+	for range 8 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					time.Sleep(50 * time.Microsecond)
+				}
+			}
+		}()
+	}
+	for range 200 {
+		if err := th.Do(t.Context(), func() error { tids[unix.Gettid()] = true; return nil }); err != nil {
 			t.Fatal(err)
 		}
+		time.Sleep(100 * time.Microsecond)
 	}
-	if tids[0] != tids[1] {
-		t.Errorf("calls ran on threads %d and %d, want one thread", tids[0], tids[1])
+	close(stop)
+	if len(tids) != 1 {
+		t.Errorf("calls ran on %d threads, want one", len(tids))
 	}
 	th.Close()
 	th.Close() // idempotent
