@@ -108,14 +108,16 @@ func (c *Cluster) Capture() (*Capture, error) {
 // frames that the node sent. Frames the bridge sends to the node are
 // PACKET_OUTGOING on the root-side end of its veth and are dropped, so a
 // node never gets the credit for another's broadcast.
-var sentByNode = []bpf.Instruction{
-	bpf.LoadExtension{Num: bpf.ExtType},
-	bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 3},
-	bpf.LoadAbsolute{Off: 12, Size: 2}, // the EtherType
-	bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_ARP, SkipTrue: 2},
-	bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_IPV6, SkipTrue: 1},
-	bpf.RetConstant{Val: 0},
-	bpf.RetConstant{Val: 1 << 16},
+func sentByNode() []bpf.Instruction {
+	return []bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 3},
+		bpf.LoadAbsolute{Off: 12, Size: 2}, // the EtherType
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_ARP, SkipTrue: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_IPV6, SkipTrue: 1},
+		bpf.RetConstant{Val: 0},       // drop
+		bpf.RetConstant{Val: 1 << 16}, // keep up to 64 KiB
+	}
 }
 
 // listenLink opens an AF_PACKET socket on link, in the root namespace. The
@@ -125,7 +127,7 @@ func listenLink(link string) (*packet.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	prog, err := bpf.Assemble(sentByNode)
+	prog, err := bpf.Assemble(sentByNode())
 	if err != nil {
 		return nil, err
 	}

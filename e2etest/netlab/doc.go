@@ -53,6 +53,7 @@
 // # Imports
 //
 // Like all of e2etest, netlab observes Portico from outside: it may import
-// api/ and internal/ (kubeapi, netns, roottier) from this module and never controller/, config/
-// or speaker/. It needs only the ip command (iproute2) and golang.org/x/sys.
+// api/ and internal/ (kubeapi, netns, roottier) from this module and never
+// controller/, config/ or speaker/. It needs only the ip command (iproute2),
+// golang.org/x/sys and apimachinery's wait (Poll, e2etest's one poll loop).
 package netlab
