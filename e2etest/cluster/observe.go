@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -307,11 +308,7 @@ func (a *Asker) Ask(ip netip.Addr, deadline time.Time, answer func(Frame) bool) 
 	if ip.Is4() {
 		err = a.askARP(ip, deadline, answer)
 	} else {
-		// The NDP socket sends to a zoned address (ff02::1:ffXX:XXXX%eth0),
-		// and the zone's name is looked up in the namespace of the thread
-		// that sends: the host's, not the caller's. The ARP socket is bound
-		// to an interface index, so it works from anywhere.
-		err = a.h.Do(func() error { return a.askNDP(ip, deadline, answer) })
+		err = a.askNDP(ip, deadline, answer)
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return nil
@@ -335,9 +332,17 @@ func (a *Asker) open(v4 bool) error {
 		}
 		if v4 {
 			a.arp, err = arp.Dial(a.ifi)
-		} else {
-			a.ndp, _, err = ndp.Listen(a.ifi, ndp.LinkLocal)
+			return err
 		}
+		// ndp names the link in the zones of the addresses it listens on
+		// and sends to (fe80::1%eth0), and Go turns zone names into indexes
+		// through one process-wide cache, filled from whichever namespace
+		// looked last: every lab host has an eth0, and so may the root
+		// namespace. A zone that is the index itself needs no lookup, so
+		// the socket works from any thread.
+		byIndex := *a.ifi
+		byIndex.Name = strconv.Itoa(a.ifi.Index)
+		a.ndp, _, err = ndp.Listen(&byIndex, ndp.LinkLocal)
 		return err
 	})
 }
