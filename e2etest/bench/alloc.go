@@ -14,6 +14,8 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/portico-lb/portico/e2etest/cluster"
+	"github.com/portico-lb/portico/e2etest/netlab"
 	"github.com/portico-lb/portico/internal/kubeapi"
 )
 
@@ -80,7 +82,7 @@ type allocRun struct {
 	cl         *clients
 	kubeconfig string
 	bin        string
-	ctrl       *process
+	ctrl       *netlab.Process
 	runs       int // controller starts so far
 	track      *tracker
 	failures   []string
@@ -117,7 +119,7 @@ func Alloc(ctx context.Context, o AllocOptions, w io.Writer) (err error) {
 	defer func() {
 		cancel()
 		if a.ctrl != nil {
-			a.ctrl.kill()
+			killProcess(a.ctrl)
 		}
 		if serr := srv.Stop(); serr != nil && err == nil {
 			err = serr
@@ -149,13 +151,11 @@ func Alloc(ctx context.Context, o AllocOptions, w io.Writer) (err error) {
 func (a *allocRun) setup(ctx context.Context) error {
 	a.bin = a.o.Controller
 	if a.bin == "" {
-		root, err := kubeapi.ModuleRoot()
+		bins, err := cluster.GoBuild(ctx, a.dir, "./controller/cmd/portico-controller")
 		if err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
-		if a.bin, err = goBuild(ctx, root, a.dir, "./controller/cmd/portico-controller"); err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
+		a.bin = bins[0]
 	}
 	a.r.section("Portico alloc benchmark")
 	a.r.line("Services", "%d", a.o.N)
@@ -229,7 +229,7 @@ func (a *allocRun) startController() error {
 
 // stopController stops the running controller and returns its usage.
 func (a *allocRun) stopController() (usage, error) {
-	u, err := a.ctrl.stop(30 * time.Second)
+	u, err := stopProcess(a.ctrl, 30*time.Second)
 	a.ctrl = nil
 	if err != nil {
 		return u, fmt.Errorf("bench: %w", err)
@@ -247,7 +247,7 @@ func (a *allocRun) serveOne(ctx context.Context, name string) (time.Duration, er
 		return 0, fmt.Errorf("bench: Service %s: %w", name, err)
 	}
 	at, _ := a.track.assignedAt(name)
-	return at.Sub(a.ctrl.started), nil
+	return at.Sub(a.ctrl.Started), nil
 }
 
 // scrape reads the API server's write counters.

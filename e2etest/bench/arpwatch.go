@@ -2,17 +2,14 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/mdlayher/arp"
-
+	"github.com/portico-lb/portico/e2etest/cluster"
 	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
@@ -36,54 +33,33 @@ type arpWatcher struct {
 	answers []arpAnswer
 }
 
-// startARPWatcher starts asking from h; nodeOf names the node of a MAC.
+// startARPWatcher starts asking from h (cluster.Asker); nodeOf names the
+// node of a MAC.
 func startARPWatcher(h *netlab.Host, vip netip.Addr, interval time.Duration, nodeOf func(net.HardwareAddr) string) *arpWatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &arpWatcher{interval: interval, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		w.done <- h.Do(func() error {
-			ifi, err := net.InterfaceByName(h.Interface)
-			if err != nil {
-				return fmt.Errorf("arp watcher: %w", err)
-			}
-			cl, err := arp.Dial(ifi)
-			if err != nil {
-				return fmt.Errorf("arp watcher: %w", err)
-			}
-			defer cl.Close()
-			return w.loop(ctx, cl, vip, h.IPv4, nodeOf)
-		})
+		a := cluster.NewAsker(h)
+		defer a.Close()
+		w.done <- w.loop(ctx, a, vip, nodeOf)
 	}()
 	return w
 }
 
-func (w *arpWatcher) loop(ctx context.Context, cl *arp.Client, vip, self netip.Addr, nodeOf func(net.HardwareAddr) string) error {
+func (w *arpWatcher) loop(ctx context.Context, a *cluster.Asker, vip netip.Addr, nodeOf func(net.HardwareAddr) string) error {
 	for ctx.Err() == nil {
 		round := time.Now()
-		if err := cl.Request(vip); err != nil {
-			return fmt.Errorf("arp watcher: %w", err)
-		}
 		w.mu.Lock()
 		w.rounds = append(w.rounds, round)
 		w.mu.Unlock()
-		if err := cl.SetReadDeadline(round.Add(w.interval)); err != nil {
-			return fmt.Errorf("arp watcher: %w", err)
-		}
-		for {
-			p, _, err := cl.Read()
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("arp watcher: %w", err)
-			}
-			// Answers to this host only: gratuitous ARPs are not answers.
-			if p.Operation != arp.OperationReply || p.SenderIP != vip || p.TargetIP != self {
-				continue
-			}
+		err := a.Ask(vip, round.Add(w.interval), func(f cluster.Frame) bool {
 			w.mu.Lock()
-			w.answers = append(w.answers, arpAnswer{round: round, node: nodeOf(p.SenderHardwareAddr)})
+			w.answers = append(w.answers, arpAnswer{round: round, node: nodeOf(f.MAC)})
 			w.mu.Unlock()
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("arp watcher: %w", err)
 		}
 	}
 	return nil

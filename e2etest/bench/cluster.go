@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/e2etest/cluster"
 )
 
 // requestTimeout bounds every request the bench makes, except watches.
@@ -85,11 +86,7 @@ func poolFor(n int) string {
 }
 
 func createPool(ctx context.Context, c client.Client, cidr string) error {
-	pool := &v1beta1.IPAddressPool{
-		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
-		Spec:       v1beta1.IPAddressPoolSpec{Addresses: []string{cidr}},
-	}
-	if err := c.Create(ctx, pool); err != nil {
+	if err := c.Create(ctx, cluster.Pool("bench", true, cidr)); err != nil {
 		return fmt.Errorf("pool %s: %w", cidr, err)
 	}
 	return nil

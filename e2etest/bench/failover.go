@@ -381,37 +381,30 @@ func runRep(ctx context.Context, c failoverConfig, t target, o observers, f faul
 // node that ok accepts (and, with t, that t names as its announcer), and
 // returns that node. It gives up after limit.
 func waitSteady(ctx context.Context, t target, p *prober, span, limit time.Duration, ok func(string) bool) (string, error) {
-	deadline := time.Now().Add(limit)
-	var last string
-	for {
+	var node string
+	err := netlab.Poll(ctx, 100*time.Millisecond, limit, "a steady entry node", func(ctx context.Context) error {
 		// Probes need up to their timeouts to finish: look at those that
 		// started at least 250 ms ago.
-		now := time.Now()
-		to := now.Add(-250 * time.Millisecond)
+		to := time.Now().Add(-250 * time.Millisecond)
 		ps := p.since(to.Add(-span))
 		w := analyse(ps, to.Add(-span), to)
-		node, steady := steadyNode(ps, to.Add(-span), to)
-		if steady && w.probes >= int(span/p.o.interval)/2 && ok(node) {
-			if t == nil {
-				return node, nil
-			}
-			ann, err := t.announcer(ctx)
-			if err == nil && ann == node {
-				return node, nil
-			}
-			last = fmt.Sprintf("client enters at %s; announcer %q (%v)", node, ann, err)
-		} else {
-			last = fmt.Sprintf("last %v: %d probes, %d failed, %d changes, entering at %q", span, w.probes, w.failed, w.changes, node)
+		var steady bool
+		node, steady = steadyNode(ps, to.Add(-span), to)
+		if !steady || w.probes < int(span/p.o.interval)/2 || !ok(node) {
+			return fmt.Errorf("last %v: %d probes, %d failed, %d changes, entering at %q", span, w.probes, w.failed, w.changes, node)
 		}
-		if now.After(deadline) {
-			return "", fmt.Errorf("not steady within %v: %s", limit, last)
+		if t == nil {
+			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		if ann, err := t.announcer(ctx); err != nil || ann != node {
+			return fmt.Errorf("client enters at %s; announcer %q (%v)", node, ann, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
+	return node, nil
 }
 
 // steadyNode returns the node of the probes that started in [from, to) and

@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portico-lb/portico/e2etest/cluster"
 	"github.com/portico-lb/portico/e2etest/netlab"
-	"github.com/portico-lb/portico/internal/kubeapi"
 )
 
 // keepalivedPort is where the podservers on the keepalived nodes listen.
@@ -175,9 +175,12 @@ func startKeepalived(ctx context.Context, dir string) (_ *keepalivedTarget, err 
 			return nil, err
 		}
 	}
-	err = pollUntil(ctx, 30*time.Second, "keepalived to elect a master", func() (bool, error) {
+	err = pollUntil(ctx, "keepalived to elect a master", func(ctx context.Context) error {
 		n, err := kt.announcer(ctx)
-		return n != "", err
+		if err == nil && n == "" {
+			err = errors.New("not exactly one node holds the VIP")
+		}
+		return err
 	})
 	return kt, err
 }
@@ -297,15 +300,11 @@ func waitExit(p *netlab.Process, limit time.Duration) error {
 
 // buildPodserver builds the lab's podserver into dir.
 func buildPodserver(ctx context.Context, dir string) (string, error) {
-	root, err := kubeapi.ModuleRoot()
+	bins, err := cluster.GoBuild(ctx, dir, "./e2etest/cmd/podserver")
 	if err != nil {
 		return "", fmt.Errorf("bench: %w", err)
 	}
-	bin, err := goBuild(ctx, root, dir, "./e2etest/cmd/podserver")
-	if err != nil {
-		return "", fmt.Errorf("bench: %w", err)
-	}
-	return bin, nil
+	return bins[0], nil
 }
 
 // lookSbin finds a command in PATH, /usr/sbin or /sbin.

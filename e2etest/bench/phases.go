@@ -7,6 +7,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
 // benchWrite is one kind of write the bench itself makes; phases subtract
@@ -21,7 +23,7 @@ func (a *allocRun) allocate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	u0, err := a.ctrl.liveUsage()
+	u0, err := liveUsage(a.ctrl)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -36,7 +38,7 @@ func (a *allocRun) allocate(ctx context.Context) error {
 	if err := a.track.wait(ctx, names, phaseTimeout(a.o.N), a.ctrl); err != nil {
 		return fmt.Errorf("bench: allocation: %w", err)
 	}
-	u1, err := a.ctrl.liveUsage()
+	u1, err := liveUsage(a.ctrl)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -108,7 +110,7 @@ func (a *allocRun) restart(ctx context.Context) error {
 	}
 	const settle = 5 * time.Second
 	time.Sleep(settle)
-	u2, err := a.ctrl.liveUsage()
+	u2, err := liveUsage(a.ctrl)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -148,7 +150,7 @@ func (a *allocRun) deletes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	u0, err := a.ctrl.liveUsage()
+	u0, err := liveUsage(a.ctrl)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -166,7 +168,7 @@ func (a *allocRun) deletes(ctx context.Context) error {
 	if rest := 3*time.Second - time.Since(start); rest > 0 {
 		time.Sleep(rest)
 	}
-	u1, err := a.ctrl.liveUsage()
+	u1, err := liveUsage(a.ctrl)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -223,9 +225,9 @@ func (a *allocRun) backlog(ctx context.Context) error {
 			last = at
 		}
 	}
-	started := a.ctrl.started
+	started := a.ctrl.Started
 	a.backlogAll = last.Sub(started)
-	u1, err := a.ctrl.liveUsage()
+	u1, err := liveUsage(a.ctrl)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -293,7 +295,7 @@ func (a *allocRun) limit(ctx context.Context) error {
 // waitQuiet samples the controller's CPU every 100 ms and returns how long
 // after the call it went quiet: the start of the first window in which it
 // used at most one clock tick. ok is false when that did not happen by limit.
-func waitQuiet(ctx context.Context, p *process, window, limit time.Duration) (time.Duration, bool, error) {
+func waitQuiet(ctx context.Context, p *netlab.Process, window, limit time.Duration) (time.Duration, bool, error) {
 	type point struct {
 		at  time.Time
 		cpu time.Duration
@@ -303,7 +305,7 @@ func waitQuiet(ctx context.Context, p *process, window, limit time.Duration) (ti
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		u, err := p.liveUsage()
+		u, err := liveUsage(p)
 		if err != nil {
 			return 0, false, fmt.Errorf("bench: %w", err)
 		}
@@ -324,8 +326,8 @@ func waitQuiet(ctx context.Context, p *process, window, limit time.Duration) (ti
 		select {
 		case <-ctx.Done():
 			return 0, false, ctx.Err()
-		case <-p.exited():
-			return 0, false, p.exitError()
+		case <-p.Done():
+			return 0, false, exitError(p)
 		case <-tick.C:
 		}
 	}

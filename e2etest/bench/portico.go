@@ -15,8 +15,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
@@ -173,44 +171,27 @@ func (pt *porticoTarget) createService(ctx context.Context) error {
 	last, _ := pt.c.Lab.Addr(netlab.PoolFirst + 3)
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: failoverNS}},
-		&v1beta1.IPAddressPool{
-			ObjectMeta: metav1.ObjectMeta{Name: failoverPool},
-			Spec:       v1beta1.IPAddressPoolSpec{Addresses: []string{first.String() + "-" + last.String()}, AutoAssign: ptr.To(false)},
-		},
-		&v1beta1.L2Advertisement{
-			ObjectMeta: metav1.ObjectMeta{Name: failoverPool},
-			Spec:       v1beta1.L2AdvertisementSpec{IPAddressPools: []string{failoverPool}},
-		},
+		cluster.Pool(failoverPool, false, first.String()+"-"+last.String()),
+		cluster.L2Advertisement(failoverPool, failoverPool),
 	}
-	pt.svc = &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: failoverSvc, Namespace: failoverNS, Annotations: map[string]string{
-			v1beta1.AnnotationAddressPool: failoverPool,
-		}},
-		Spec: corev1.ServiceSpec{
-			Type:                  corev1.ServiceTypeLoadBalancer,
-			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
-			Selector:              map[string]string{"app": "web"},
-			Ports: []corev1.ServicePort{{
-				Name: "tcp", Port: failoverPort, TargetPort: intstr.FromInt32(cluster.PodPort), Protocol: corev1.ProtocolTCP,
-			}},
-		},
-	}
+	pt.svc = cluster.Service(failoverNS, failoverSvc,
+		cluster.FromPool(failoverPool), cluster.SelectApp("web"), cluster.Port(corev1.ProtocolTCP, failoverPort))
 	for _, o := range append(objs, pt.svc) {
 		if err := pt.c.Client.Create(ctx, o); err != nil {
 			return fmt.Errorf("bench: creating %T %s: %w", o, o.GetName(), err)
 		}
 	}
-	return pollUntil(ctx, 30*time.Second, "an address for Service "+failoverSvc, func() (bool, error) {
+	return pollUntil(ctx, "an address for Service "+failoverSvc, func(ctx context.Context) error {
 		if err := pt.c.Client.Get(ctx, client.ObjectKeyFromObject(pt.svc), pt.svc); err != nil {
-			return false, err
+			return err
 		}
 		for _, in := range pt.svc.Status.LoadBalancer.Ingress {
 			if a, err := netip.ParseAddr(in.IP); err == nil && a.Is4() {
 				pt.vip = a
-				return true, nil
+				return nil
 			}
 		}
-		return false, nil
+		return fmt.Errorf("ingress %v has no IPv4 address", pt.svc.Status.LoadBalancer.Ingress)
 	})
 }
 
@@ -230,23 +211,28 @@ func (pt *porticoTarget) createService(ctx context.Context) error {
 // kill -9 the bench reported.
 func (pt *porticoTarget) waitProgrammed(ctx context.Context) error {
 	want := fmt.Sprintf("%s . tcp . %d : goto external-", pt.vip, failoverPort)
-	return pollUntil(ctx, 30*time.Second, "kube-proxy on every node to forward "+pt.vip.String(), func() (bool, error) {
+	return pollUntil(ctx, "kube-proxy on every node to forward "+pt.vip.String(), func(ctx context.Context) error {
 		for _, h := range pt.c.Lab.Nodes {
 			out, err := h.Command(ctx, "nft", "list", "map", "ip", "kube-proxy", "service-ips").Output()
-			if err != nil || !strings.Contains(string(out), want) {
-				return false, nil
+			if err != nil {
+				return fmt.Errorf("%s: nft list map: %w", h.Name, err)
+			}
+			if !strings.Contains(string(out), want) {
+				return fmt.Errorf("%s: service-ips has no %q", h.Name, want)
 			}
 		}
-		return true, nil
+		return nil
 	})
 }
 
 func (pt *porticoTarget) waitAnnouncer(ctx context.Context) (string, error) {
 	var node string
-	err := pollUntil(ctx, 30*time.Second, "an announcer for "+pt.vip.String(), func() (bool, error) {
+	err := pollUntil(ctx, "an announcer for "+pt.vip.String(), func(ctx context.Context) error {
 		var err error
-		node, err = pt.announcer(ctx)
-		return node != "", err
+		if node, err = pt.announcer(ctx); err == nil && node == "" {
+			err = errors.New("no node named by the announced condition")
+		}
+		return err
 	})
 	return node, err
 }
@@ -409,22 +395,11 @@ func flagDuration(args, name string) time.Duration {
 	return d
 }
 
-// pollUntil calls cond every 100 ms until it reports true or an error, ctx
-// ends, or limit passes.
-func pollUntil(ctx context.Context, limit time.Duration, what string, cond func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	var last error
-	for {
-		ok, err := cond()
-		if ok && err == nil {
-			return nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("bench: waiting for %s: %w", what, errors.Join(ctx.Err(), last))
-		case <-time.After(100 * time.Millisecond):
-		}
+// pollUntil is netlab.Poll as the bench uses it: every 100 ms for up to
+// 30 s, an error from check being what is still missing.
+func pollUntil(ctx context.Context, what string, check func(context.Context) error) error {
+	if err := netlab.Poll(ctx, 100*time.Millisecond, 30*time.Second, what, check); err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
+	return nil
 }

@@ -6,34 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat. It
 // is 100 on every Linux architecture Portico builds for.
 const clockTick = 10 * time.Millisecond
-
-// goBuild builds the command in pkg (relative to the module at root, e.g.
-// ./e2etest/cmd/podserver) into dir and returns the binary's path, named
-// after pkg's last element.
-func goBuild(ctx context.Context, root, dir, pkg string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	name := filepath.Base(pkg)
-	bin := filepath.Join(dir, name)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building %s: %w\n%s", name, err, out)
-	}
-	return bin, nil
-}
 
 // usage is a process's CPU time (user+system) and peak resident memory.
 type usage struct {
@@ -41,51 +24,21 @@ type usage struct {
 	maxRSS int64 // bytes
 }
 
-// process is a running portico-controller.
-type process struct {
-	cmd     *exec.Cmd
-	log     *os.File
-	logPath string
-	started time.Time
-	done    chan struct{} // closed when the process has exited
-	waitErr error
+// startProcess starts the controller binary bin with args (netlab's
+// process wrapper, outside any lab), its output going to logPath. It dies
+// with the bench instead of outliving it.
+func startProcess(bin string, args []string, logPath string) (*netlab.Process, error) {
+	return netlab.StartProcess(context.Background(), logPath, append([]string{bin}, args...)...)
 }
 
-// startProcess starts bin with args, its output going to logPath.
-func startProcess(bin string, args []string, logPath string) (*process, error) {
-	log, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("controller log: %w", err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	// The controller dies with the bench instead of outliving it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &process{cmd: cmd, log: log, logPath: logPath, done: make(chan struct{})}
-	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		log.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// exited is closed when the process has exited.
-func (p *process) exited() <-chan struct{} { return p.done }
-
-// exitError describes how the process ended, naming its log.
-func (p *process) exitError() error {
-	return fmt.Errorf("portico-controller exited early (%v); log: %s", p.waitErr, p.logPath)
+// exitError describes how the controller ended, naming its log.
+func exitError(p *netlab.Process) error {
+	return fmt.Errorf("portico-controller exited early (%v); log: %s", p.Wait(), p.LogPath)
 }
 
 // liveUsage reads the running process's CPU time and peak RSS from /proc.
-func (p *process) liveUsage() (usage, error) {
-	pid := p.cmd.Process.Pid
+func liveUsage(p *netlab.Process) (usage, error) {
+	pid := p.Pid
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return usage{}, fmt.Errorf("controller usage: %w", err)
@@ -101,44 +54,37 @@ func (p *process) liveUsage() (usage, error) {
 	return usage{cpu: cpu, maxRSS: parseStatusKB(status, "VmHWM") * 1024}, nil
 }
 
-// stop sends SIGTERM, waits up to timeout (then kills) and returns the
-// process's total usage from its rusage.
-func (p *process) stop(timeout time.Duration) (usage, error) {
-	select {
-	case <-p.done:
-		return usage{}, p.exitError()
-	default:
+// stopProcess sends SIGTERM, waits up to timeout (then kills) and returns
+// the process's total usage from its rusage.
+func stopProcess(p *netlab.Process, timeout time.Duration) (usage, error) {
+	if p.Exited() {
+		return usage{}, exitError(p)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Kill(syscall.SIGTERM); err != nil {
 		return usage{}, fmt.Errorf("stopping controller: %w", err)
 	}
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return usage{}, fmt.Errorf("controller did not exit within %v of SIGTERM; killed; log: %s", timeout, p.logPath)
+		killProcess(p)
+		return usage{}, fmt.Errorf("controller did not exit within %v of SIGTERM; killed; log: %s", timeout, p.LogPath)
 	}
 	var u usage
-	st := p.cmd.ProcessState
+	st := p.State()
 	u.cpu = st.UserTime() + st.SystemTime()
 	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
 		u.maxRSS = ru.Maxrss * 1024 // kilobytes on Linux
 	}
 	if !st.Success() {
-		return u, fmt.Errorf("controller exited with %v after SIGTERM; log: %s", p.waitErr, p.logPath)
+		return u, fmt.Errorf("controller exited with %v after SIGTERM; log: %s", p.Wait(), p.LogPath)
 	}
 	return u, nil
 }
 
-// kill ends the process without waiting for a clean shutdown.
-func (p *process) kill() {
-	select {
-	case <-p.done:
-	default:
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+// killProcess ends the process without waiting for a clean shutdown.
+func killProcess(p *netlab.Process) {
+	_ = p.Kill(syscall.SIGKILL)
+	<-p.Done()
 }
 
 // parseStatCPU returns utime+stime from the contents of /proc/<pid>/stat.

@@ -16,20 +16,14 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/e2etest/cluster"
+	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
 // newService is a LoadBalancer Service with one TCP port and no NodePorts,
 // so large runs do not exhaust the NodePort range.
 func newService(ns, name string) *corev1.Service {
-	no := false
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: corev1.ServiceSpec{
-			Type:                          corev1.ServiceTypeLoadBalancer,
-			Ports:                         []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}},
-			AllocateLoadBalancerNodePorts: &no,
-		},
-	}
+	return cluster.Service(ns, name, cluster.Port(corev1.ProtocolTCP, 80), cluster.NoNodePorts())
 }
 
 func serviceNames(prefix string, n int) []string {
@@ -142,12 +136,13 @@ func (t *tracker) assignedAt(name string) (time.Time, bool) {
 
 // wait blocks until every name has an IP, the timeout passes, or the
 // controller exits.
-func (t *tracker) wait(ctx context.Context, names []string, timeout time.Duration, ctrl *process) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
+func (t *tracker) wait(ctx context.Context, names []string, timeout time.Duration, ctrl *netlab.Process) error {
+	err := netlab.Poll(ctx, 10*time.Millisecond, timeout, fmt.Sprintf("IPs for %d Services", len(names)), func(context.Context) error {
+		select {
+		case <-ctrl.Done():
+			return netlab.Permanent(exitError(ctrl))
+		default:
+		}
 		missing := 0
 		t.mu.Lock()
 		for _, n := range names {
@@ -156,19 +151,15 @@ func (t *tracker) wait(ctx context.Context, names []string, timeout time.Duratio
 			}
 		}
 		t.mu.Unlock()
-		if missing == 0 {
-			return nil
+		if missing > 0 {
+			return fmt.Errorf("%d of %d Services had no IP; controller log: %s", missing, len(names), ctrl.LogPath)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ctrl.exited():
-			return ctrl.exitError()
-		case <-deadline.C:
-			return fmt.Errorf("%d of %d Services had no IP after %v; controller log: %s", missing, len(names), timeout, ctrl.logPath)
-		case <-tick.C:
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
+	return nil
 }
 
 func ingressIPs(svc *corev1.Service) []string {

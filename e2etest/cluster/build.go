@@ -65,18 +65,30 @@ func releaseBinaries() error {
 
 // build compiles the three binaries in one go build into a new directory.
 func build(ctx context.Context) (string, error) {
-	root, err := kubeapi.ModuleRoot()
-	if err != nil {
-		return "", fmt.Errorf("cluster: finding the module to build: %w", err)
-	}
 	dir, err := os.MkdirTemp("", "portico-e2e-bin-")
 	if err != nil {
 		return "", fmt.Errorf("cluster: %w", err)
 	}
+	if _, err := GoBuild(ctx, dir, "./controller/cmd/"+binController, "./speaker/cmd/"+binSpeaker, "./e2etest/cmd/"+binPodserver); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// GoBuild builds the commands pkgs (paths in this process's module, such as
+// ./e2etest/cmd/podserver) into dir in one go build, within five minutes,
+// and returns the binaries' paths, each named after its package's last
+// element, in the order of pkgs. It is e2etest's one way to build
+// Portico's binaries.
+func GoBuild(ctx context.Context, dir string, pkgs ...string) ([]string, error) {
+	root, err := kubeapi.ModuleRoot()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: finding the module to build: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
-		"./controller/cmd/"+binController, "./speaker/cmd/"+binSpeaker, "./e2etest/cmd/"+binPodserver)
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
 	cmd.Dir = root
 	cmd.Env = os.Environ()
 	// The module builds with -mod=mod (see the Makefile); other GOFLAGS stay.
@@ -84,8 +96,11 @@ func build(ctx context.Context) (string, error) {
 		cmd.Env = append(cmd.Env, "GOFLAGS="+strings.TrimSpace(flags+" -mod=mod"))
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("cluster: building the binaries: %w\n%s", err, out)
+		return nil, fmt.Errorf("cluster: building %s: %w\n%s", strings.Join(pkgs, " "), err, out)
 	}
-	return dir, nil
+	bins := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		bins[i] = filepath.Join(dir, filepath.Base(p))
+	}
+	return bins, nil
 }

@@ -40,11 +40,13 @@
 // # Observing
 //
 // The client namespace plays the LAN host: Resolve sends one ARP request or
-// Neighbor Solicitation from it and returns the MAC that answered, Dial opens
-// a TCP connection to a VIP and returns the podserver's line. Capture listens
-// on the root-side ends of the nodes' veths (AF_PACKET, root namespace, read
-// only), so every ARP reply, gratuitous ARP and Neighbor Advertisement a node
-// sends is seen with the node that sent it. BlockAPIServer cuts every node
+// Neighbor Solicitation from it (an Asker, which any lab host can run) and
+// returns the MAC that answered, Dial opens a TCP connection to a VIP and
+// returns the podserver's line. Capture listens on the root-side ends of the
+// nodes' veths (AF_PACKET, root namespace, read only), so every ARP reply,
+// gratuitous ARP and Neighbor Advertisement a node sends is seen with the
+// node that sent it. Both are one observer (observe.go): sockets and wire
+// formats from the mdlayher packages, one decoding into Frame. BlockAPIServer cuts every node
 // namespace off the API server (an nftables table that drops both
 // directions), which is how the tests take the API server away from the
 // speakers and kube-proxy: restarting envtest on the same etcd would change
@@ -53,6 +55,7 @@
 // # Imports
 //
 // Like all of e2etest, this package runs binaries and observes behaviour:
-// it imports api/, internal/kubeapi and e2etest/netlab from this module and
-// never controller/, config/ or speaker/.
+// it imports api/, internal/ and e2etest/netlab from this module and never
+// controller/, config/ or speaker/. It also holds e2etest's one set of
+// object builders (objects.go) and its one go build (GoBuild).
 package cluster

@@ -139,12 +139,16 @@ func (c *Cluster) startController(ctx context.Context) error {
 	c.mu.Lock()
 	c.controller = p
 	c.mu.Unlock()
-	return poll(ctx, 60*time.Second, "controller ready at http://"+probe+"/readyz", func() (bool, error) {
+	err = netlab.Poll(ctx, 100*time.Millisecond, 60*time.Second, "controller ready at http://"+probe+"/readyz", func(context.Context) error {
 		if p.Exited() {
-			return false, fmt.Errorf("cluster: controller exited at start (%v)\n%s", p.Wait(), tail(c.logPath("controller"), 20))
+			return netlab.Permanent(fmt.Errorf("controller exited at start (%v)\n%s", p.Wait(), tail(c.logPath("controller"), 20)))
 		}
-		return httpOK("http://" + probe + "/readyz"), nil
+		return httpReady("http://" + probe + "/readyz")
 	})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
 }
 
 // startKubeProxy runs kube-proxy in node namespace h, in nftables mode. The
@@ -175,16 +179,14 @@ func (c *Cluster) waitKubeProxies(ctx context.Context) error {
 		p := c.proxies[h.Name]
 		c.mu.Unlock()
 		url := fmt.Sprintf("http://%s/healthz", netip.AddrPortFrom(h.IPv4, proxyHealthzPort))
-		err := poll(ctx, 60*time.Second, "kube-proxy on "+h.Name+" healthy", func() (bool, error) {
-			select {
-			case <-p.Done():
-				return false, fmt.Errorf("cluster: kube-proxy on %s exited (%v)\n%s", h.Name, p.Wait(), tail(c.logPath("kube-proxy-"+h.Name), 20))
-			default:
+		err := netlab.Poll(ctx, 100*time.Millisecond, 60*time.Second, "kube-proxy on "+h.Name+" healthy", func(context.Context) error {
+			if p.Exited() {
+				return netlab.Permanent(fmt.Errorf("kube-proxy on %s exited (%v)\n%s", h.Name, p.Wait(), tail(c.logPath("kube-proxy-"+h.Name), 20)))
 			}
-			return httpOK(url), nil
+			return httpReady(url)
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("cluster: %w", err)
 		}
 	}
 	return nil
@@ -281,8 +283,7 @@ func (c *Cluster) runningSpeakers() []*netlab.Host {
 // and none as in hold-down: from then on elections are what they will stay.
 // It reads the speakers' portico_speaker_members gauge.
 func (c *Cluster) WaitSettled(ctx context.Context) error {
-	var last string
-	err := poll(ctx, 60*time.Second, "speakers settled", func() (bool, error) {
+	err := netlab.Poll(ctx, 100*time.Millisecond, 60*time.Second, "speakers settled", func(context.Context) error {
 		running := c.runningSpeakers()
 		var b strings.Builder
 		ok := true
@@ -297,11 +298,13 @@ func (c *Cluster) WaitSettled(ctx context.Context) error {
 				ok = false
 			}
 		}
-		last = b.String()
-		return ok, nil
+		if !ok {
+			return fmt.Errorf("last seen:%s", b.String())
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w; last seen:%s", err, last)
+		return fmt.Errorf("cluster: %w", err)
 	}
 	return nil
 }
@@ -358,41 +361,23 @@ func (c *Cluster) run(ctx context.Context, name string, args ...string) ([]byte,
 	return stdout.Bytes(), nil
 }
 
-// poll calls cond every 100 ms until it reports true or an error, ctx ends,
-// or limit passes.
-func poll(ctx context.Context, limit time.Duration, what string, cond func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, err := cond()
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("cluster: waiting for %s: %w", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
-
 // httpGet fetches url from the root namespace, within a second.
 func httpGet(url string) (*http.Response, error) {
 	return (&http.Client{Timeout: time.Second}).Get(url)
 }
 
-func httpOK(url string) bool {
+// httpReady returns nil once url answers 200 OK, and otherwise what it
+// answered, for a Poll's last state.
+func httpReady(url string) error {
 	resp, err := httpGet(url)
 	if err != nil {
-		return false
+		return err
 	}
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answers %s", url, resp.Status)
+	}
+	return nil
 }
 
 // scrape reads a Prometheus text page into "name{labels}" → value; it

@@ -120,21 +120,20 @@ func (c *Cluster) AddPod(ctx context.Context, node, name string, labels map[stri
 	// The node reaches the pod over both families, as kube-proxy will.
 	for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
 		target := netip.AddrPortFrom(a, PodPort).String()
-		err := poll(ctx, 10*time.Second, "pod "+name+" answering at "+target+" from "+node, func() (bool, error) {
+		err := netlab.Poll(ctx, 100*time.Millisecond, 10*time.Second, "pod "+name+" answering at "+target+" from "+node, func(context.Context) error {
 			if p.proc.Exited() {
-				return false, fmt.Errorf("cluster: podserver of %s exited (%v)\n%s", name, p.proc.Wait(), tail(c.logPath("pod-"+name), 10))
+				return netlab.Permanent(fmt.Errorf("podserver of %s exited (%v)\n%s", name, p.proc.Wait(), tail(c.logPath("pod-"+name), 10)))
 			}
-			err := h.Do(func() error {
+			return h.Do(func() error {
 				conn, err := net.DialTimeout("tcp", target, 500*time.Millisecond)
 				if err == nil {
 					conn.Close()
 				}
 				return err
 			})
-			return err == nil, nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("cluster: %w", err)
 		}
 	}
 	return p, nil

@@ -7,12 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
-
-	"github.com/mdlayher/arp"
-	"github.com/mdlayher/ndp"
 )
 
 // ErrNoAnswer is returned by Resolve when nobody answered in time.
@@ -29,7 +25,6 @@ const resolveWait = time.Second
 // first flushes the client kernel's neighbour entry for ip, so that the
 // next Dial resolves afresh too.
 func (c *Cluster) Resolve(ctx context.Context, ip netip.Addr) (net.HardwareAddr, error) {
-	h := c.Lab.Client
 	if err := c.FlushNeighbour(ctx, ip); err != nil {
 		return nil, err
 	}
@@ -37,74 +32,16 @@ func (c *Cluster) Resolve(ctx context.Context, ip netip.Addr) (net.HardwareAddr,
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	a := NewAsker(c.Lab.Client)
+	defer a.Close()
 	var mac net.HardwareAddr
-	err := h.Do(func() error {
-		ifi, err := net.InterfaceByName(h.Interface)
-		if err != nil {
-			return err
-		}
-		if ip.Is4() {
-			mac, err = resolveARP(ifi, ip, deadline)
-		} else {
-			mac, err = resolveNDP(ifi, ip, deadline)
-		}
-		return err
-	})
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := a.Ask(ip, deadline, func(f Frame) bool { mac = f.MAC; return false }); err != nil {
+		return nil, err
+	}
+	if mac == nil {
 		return nil, fmt.Errorf("%w for %s within %v", ErrNoAnswer, ip, resolveWait)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("cluster: resolving %s from the client: %w", ip, err)
-	}
 	return mac, nil
-}
-
-func resolveARP(ifi *net.Interface, ip netip.Addr, deadline time.Time) (net.HardwareAddr, error) {
-	cl, err := arp.Dial(ifi)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	if err := cl.SetDeadline(deadline); err != nil {
-		return nil, err
-	}
-	return cl.Resolve(ip)
-}
-
-func resolveNDP(ifi *net.Interface, ip netip.Addr, deadline time.Time) (net.HardwareAddr, error) {
-	conn, _, err := ndp.Listen(ifi, ndp.LinkLocal)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(deadline); err != nil {
-		return nil, err
-	}
-	group, err := ndp.SolicitedNodeMulticast(ip)
-	if err != nil {
-		return nil, err
-	}
-	ns := &ndp.NeighborSolicitation{TargetAddress: ip, Options: []ndp.Option{
-		&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: ifi.HardwareAddr},
-	}}
-	if err := conn.WriteTo(ns, nil, group); err != nil {
-		return nil, err
-	}
-	for {
-		m, _, _, err := conn.ReadFrom()
-		if err != nil {
-			return nil, err
-		}
-		na, ok := m.(*ndp.NeighborAdvertisement)
-		if !ok || na.TargetAddress != ip {
-			continue
-		}
-		for _, o := range na.Options {
-			if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Target {
-				return lla.Addr, nil
-			}
-		}
-	}
 }
 
 // FlushNeighbour removes the client kernel's neighbour entry for ip, so the

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -13,14 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/e2etest/cluster"
+	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
 // The demo's objects.
@@ -76,9 +76,8 @@ func (l *Lab) demo(ctx context.Context, info readyInfo) error {
 
 	fmt.Fprintf(out, "\nDemo: Services in namespace %s get addresses from the lab's LAN; one node answers ARP/NDP for each.\n", demoNamespace)
 	objs := []client.Object{
-		pool(demoPoolV4, info.PoolV4), pool(demoPoolV6, info.PoolV6),
-		&v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: demoL2},
-			Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []string{demoPoolV4, demoPoolV6}}},
+		cluster.Pool(demoPoolV4, true, info.PoolV4), cluster.Pool(demoPoolV6, true, info.PoolV6),
+		cluster.L2Advertisement(demoL2, demoPoolV4, demoPoolV6),
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace}},
 	}
 	if err := create(wctx, c, objs...); err != nil {
@@ -94,12 +93,12 @@ func (l *Lab) demo(ctx context.Context, info readyInfo) error {
 		fmt.Fprintf(out, "  pod %-8s on %s: %s, %s (namespace %s, podserver on :%d)\n", pod.Name, pod.Node, pod.IPv4, pod.IPv6, pod.Namespace, cluster.PodPort)
 	}
 
-	shared := map[string]string{v1beta1.AnnotationAllowSharedIP: sharingKey}
+	shared := cluster.Annotate(v1beta1.AnnotationAllowSharedIP, sharingKey)
 	objs = []client.Object{
-		service("web", nil, dualStack, tcp(80)),
-		service("web-local", nil, etpLocal, tcp(80)),
-		service("dns-tcp", shared, tcp(53)),
-		service("dns-udp", shared, udp(53)),
+		service("web", cluster.DualStack(), cluster.Port(corev1.ProtocolTCP, 80)),
+		service("web-local", cluster.TrafficLocal(), cluster.Port(corev1.ProtocolTCP, 80)),
+		service("dns-tcp", shared, cluster.Port(corev1.ProtocolTCP, 53)),
+		service("dns-udp", shared, cluster.Port(corev1.ProtocolUDP, 53)),
 	}
 	if err := create(wctx, c, objs...); err != nil {
 		return err
@@ -116,18 +115,21 @@ func (l *Lab) demo(ctx context.Context, info readyInfo) error {
 
 	// wants-taken asks for the address web got, so web must have one first.
 	var webIP string
-	if err := poll(wctx, func() (bool, string, error) {
-		svc, err := getService(wctx, c, "web")
-		if ips := ingressIPs(svc); err == nil && len(ips) > 0 {
-			webIP = ips[0]
-			return true, "", nil
+	if err := netlab.Poll(wctx, 200*time.Millisecond, 0, "an address for web", func(ctx context.Context) error {
+		svc, err := getService(ctx, c, "web")
+		if err != nil {
+			return netlab.Permanent(err)
 		}
-		return false, "web has no address yet", err
+		if ips := ingressIPs(svc); len(ips) > 0 {
+			webIP = ips[0]
+			return nil
+		}
+		return errors.New("web has no address yet")
 	}); err != nil {
 		return fmt.Errorf("lab: demo: %w", err)
 	}
-	taken := map[string]string{v1beta1.AnnotationLoadBalancerIPs: webIP}
-	if err := create(wctx, c, service("wants-taken", taken, tcp(8080))); err != nil {
+	taken := cluster.Annotate(v1beta1.AnnotationLoadBalancerIPs, webIP)
+	if err := create(wctx, c, service("wants-taken", taken, cluster.Port(corev1.ProtocolTCP, 8080))); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "  created Service wants-taken (%s: %s, which web holds)\n", v1beta1.AnnotationLoadBalancerIPs, webIP)
@@ -135,9 +137,15 @@ func (l *Lab) demo(ctx context.Context, info readyInfo) error {
 	// instant: a condition that a speaker rewrites (a takeover, or a
 	// conflict between speakers) may be missing at any one read.
 	seen := map[string]string{}
-	if err := poll(wctx, func() (bool, string, error) {
-		problems, err := checkDemo(wctx, c, info, seen)
-		return len(problems) == 0, strings.Join(problems, "; "), err
+	if err := netlab.Poll(wctx, 200*time.Millisecond, 0, "every demo address assigned and announced", func(ctx context.Context) error {
+		problems, err := checkDemo(ctx, c, info, seen)
+		if err != nil {
+			return netlab.Permanent(err)
+		}
+		if len(problems) > 0 {
+			return errors.New(strings.Join(problems, "; "))
+		}
+		return nil
 	}); err != nil {
 		return fmt.Errorf("lab: demo: %w", err)
 	}
@@ -236,7 +244,6 @@ func inPools(ips []string, ranges ...string) bool {
 	return true
 }
 
-// poll calls check every 200 ms until it reports done, fails, or ctx ends;
 // the error then carries the last thing check said was missing.
 func poll(ctx context.Context, check func() (done bool, missing string, err error)) error {
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -271,51 +278,12 @@ func getService(ctx context.Context, c client.Client, name string) (*corev1.Serv
 	return svc, nil
 }
 
-func pool(name, addresses string) *v1beta1.IPAddressPool {
-	return &v1beta1.IPAddressPool{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       v1beta1.IPAddressPoolSpec{Addresses: []string{addresses}},
-	}
-}
-
-// service returns an IPv4 LoadBalancer Service in the demo namespace with
-// externalTrafficPolicy Cluster, changed by opts.
-func service(name string, annotations map[string]string, opts ...func(*corev1.Service)) *corev1.Service {
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: demoNamespace, Annotations: annotations},
-		Spec: corev1.ServiceSpec{
-			Type:                  corev1.ServiceTypeLoadBalancer,
-			Selector:              map[string]string{"app": name},
-			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
-			IPFamilyPolicy:        ptr.To(corev1.IPFamilyPolicySingleStack),
-			IPFamilies:            []corev1.IPFamily{corev1.IPv4Protocol},
-		},
-	}
-	for _, o := range opts {
-		o(svc)
-	}
-	return svc
-}
-
-func dualStack(s *corev1.Service) {
-	s.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicyRequireDualStack)
-	s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
-}
-
-func etpLocal(s *corev1.Service) {
-	s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-}
-
-// tcp and udp add a port that the pods' podserver port serves.
-func tcp(n int32) func(*corev1.Service) { return servicePort(corev1.ProtocolTCP, n) }
-func udp(n int32) func(*corev1.Service) { return servicePort(corev1.ProtocolUDP, n) }
-
-func servicePort(proto corev1.Protocol, n int32) func(*corev1.Service) {
-	return func(s *corev1.Service) {
-		s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{
-			Name: strings.ToLower(string(proto)), Protocol: proto, Port: n, TargetPort: intstr.FromInt32(cluster.PodPort),
-		})
-	}
+// service returns an IPv4 LoadBalancer Service in the demo namespace,
+// selecting the pods labelled app=name, with externalTrafficPolicy Cluster,
+// changed by opts.
+func service(name string, opts ...cluster.ServiceOption) *corev1.Service {
+	base := []cluster.ServiceOption{cluster.SelectApp(name), cluster.SingleStack(corev1.IPv4Protocol)}
+	return cluster.Service(demoNamespace, name, append(base, opts...)...)
 }
 
 func ingressIPs(svc *corev1.Service) []string {

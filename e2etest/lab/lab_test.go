@@ -23,7 +23,7 @@ import (
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/e2etest/cluster"
-	"github.com/portico-lb/portico/e2etest/netlab"
+	"github.com/portico-lb/portico/internal/roottier"
 )
 
 // serveFlag makes the test binary the lab's supervisor: TestUpDown points
@@ -59,7 +59,7 @@ func serve() int {
 // checks that the state directory, the namespaces and links, and every
 // process of the lab are gone.
 func TestUpDown(t *testing.T) {
-	netlab.RequireRoot(t)
+	roottier.Require(t)
 	if err := cluster.Available(cluster.Options{}); err != nil {
 		if os.Getenv("PORTICO_REQUIRE_APISERVER") != "" {
 			t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
 // watchColumns is a kubectl custom-columns spec that shows who announces
@@ -66,7 +67,10 @@ func (l *Lab) show(ctx context.Context, c client.Client, info readyInfo, seen ma
 	fmt.Fprintln(w, "  SERVICE\tADDRESS\tANNOUNCED BY\tTHE CLIENT RESOLVES IT TO")
 	for _, v := range vips {
 		var mac, node string
-		err := retry(ctx, 5*time.Second, func() (err error) { mac, node, err = l.Resolve(ctx, v.ip); return err })
+		err := netlab.Poll(ctx, 200*time.Millisecond, 5*time.Second, "an answer for "+v.ip, func(ctx context.Context) (err error) {
+			mac, node, err = l.Resolve(ctx, v.ip)
+			return err
+		})
 		answer := fmt.Sprintf("%s (%s)", mac, orUnknown(node))
 		if err != nil {
 			answer = err.Error()
@@ -141,24 +145,15 @@ func (l *Lab) dialSome(ctx context.Context, out io.Writer, target string, n int)
 		if i == 0 {
 			wait = 10 * time.Second
 		}
-		if err := retry(ctx, wait, func() (err error) { res, err = l.Dial(ctx, target); return err }); err != nil {
+		err := netlab.Poll(ctx, 200*time.Millisecond, wait, "an answer from "+target, func(ctx context.Context) (err error) {
+			res, err = l.Dial(ctx, target)
+			return err
+		})
+		if err != nil {
 			fmt.Fprintf(out, "    no answer: %v\n", err)
 			continue
 		}
 		fmt.Fprintf(out, "    %s\n", dialLine(res))
-	}
-}
-
-// retry calls fn every 200 ms until it succeeds or within passes, and
-// returns its last error.
-func retry(ctx context.Context, within time.Duration, fn func() error) error {
-	deadline := time.Now().Add(within)
-	for {
-		err := fn()
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 

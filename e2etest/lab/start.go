@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portico-lb/portico/e2etest/cluster"
+	"github.com/portico-lb/portico/e2etest/netlab"
 	"github.com/portico-lb/portico/internal/kubeapi"
 )
 
@@ -112,26 +113,25 @@ func (l *Lab) waitReady(ctx context.Context, exited <-chan struct{}) (readyInfo,
 	dir := l.opts.Dir
 	echo := &logEcho{path: filepath.Join(dir, fileLabLog), out: l.opts.Out}
 	defer echo.flush()
-	deadline := time.NewTimer(l.opts.ReadyTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	var info readyInfo
+	err := netlab.Poll(ctx, 200*time.Millisecond, l.opts.ReadyTimeout, "the lab to start", func(context.Context) error {
 		echo.flush()
-		if info, err := readReady(dir); err == nil {
-			return info, nil
+		var err error
+		if info, err = readReady(dir); err == nil {
+			return nil
 		}
 		select {
 		case <-exited:
 			echo.flush()
-			return readyInfo{}, errors.New("lab: the supervisor exited before the lab was ready; its log is above")
-		case <-ctx.Done():
-			return readyInfo{}, fmt.Errorf("lab: waiting for the lab to start: %w", context.Cause(ctx))
-		case <-deadline.C:
-			return readyInfo{}, fmt.Errorf("lab: the lab was not ready within %v", l.opts.ReadyTimeout)
-		case <-tick.C:
+			return netlab.Permanent(errors.New("the supervisor exited before the lab was ready; its log is above"))
+		default:
 		}
+		return err
+	})
+	if err != nil {
+		return readyInfo{}, fmt.Errorf("lab: %w", err)
 	}
+	return info, nil
 }
 
 // logEcho copies the complete lines appended to a file since the last flush.

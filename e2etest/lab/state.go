@@ -253,10 +253,19 @@ func stopSupervisor(ctx context.Context, dir string, pid int, timeout time.Durat
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("lab: signalling supervisor %d: %w", pid, err)
 	}
-	return waitFor(ctx, timeout, func() bool {
-		_, err := os.Stat(dir)
-		return errors.Is(err, os.ErrNotExist) && !alive(pid)
-	}, fmt.Sprintf("supervisor %d to stop and remove %s", pid, dir))
+	err := netlab.Poll(ctx, 100*time.Millisecond, timeout, fmt.Sprintf("supervisor %d to stop and remove %s", pid, dir), func(context.Context) error {
+		if alive(pid) {
+			return errors.New("still running")
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s still there (%v)", dir, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	return nil
 }
 
 // removeLeftovers kills the supervisor and the lab binaries that outlived
@@ -345,26 +354,15 @@ func kill(ctx context.Context, out io.Writer, p Process) error {
 		}
 		fmt.Fprintf(out, "  sending %v to %s[%d]\n", sig, p.Name, p.PID)
 		_ = syscall.Kill(p.PID, sig) // ESRCH: it just exited, which is what we want
-		err = waitFor(ctx, 10*time.Second, func() bool { return !alive(p.PID) }, fmt.Sprintf("%s[%d] to exit", p.Name, p.PID))
+		err = netlab.Poll(ctx, 100*time.Millisecond, 10*time.Second, fmt.Sprintf("%s[%d] to exit", p.Name, p.PID), func(context.Context) error {
+			if alive(p.PID) {
+				return errors.New("still running")
+			}
+			return nil
+		})
 		if err == nil {
 			return nil
 		}
 	}
 	return err
-}
-
-// waitFor polls cond until it holds, ctx ends or timeout passes.
-func waitFor(ctx context.Context, timeout time.Duration, cond func() bool, what string) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("lab: waiting for %s: %w", what, context.Cause(ctx))
-		case <-tick.C:
-		}
-	}
-	return nil
 }

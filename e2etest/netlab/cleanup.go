@@ -303,22 +303,18 @@ func lockDir(ctx context.Context) (func(), error) {
 	}
 	// Poll instead of a blocking flock, so that ctx can end the wait. The
 	// lock is held for milliseconds (Create) to seconds (Cleanup).
-	for {
+	err = Poll(ctx, 20*time.Millisecond, 0, "lock "+f.Name(), func(context.Context) error {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return sync.OnceFunc(func() { f.Close() }), nil // close drops the flock
+		if err != nil && !errors.Is(err, unix.EWOULDBLOCK) {
+			return Permanent(err)
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("netlab: lock %s: %w", f.Name(), err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("netlab: lock %s: %w", f.Name(), ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
+		return err
+	})
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("netlab: %w", err)
 	}
+	return sync.OnceFunc(func() { f.Close() }), nil // close drops the flock
 }
 
 // takeLock creates and locks the lab's lock file; it says who owns the lab,

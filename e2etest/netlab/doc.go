@@ -44,15 +44,16 @@
 //
 // # Root tier
 //
-// Everything here needs root. Tests call RequireRoot, which runs the root tier
-// when the process is root and -short is not set (so `make test`, run as root
-// in CI, runs it and `make test-unit` does not), skips with the reason
-// otherwise, and turns that skip into a failure when PORTICO_E2E=1 (for CI
-// jobs that must not silently skip); PORTICO_E2E=0 always skips.
+// Everything here needs root. Tests call internal/roottier.Require, which runs
+// the root tier when the process is root and -short is not set (so `make
+// test`, run as root in CI, runs it and `make test-unit` does not), skips with
+// the reason otherwise, and turns that skip into a failure when PORTICO_E2E=1
+// (for CI jobs that must not silently skip); PORTICO_E2E=0 always skips.
 //
 // # Imports
 //
 // Like all of e2etest, netlab observes Portico from outside: it may import
-// api/ and internal/kubeapi from this module and never controller/, config/
-// or speaker/. It needs only the ip command (iproute2) and golang.org/x/sys.
+// api/ and internal/ (kubeapi, netns, roottier) from this module and never
+// controller/, config/ or speaker/. It needs only the ip command (iproute2),
+// golang.org/x/sys and apimachinery's wait (Poll, e2etest's one poll loop).
 package netlab

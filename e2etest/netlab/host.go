@@ -9,11 +9,10 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/portico-lb/portico/internal/netns"
 )
 
 // Host is one namespace on the lab's bridge. Its exported fields never change.
@@ -46,55 +45,21 @@ func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.C
 // used from any goroutine afterwards; but goroutines that fn starts run on
 // other threads, in the root namespace, so open sockets in fn itself.
 //
-// The thread is locked and never unlocked: when fn returns the goroutine
-// exits and Go discards the thread rather than hand a thread in a foreign
-// namespace to other goroutines. A panic in fn is re-raised in the caller;
-// fn must not call t.Fatal (runtime.Goexit), which Do reports as an error.
+// The thread is discarded when fn returns (internal/netns.Run). A panic in
+// fn is re-raised in the caller; fn must not call t.Fatal
+// (runtime.Goexit), which Do reports as an error.
 func (h *Host) Do(fn func() error) error {
-	type result struct {
-		err      error
-		panicked bool
-		value    any
+	entered := false
+	err := netns.Run(h.NetNSPath(), func() error { entered = true; return fn() })
+	switch {
+	case err == nil:
+		return nil
+	case !entered:
+		return fmt.Errorf("netlab: %s: %w", h.Name, err)
+	case errors.Is(err, netns.ErrGoexit):
+		return fmt.Errorf("netlab: %s: Do: %w", h.Name, err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		var r result
-		returned := false
-		defer func() {
-			if v := recover(); v != nil {
-				r = result{panicked: true, value: v}
-			} else if !returned {
-				r.err = fmt.Errorf("netlab: %s: Do: fn called runtime.Goexit (t.Fatal inside Do?)", h.Name)
-			}
-			done <- r
-		}()
-		if err := enterNetNS(h.NetNSPath()); err != nil {
-			r.err = fmt.Errorf("netlab: %s: %w", h.Name, err)
-			returned = true
-			return
-		}
-		r.err = fn()
-		returned = true
-	}()
-	r := <-done
-	if r.panicked {
-		panic(r.value)
-	}
-	return r.err
-}
-
-// enterNetNS moves the calling thread into the namespace at path.
-func enterNetNS(path string) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns %s: %w", path, err)
-	}
-	return nil
+	return err // fn's own, as it returned it
 }
 
 // SetLink takes the host's eth0 down or up, as pulling and plugging its
@@ -123,24 +88,21 @@ func (h *Host) SetLink(up bool) error {
 // without nodad) tentative when the link comes up and clears the flag only
 // when its DAD work item runs, which on a busy machine can take a while.
 func (h *Host) waitNotTentative(ctx context.Context) error {
-	const polls = 200 // 2s: the work item normally runs within milliseconds
-	var out []byte
-	for range polls {
-		var err error
-		out, err = h.lab.run(ctx, h.Name, "-n", h.Namespace, "-6", "-o", "addr", "show", "dev", h.Interface, "tentative")
+	// 2s: the work item normally runs within milliseconds.
+	err := Poll(ctx, 10*time.Millisecond, 2*time.Second, "IPv6 addresses on "+h.Interface+" to leave tentative", func(ctx context.Context) error {
+		out, err := h.lab.run(ctx, h.Name, "-n", h.Namespace, "-6", "-o", "addr", "show", "dev", h.Interface, "tentative")
 		if err != nil {
-			return err
+			return Permanent(err)
 		}
-		if len(bytes.TrimSpace(out)) == 0 {
-			return nil
+		if out = bytes.TrimSpace(out); len(out) > 0 {
+			return fmt.Errorf("still tentative: %s", out)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("netlab: %s: waiting for IPv6 addresses: %w", h.Name, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("netlab: %s: %w", h.Name, err)
 	}
-	return fmt.Errorf("netlab: %s: IPv6 addresses still tentative after 2s: %s", h.Name, bytes.TrimSpace(out))
+	return nil
 }
 
 // Sysctl sets a sysctl in the host's namespace. key is dotted

@@ -3,7 +3,6 @@ package netlab
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -14,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/portico-lb/portico/internal/netns"
+	"github.com/portico-lb/portico/internal/roottier"
 )
 
 // Lab is one running lab: a bridge in the root namespace and the hosts on it.
@@ -36,7 +38,7 @@ type Lab struct {
 	lock  *os.File      // holds the lab's lock file (see cleanup.go); nil once dropped
 	byID  map[int]*Host // every host, also those added after Create
 	proc  []*Process    // every process Start started
-	spawn *spawner      // forks every process (see spawner)
+	spawn *netns.Thread // forks every process (see newSpawner)
 	done  bool          // Destroy has run; no more hosts or processes
 }
 
@@ -137,11 +139,16 @@ func reserve(ctx context.Context, ip string, o Options) (*Lab, Options, error) {
 		if err != nil {
 			return nil, o, err
 		}
+		spawn, err := newSpawner()
+		if err != nil {
+			dropLock(lock)
+			return nil, o, fmt.Errorf("netlab: spawner thread: %w", err)
+		}
 		gw4, gw6 := hostAddrs(c.LANv4, c.LANv6, idGateway)
 		return &Lab{
 			Prefix: c.Prefix, Bridge: c.Prefix + "br",
 			LANv4: c.LANv4, LANv6: c.LANv6, GatewayV4: gw4, GatewayV6: gw6,
-			ip: ip, lock: lock, byID: map[int]*Host{}, spawn: newSpawner(),
+			ip: ip, lock: lock, byID: map[int]*Host{}, spawn: spawn,
 		}, c, nil
 	}
 	return nil, o, fmt.Errorf("netlab: no free prefix and subnets after %d random picks", attempts)
@@ -311,7 +318,7 @@ func (l *Lab) Destroy() error {
 		wg.Go(func() { p.Stop(2 * time.Second) })
 	}
 	wg.Wait()
-	l.spawn.close()
+	l.spawn.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -353,18 +360,14 @@ func writeSysctl(what, key, value string) error {
 	return nil
 }
 
-// IPCommand finds the ip command, also in /usr/sbin and /sbin, which an
-// ordinary user's PATH may lack.
+// IPCommand finds the ip command (internal/roottier.IPCommand), with
+// netlab's prefix on the error.
 func IPCommand() (string, error) {
-	if p, err := exec.LookPath("ip"); err == nil {
-		return p, nil
+	p, err := roottier.IPCommand()
+	if err != nil {
+		return "", fmt.Errorf("netlab: %w", err)
 	}
-	for _, p := range []string{"/usr/sbin/ip", "/sbin/ip"} {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("netlab: ip (iproute2) not found; run e2etest/setup/deps.sh")
+	return p, nil
 }
 
 // macFor gives a host a locally administered MAC that carries its IPv4

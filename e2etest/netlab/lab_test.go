@@ -14,13 +14,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portico-lb/portico/internal/roottier"
 )
 
 // newLab creates a lab for one test and destroys it when the test ends,
 // passed or failed.
 func newLab(t *testing.T, o Options) *Lab {
 	t.Helper()
-	RequireRoot(t)
+	roottier.Require(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -437,7 +439,7 @@ func TestAddHostFailureLeavesNothing(t *testing.T) {
 }
 
 func TestCreateFailureLeavesNothing(t *testing.T) {
-	RequireRoot(t)
+	roottier.Require(t)
 	prefix := fmt.Sprintf("ptx%03x", rand.IntN(1<<12)) // tests may run in parallel processes
 	// An ifb link (this kernel may lack dummy) where node-2's veth must go: Create fails half-way, after
 	// the bridge and node-1 exist. Only veths and bridges are lab links, so

@@ -6,24 +6,29 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/portico-lb/portico/internal/netns"
 )
 
 // Process is a background process started in a host's namespace by
-// Host.Start.
+// Host.Start, in the root namespace by Lab.Start, or outside any lab by
+// StartProcess: e2etest's one process wrapper.
 type Process struct {
 	// Pid is the process's ID and its process group, so Kill and Stop reach
 	// its children too. For its first milliseconds it is ip netns exec, in
 	// the root namespace, until that has entered the namespace and exec'd.
-	Pid  int
-	Name string // host and command, for messages
+	Pid     int
+	Name    string    // host and command, for messages
+	LogPath string    // where its stdout and stderr go
+	Started time.Time // just before the fork
 
-	done chan struct{} // closed when the process has exited
-	err  error         // cmd.Wait's result, set before done is closed
+	done  chan struct{}    // closed when the process has exited
+	err   error            // cmd.Wait's result, set before done is closed
+	state *os.ProcessState // set before done is closed
 }
 
 // Start runs name in the host's namespace in the background, with stdout and
@@ -45,7 +50,48 @@ func (l *Lab) Start(ctx context.Context, logPath string, argv ...string) (*Proce
 	return l.start(ctx, argv[0], logPath, argv)
 }
 
-// start forks argv from the lab's spawner thread.
+// start forks argv from the lab's spawner thread (see fork).
+func (l *Lab) start(ctx context.Context, what, logPath string, argv []string) (*Process, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return nil, fmt.Errorf("netlab: %s: lab %s is destroyed", what, l.Prefix)
+	}
+	p, err := fork(ctx, l.spawn, what, logPath, argv)
+	if err != nil {
+		return nil, err
+	}
+	l.proc = append(l.proc, p)
+	return p, nil
+}
+
+// StartProcess runs argv in the background outside any lab, in the
+// caller's namespace, with stdout and stderr appended to logPath: for
+// benchmarks that run a binary against an API server and no network. It
+// has a forking thread of its own (see fork) that lives as long as the
+// process. The process stops (as with Stop) when ctx ends; it dies with
+// this process at the latest.
+func StartProcess(ctx context.Context, logPath string, argv ...string) (*Process, error) {
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("netlab: StartProcess: no command")
+	}
+	spawn, err := newSpawner()
+	if err != nil {
+		return nil, fmt.Errorf("netlab: %s: %w", argv[0], err)
+	}
+	p, err := fork(ctx, spawn, argv[0], logPath, argv)
+	if err != nil {
+		spawn.Close()
+		return nil, err
+	}
+	go func() {
+		<-p.done
+		spawn.Close()
+	}()
+	return p, nil
+}
+
+// fork starts argv from the thread spawn.
 //
 // The process gets its own process group, so signals reach whatever it
 // forks, and SIGKILL as its parent-death signal, so it does not outlive a
@@ -53,8 +99,9 @@ func (l *Lab) Start(ctx context.Context, logPath string, argv ...string) (*Proce
 // process exits, and a goroutine that exits while locked to its thread
 // (Host.Do) takes the thread with it: a process forked from an ordinary
 // goroutine would die at random, the next time a Do ran on that thread.
-// Forking from one thread locked for the lab's lifetime avoids that.
-func (l *Lab) start(ctx context.Context, what, logPath string, argv []string) (*Process, error) {
+// Forking from a thread locked for as long as the process may run avoids
+// that.
+func fork(ctx context.Context, spawn *netns.Thread, what, logPath string, argv []string) (*Process, error) {
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("netlab: %s: log: %w", what, err)
@@ -66,18 +113,14 @@ func (l *Lab) start(ctx context.Context, what, logPath string, argv []string) (*
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.done {
-		return nil, fmt.Errorf("netlab: %s: lab %s is destroyed", what, l.Prefix)
-	}
-	if err := l.spawn.do(cmd.Start); err != nil {
+	started := time.Now()
+	if err := spawn.Do(context.Background(), cmd.Start); err != nil {
 		return nil, fmt.Errorf("netlab: %s: start: %w", what, err)
 	}
-	p := &Process{Pid: cmd.Process.Pid, Name: what, done: make(chan struct{})}
-	l.proc = append(l.proc, p)
+	p := &Process{Pid: cmd.Process.Pid, Name: what, LogPath: logPath, Started: started, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
+		p.state = cmd.ProcessState
 		close(p.done)
 	}()
 	go func() {
@@ -131,6 +174,17 @@ func (p *Process) Wait() error {
 	return p.err
 }
 
+// State is the exited process's state (exit status, CPU times, rusage);
+// nil while it runs.
+func (p *Process) State() *os.ProcessState {
+	select {
+	case <-p.done:
+		return p.state
+	default:
+		return nil
+	}
+}
+
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
@@ -144,49 +198,9 @@ func (p *Process) Exited() bool {
 	}
 }
 
-// spawner runs functions on one OS thread that stays alive until close; see
-// Lab.start for why processes must be forked from such a thread.
-type spawner struct {
-	reqs chan func()
-	quit chan struct{}
-	done chan struct{}
-}
-
-func newSpawner() *spawner {
-	s := &spawner{reqs: make(chan func()), quit: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		defer close(s.done)
-		for {
-			select {
-			case fn := <-s.reqs:
-				fn()
-			case <-s.quit:
-				return
-			}
-		}
-	}()
-	return s
-}
-
-// do runs fn on the spawner's thread and waits for it.
-func (s *spawner) do(fn func() error) error {
-	errc := make(chan error, 1)
-	select {
-	case s.reqs <- func() { errc <- fn() }:
-		return <-errc
-	case <-s.done:
-		return errors.New("netlab: lab destroyed")
-	}
-}
-
-// close ends the spawner and its thread; whatever it forked and is still
-// running gets its parent-death SIGKILL. It is idempotent.
-func (s *spawner) close() {
-	select {
-	case <-s.quit:
-	default:
-		close(s.quit)
-	}
-	<-s.done
-}
+// newSpawner starts the thread that forks the lab's processes: a locked
+// OS thread in the root namespace that stays alive until the lab is
+// destroyed; see Lab.start for why processes must be forked from such a
+// thread. Closing it ends the thread, and whatever it forked and is still
+// running gets its parent-death SIGKILL.
+func newSpawner() (*netns.Thread, error) { return netns.Start(context.Background(), "") }

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/portico-lb/portico/e2etest/cluster"
+	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
 var (
@@ -54,15 +55,17 @@ func TestFailoverKill(t *testing.T) {
 	// working and the ingress node shows whether the client moved.)
 	var via, line string
 	var lastErr error
-	for time.Since(killed) < failoverWithin {
-		line, lastErr = f.c.Dial(f.ctx, vip, 80)
-		if lastErr == nil {
-			if via = f.ingressNode(line); via != old {
-				break
-			}
+	// Its error is the assertion's below, which says the same with the
+	// last line seen.
+	_ = netlab.Poll(f.ctx, 50*time.Millisecond, failoverWithin-time.Since(killed), "TCP to enter at another node", func(context.Context) error {
+		if line, lastErr = f.c.Dial(f.ctx, vip, 80); lastErr != nil {
+			return lastErr
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		if via = f.ingressNode(line); via == old {
+			return fmt.Errorf("enters at %s", via)
+		}
+		return nil
+	})
 	moved := time.Since(killed)
 	if via == old || via == "" {
 		t.Fatalf("%v after kill -9 of %s's speaker, TCP to %s still enters at %q (last line %q, error %v)", failoverWithin, old, vip, via, line, lastErr)

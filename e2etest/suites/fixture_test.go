@@ -16,8 +16,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
@@ -87,19 +85,13 @@ func setupOn(t *testing.T, c *cluster.Cluster, slot int, l2 func(*v1beta1.L2Adve
 	}
 	f.ns = strings.Trim(f.ns, "-") + fmt.Sprintf("-%d", time.Now().UnixMilli()%100000)
 	f.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})
-	pool := &v1beta1.IPAddressPool{
-		ObjectMeta: metav1.ObjectMeta{Name: f.name},
-		Spec: v1beta1.IPAddressPoolSpec{
-			Addresses:  []string{f.v4[0].String() + "-" + f.v4[slotSize-1].String(), f.v6[0].String() + "-" + f.v6[slotSize-1].String()},
-			AutoAssign: ptr.To(false), // only Services naming the pool: tests stay apart
-		},
-	}
-	f.create(pool)
-	spec := v1beta1.L2AdvertisementSpec{IPAddressPools: []string{f.name}}
+	// Not auto-assigned: only Services naming the pool, so tests stay apart.
+	f.create(cluster.Pool(f.name, false, f.v4[0].String()+"-"+f.v4[slotSize-1].String(), f.v6[0].String()+"-"+f.v6[slotSize-1].String()))
+	l2a := cluster.L2Advertisement(f.name, f.name)
 	if l2 != nil {
-		l2(&spec)
+		l2(&l2a.Spec)
 	}
-	f.create(&v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: f.name}, Spec: spec})
+	f.create(l2a)
 	return f
 }
 
@@ -134,49 +126,25 @@ func (f *fixture) pod(node, name string) *cluster.Pod {
 	return p
 }
 
-// svcOption changes a Service before it is created.
-type svcOption func(*corev1.Service)
+func ipv6() cluster.ServiceOption { return cluster.SingleStack(corev1.IPv6Protocol) }
 
-func ipv6() svcOption {
-	return func(s *corev1.Service) {
-		s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
-		s.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicySingleStack)
-	}
-}
+func local() cluster.ServiceOption { return cluster.TrafficLocal() }
 
-func local() svcOption {
-	return func(s *corev1.Service) { s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal }
-}
-
-func port(p int32) svcOption { return func(s *corev1.Service) { s.Spec.Ports[0].Port = p } }
+func port(p int32) cluster.ServiceOption { return func(s *corev1.Service) { s.Spec.Ports[0].Port = p } }
 
 // shareIP requests ip with sharing key key.
-func shareIP(key string, ip netip.Addr) svcOption {
+func shareIP(key string, ip netip.Addr) cluster.ServiceOption {
 	return func(s *corev1.Service) {
-		s.Annotations[v1beta1.AnnotationAllowSharedIP] = key
-		s.Annotations[v1beta1.AnnotationLoadBalancerIPs] = ip.String()
+		cluster.Annotate(v1beta1.AnnotationAllowSharedIP, key)(s)
+		cluster.Annotate(v1beta1.AnnotationLoadBalancerIPs, ip.String())(s)
 	}
 }
 
 // service creates a LoadBalancer Service in the test's namespace, port 80
 // to the pods' PodPort, from the test's pool, and waits for its address.
-func (f *fixture) service(name string, opts ...svcOption) *corev1.Service {
+func (f *fixture) service(name string, opts ...cluster.ServiceOption) *corev1.Service {
 	f.t.Helper()
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns, Annotations: map[string]string{
-			v1beta1.AnnotationAddressPool: f.name,
-		}},
-		Spec: corev1.ServiceSpec{
-			Type:                  corev1.ServiceTypeLoadBalancer,
-			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
-			Ports: []corev1.ServicePort{{
-				Name: "tcp", Port: 80, TargetPort: intstr.FromInt32(cluster.PodPort), Protocol: corev1.ProtocolTCP,
-			}},
-		},
-	}
-	for _, o := range opts {
-		o(svc)
-	}
+	svc := cluster.Service(f.ns, name, append([]cluster.ServiceOption{cluster.FromPool(f.name), cluster.Port(corev1.ProtocolTCP, 80)}, opts...)...)
 	start := time.Now()
 	f.create(svc)
 	f.eventually(10*time.Second, "an address for service "+name, func() error {
@@ -246,20 +214,19 @@ func (f *fixture) waitAnnouncer(svc *corev1.Service, ip netip.Addr, within time.
 // awaitAnnouncer is waitAnnouncer returning the error instead of failing
 // the test, for checks after which the test can still learn something.
 func (f *fixture) awaitAnnouncer(svc *corev1.Service, ip netip.Addr, within time.Duration, ok func(string) bool) (string, error) {
-	deadline := time.Now().Add(within)
-	for {
+	var node string
+	err := netlab.Poll(f.ctx, 100*time.Millisecond, within, fmt.Sprintf("service %s's condition %s to name the right node for %s", svc.Name, "portico.dev/announced-ipv4|6", ip), func(context.Context) error {
 		n, err := f.announcedBy(svc, ip)
 		if err == nil && n != "" && (ok == nil || ok(n)) {
-			return n, nil
+			node = n
+			return nil
 		}
-		if time.Now().After(deadline) || f.ctx.Err() != nil {
-			if err == nil {
-				err = fmt.Errorf("condition names %q", n)
-			}
-			return "", fmt.Errorf("waited %v for service %s's condition %s to name the right node for %s: %w", within, svc.Name, "portico.dev/announced-ipv4|6", ip, err)
+		if err == nil {
+			err = fmt.Errorf("condition names %q", n)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err
+	})
+	return node, err
 }
 
 // resolve asks who has ip until someone answers (5 s at most) and returns
@@ -437,18 +404,10 @@ func (f *fixture) restoreSpeakers(ctx context.Context) {
 }
 
 // eventually calls fn every 100 ms until it returns nil, failing the test
-// with fn's last error after within.
+// with fn's last error after within (netlab.Poll).
 func (f *fixture) eventually(within time.Duration, what string, fn func() error) {
 	f.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) || f.ctx.Err() != nil {
-			f.t.Fatalf("waited %v for %s: %v", within, what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := netlab.Poll(f.ctx, 100*time.Millisecond, within, what, func(context.Context) error { return fn() }); err != nil {
+		f.t.Fatal(err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/portico-lb/portico/e2etest/cluster"
-	"github.com/portico-lb/portico/e2etest/netlab"
+	"github.com/portico-lb/portico/internal/roottier"
 )
 
 var keepLogs = flag.Bool("e2e.keep-logs", false, "keep the cluster's logs even when every test passed")
@@ -76,7 +76,7 @@ func theCluster(t *testing.T) *cluster.Cluster {
 // tier cannot run here.
 func requireLab(t *testing.T) {
 	t.Helper()
-	netlab.RequireRoot(t)
+	roottier.Require(t)
 	if err := cluster.Available(cluster.Options{}); err != nil {
 		if os.Getenv("PORTICO_E2E") == "1" {
 			t.Fatalf("PORTICO_E2E=1, but: %v", err)

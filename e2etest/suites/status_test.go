@@ -118,11 +118,9 @@ func TestOffLinkAddressSaysNoInterface(t *testing.T) {
 	f := setup(t, 10, nil)
 	offLink := f.name + "-offlink"
 	// TEST-NET-3: on no interface of the lab.
-	f.create(&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: offLink},
-		Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"203.0.113.240/30"}, AutoAssign: ptr.To(false)}})
-	f.create(&v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: offLink},
-		Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []string{offLink}}})
-	svc := f.service("offlink", func(s *corev1.Service) { s.Annotations[v1beta1.AnnotationAddressPool] = offLink })
+	f.create(cluster.Pool(offLink, false, "203.0.113.240/30"))
+	f.create(cluster.L2Advertisement(offLink, offLink))
+	svc := f.service("offlink", cluster.FromPool(offLink))
 	ip := f.vip(svc)
 	f.eventually(15*time.Second, "a NoInterface condition on service offlink", func() error {
 		var cur corev1.Service

@@ -7,6 +7,7 @@ package importcheck
 import (
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,6 +38,43 @@ func Check(t testing.TB, allowed func(path string) bool) {
 				t.Errorf("%s imports %s", name, path)
 			}
 		}
+	}
+}
+
+// CheckTree fails t for every import of every Go file under root, tests
+// included, for which allowed is false: for a tree of packages that promise
+// the same (e2etest never imports controller/, config/ or speaker/, its
+// tests least of all). Directories named testdata are skipped.
+func CheckTree(t testing.TB, root string, allowed func(path string) bool) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(root, func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "testdata" {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(name, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		n++
+		for _, imp := range f.Imports {
+			if path, _ := strconv.Unquote(imp.Path.Value); !allowed(path) {
+				t.Errorf("%s imports %s", name, path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatalf("importcheck: no Go files under %s", root)
 	}
 }
 

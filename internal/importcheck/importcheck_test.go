@@ -26,6 +26,22 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+func TestCheckTree(t *testing.T) {
+	// This package's own files, its test included: the test imports only
+	// testing, the code go/parser among others.
+	strict := &recorder{TB: t}
+	CheckTree(strict, ".", func(path string) bool { return path != "go/parser" && path != "testing" })
+	// go/parser once (importcheck.go), testing twice (both files).
+	if strict.errors != 3 {
+		t.Errorf("refusing go/parser and testing: %d errors, want 3", strict.errors)
+	}
+	lax := &recorder{TB: t}
+	CheckTree(lax, ".", func(string) bool { return true })
+	if lax.errors != 0 {
+		t.Errorf("allowing all: %d errors, want 0", lax.errors)
+	}
+}
+
 func TestStandard(t *testing.T) {
 	for path, want := range map[string]bool{"net/netip": true, "os": true, "k8s.io/api/core/v1": false, "github.com/x/y": false} {
 		if got := Standard(path); got != want {

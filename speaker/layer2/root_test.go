@@ -30,22 +30,10 @@ import (
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-)
+	"k8s.io/apimachinery/pkg/util/wait"
 
-// requireRoot skips unless the root tier can run: it needs root (network
-// namespaces, raw sockets) and the ip tool, and -short leaves it out.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("root tier: skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("root tier: needs root to create network namespaces and veth pairs")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("root tier: iproute2's ip is not installed")
-	}
-}
+	"github.com/portico-lb/portico/internal/roottier"
+)
 
 type vethLab struct {
 	nsA, nsB      string
@@ -63,7 +51,7 @@ type vethLab struct {
 // newVethLab builds the two namespaces, starts a Responders in A and opens
 // ARP and NDP client sockets in B.
 func newVethLab(t *testing.T) *vethLab {
-	requireRoot(t)
+	roottier.Require(t)
 	prefix := fmt.Sprintf("pl2-%04x", rand.N(0x10000))
 	x := 1 + rand.N(250)
 	lab := &vethLab{
@@ -175,19 +163,17 @@ func linkMAC(t *testing.T, ns, dev string) net.HardwareAddr {
 	return mac
 }
 
-// eventually retries f every 50ms until it succeeds or timeout passes.
+// eventually retries f every 50ms until it succeeds or timeout passes, and
+// fails the test with f's last error.
 func eventually(t *testing.T, timeout time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var last error
+	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		last = f()
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("after %v: %v", timeout, last)
 	}
 }
 
