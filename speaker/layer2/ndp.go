@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 
 	"github.com/go-logr/logr"
 	"github.com/mdlayher/ndp"
@@ -41,7 +42,16 @@ func listenNDP(l link) (*ndp.Conn, error) {
 	}
 	// Bind the address the scan found usable rather than ndp.LinkLocal, which
 	// would pick the first link-local even if it is still tentative.
-	c, _, err := ndp.Listen(l.netInterface(), ndp.Addr(l.linkLocal.String()))
+	//
+	// ndp puts the interface's name in the zone of every address it binds
+	// and sends to, and Go turns zone names into indexes through one
+	// process-wide cache, filled from the namespace of whichever thread
+	// missed it last. A speaker run with --netns opens its sockets in a
+	// namespace other goroutines are not in, so a name could resolve to
+	// another namespace's link; a zone that is the index needs no lookup.
+	ifi := l.netInterface()
+	ifi.Name = strconv.Itoa(l.index)
+	c, _, err := ndp.Listen(ifi, ndp.Addr(l.linkLocal.String()))
 	if err != nil {
 		return nil, err
 	}
