@@ -244,23 +244,6 @@ func inPools(ips []string, ranges ...string) bool {
 	return true
 }
 
-// the error then carries the last thing check said was missing.
-func poll(ctx context.Context, check func() (done bool, missing string, err error)) error {
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		done, missing, err := check()
-		if done || err != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", missing, context.Cause(ctx))
-		case <-tick.C:
-		}
-	}
-}
-
 func create(ctx context.Context, c client.Client, objs ...client.Object) error {
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil {
