@@ -1,11 +1,12 @@
 package speaker
 
 import (
-	"flag"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/portico-lb/portico/internal/flagtest"
 )
 
 func TestSetOptionsDefaults(t *testing.T) {
@@ -28,19 +29,10 @@ func TestSetOptionsDefaults(t *testing.T) {
 // no flags leaves the Options New would default to anyway.
 func TestBindFlags(t *testing.T) {
 	var o Options
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	o.BindFlags(fs)
-	if err := fs.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
 	d := setOptionsDefaults(Options{})
+	want := map[string]string{"handover-delay": d.HandoverDelay.String(), "sticky": "false", "ignore-no-class": "false"}
+	flagtest.Parsed(t, o.BindFlags, want)
 	if diff := cmp.Diff(d, setOptionsDefaults(o)); diff != "" {
 		t.Errorf("defaults after parsing no flags (-zero Options +flags):\n%s", diff)
-	}
-	want := map[string]string{"handover-delay": d.HandoverDelay.String(), "sticky": "false", "ignore-no-class": "false"}
-	got := map[string]string{}
-	fs.VisitAll(func(f *flag.Flag) { got[f.Name] = f.DefValue })
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("flag defaults (-want +got):\n%s", diff)
 	}
 }

@@ -1,26 +1,19 @@
 package membership
 
 import (
-	"flag"
 	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/portico-lb/portico/internal/flagtest"
 )
 
 // TestBindFlags: the help text shows the defaults New applies, and parsing
 // no flags leaves the Config New would default to anyway.
 func TestBindFlags(t *testing.T) {
 	var c Config
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	c.BindFlags(fs)
-	if err := fs.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
 	d := setConfigDefaults(Config{})
-	if diff := cmp.Diff(d, setConfigDefaults(c), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
-		t.Errorf("defaults after parsing no flags (-zero Config +flags):\n%s", diff)
-	}
 	want := map[string]string{
 		"memberlist-port": "7946",
 		"probe-interval":  d.ProbeInterval.String(),
@@ -28,10 +21,9 @@ func TestBindFlags(t *testing.T) {
 		"suspicion-mult":  "2",
 		"hold-down":       d.HoldDown.String(),
 	}
-	got := map[string]string{}
-	fs.VisitAll(func(f *flag.Flag) { got[f.Name] = f.DefValue })
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("flag defaults (-want +got):\n%s", diff)
+	flagtest.Parsed(t, c.BindFlags, want)
+	if diff := cmp.Diff(d, setConfigDefaults(c), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("defaults after parsing no flags (-zero Config +flags):\n%s", diff)
 	}
 	if d.BindPort != 7946 || d.SuspicionMult != 2 {
 		t.Errorf("defaults %d, %d: the port and multiplier above are out of date", d.BindPort, d.SuspicionMult)
