@@ -43,6 +43,18 @@ const (
 	// ReasonResolveFailed: a DNS name does not resolve; its last addresses
 	// are kept for a grace period.
 	ReasonResolveFailed = "ResolveFailed"
+	// ReasonCredentialsUnavailable: the credentials Secret is missing, not
+	// labelled for use by Portico, or lacks a password; nothing is probed.
+	ReasonCredentialsUnavailable = "CredentialsUnavailable"
+	// LabelCredentials must be "true" on a Secret named by
+	// spec.healthCheck.credentialsSecret: the Secret's owner consents to
+	// Portico sending it to the ExternalService's targets, so that a user
+	// who may create ExternalServices but not read Secrets cannot make
+	// Portico log in with a Secret to a server of their choosing.
+	LabelCredentials = "portico.dev/credentials"
+	// LabelExternalService names the ExternalService that owns a Service,
+	// EndpointSlice or Endpoints.
+	LabelExternalService = "portico.dev/external-service"
 	// ReasonNotOwned: a Service or Endpoints of this name exists that
 	// Portico does not own; the message says how to adopt it.
 	ReasonNotOwned = "NotOwned"
@@ -244,8 +256,10 @@ type HealthCheck struct {
 	// CredentialsSecret names a Secret in the ExternalService's own namespace
 	// (other namespaces cannot be named) with the keys "username" (optional
 	// for Redis, which then uses AUTH with the password alone) and
-	// "password", for example of type kubernetes.io/basic-auth. Allowed only
-	// with type MySQL or Redis.
+	// "password", for example of type kubernetes.io/basic-auth. The Secret
+	// must carry the label portico.dev/credentials: "true", its owner's
+	// consent to Portico sending it to this ExternalService's targets.
+	// Allowed only with type MySQL or Redis.
 	// +optional
 	CredentialsSecret *LocalSecretReference `json:"credentialsSecret,omitempty"`
 }
@@ -322,10 +336,11 @@ type TargetStatus struct {
 	// Ready is true when the target is published as ready.
 	// +optional
 	Ready bool `json:"ready,omitempty"`
-	// LastProbeTime is when the last probe finished.
+	// LastProbeTime is when the last probe finished, as of the last status
+	// change: status is written on transitions only, never once per probe.
 	// +optional
 	LastProbeTime *metav1.Time `json:"lastProbeTime,omitempty"`
-	// Latency of the last probe.
+	// Latency of the last probe, as of the last status change.
 	// +optional
 	Latency *metav1.Duration `json:"latency,omitempty"`
 	// LastError is the error of the last failed probe, or why the target is

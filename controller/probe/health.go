@@ -64,6 +64,12 @@ func NewTracker(th Thresholds) *Tracker {
 
 // Observe records one result and reports whether Health, Up or Role changed,
 // which is what the caller writes (one write per transition, not per probe).
+// SetThresholds changes the thresholds without forgetting the state, so an
+// edit of healthyThreshold does not send a healthy target back to Pending.
+func (t *Tracker) SetThresholds(th Thresholds) {
+	t.th = Thresholds{Healthy: max(th.Healthy, 1), Unhealthy: max(th.Unhealthy, 1)}
+}
+
 func (t *Tracker) Observe(r Result) (changed bool) {
 	before := t.snapshot()
 	t.last, t.seen = r, true
