@@ -11,4 +11,5 @@ import (
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.IgnoreNoClass, "ignore-no-class", false, "serve only Services with loadBalancerClass portico.dev/lb")
 	fs.IntVar(&o.MaxConcurrentReconciles, "workers", service.DefaultMaxConcurrentReconciles, "concurrent Service reconciles")
+	o.ExternalServices.BindFlags(fs)
 }

@@ -104,7 +104,7 @@ func startManager(t *testing.T, opts func(*ctrl.Options)) (stop func(), mgr ctrl
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := controller.Setup(mgr, controller.Options{Namespace: systemNamespace, PoolStatusInterval: 100 * time.Millisecond}); err != nil {
+	if _, err := controller.Setup(mgr, controller.Options{Namespace: systemNamespace, PoolStatusInterval: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

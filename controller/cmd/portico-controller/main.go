@@ -14,10 +14,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/controller"
+	"github.com/portico-lb/portico/controller/externalservice"
 )
 
 func main() {
@@ -60,25 +62,32 @@ func main() {
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "portico-controller",
 		LeaderElectionNamespace: *namespace,
-		// Only Portico's own namespace's Secrets are cached (BGP passwords).
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Namespaces: map[string]cache.Config{*namespace: {}}},
-		}},
+		// Only Portico's own namespace's Secrets are cached (BGP passwords),
+		// and only Portico's EndpointSlices.
+		Cache: cache.Options{ByObject: cacheByObject(*namespace)},
 	})
 	if err != nil {
 		log.Error(err, "creating manager")
 		os.Exit(1)
 	}
-	if err := controller.Setup(mgr, o); err != nil {
+	controllers, err := controller.Setup(mgr, o)
+	if err != nil {
 		log.Error(err, "setting up controllers")
 		os.Exit(1)
 	}
+	metrics.Registry.MustRegister(controllers.ExternalServices.Collectors()...)
 	_ = mgr.AddHealthzCheck("healthz", healthz.Ping)
 	_ = mgr.AddReadyzCheck("readyz", healthz.Ping)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "running manager")
 		os.Exit(1)
 	}
+}
+
+func cacheByObject(namespace string) map[client.Object]cache.ByObject {
+	by := externalservice.CacheByObject()
+	by[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}}}
+	return by
 }
 
 func envOr(name, def string) string {
