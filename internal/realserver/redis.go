@@ -2,10 +2,10 @@ package realserver
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -133,17 +133,54 @@ func (r *Redis) Promote(t testing.TB) {
 }
 
 // SetPrimary makes primary the primary and every one of replicas its
-// replica, in that order (a switch-over: the new primary is promoted
-// before the old one follows it). It returns once every link is up.
+// replica, as a switch-over does: when primary replicates one of replicas
+// (the old primary), it first waits until primary has every write the old
+// one has, then promotes primary, then points the others at it. It returns
+// once every link is up.
 func SetPrimary(t testing.TB, primary *Redis, replicas ...*Redis) {
 	t.Helper()
+	lines := strings.Split(primary.Do(t, "ROLE"), "\n")
+	for _, old := range replicas {
+		if lines[0] == "slave" && len(lines) > 2 && lines[1] == old.Addr.Addr().String() && lines[2] == itoa(old.Addr.Port()) {
+			primary.catchUp(t, old)
+		}
+	}
 	primary.Promote(t)
 	for _, r := range replicas {
 		if r == primary {
-			t.Fatal(fmt.Errorf("realserver: SetPrimary: %s is its own replica", r.Addr))
+			t.Fatalf("realserver: SetPrimary: %s is its own replica", r.Addr)
 		}
 		r.ReplicaOf(t, primary)
 	}
+}
+
+// catchUp waits until replica r has received everything primary wrote
+// so far.
+func (r *Redis) catchUp(t testing.TB, primary *Redis) {
+	t.Helper()
+	want := primary.offset(t, "master_repl_offset")
+	deadline := time.Now().Add(15 * time.Second)
+	for r.offset(t, "slave_repl_offset") < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("realserver: %s has not caught up with %s (offset %d) after 15s", r.Addr, primary.Addr, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// offset reads a replication offset from INFO replication; -1 if absent.
+func (r *Redis) offset(t testing.TB, field string) int64 {
+	t.Helper()
+	for _, l := range strings.Split(r.Do(t, "INFO", "replication"), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), field+":"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("realserver: %s: INFO %s: %v", r.Addr, field, err)
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 // Stop shuts the server down (SIGTERM, SIGKILL after 10 seconds) and
