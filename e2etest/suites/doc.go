@@ -13,6 +13,11 @@
 // the nodes' nftables rulesets and neighbour tables and the API objects;
 // the logs stay in the directory TestMain prints.
 //
-// Like all of e2etest this package imports only api/, internal/kubeapi and
+// The database tests (databases_test.go) need no cluster: they put real
+// MariaDB, Redis and dnsmasq servers (internal/realserver) on lab hosts of
+// their own and reach them from a node with the real clients, the ground
+// the ExternalService tests stand on.
+//
+// Like all of e2etest this package imports only api/, internal/ and
 // e2etest/ packages.
 package suites

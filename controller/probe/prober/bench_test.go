@@ -51,7 +51,7 @@ func BenchmarkRedis(b *testing.B) {
 }
 
 func BenchmarkMySQL(b *testing.B) {
-	db := realserver.StartMariaDB(b)
+	db := realserver.StartMariaDB(b, realserver.MariaDBOptions{})
 	db.Exec(b, "CREATE USER 'monitor'@'%' IDENTIFIED BY 'pw'")
 	benchProbe(b, &MySQL{Credentials: &Credentials{Username: "monitor", Password: "pw"}}, db.Addr)
 }
@@ -63,7 +63,7 @@ func BenchmarkRedisReused(b *testing.B) {
 }
 
 func BenchmarkMySQLReused(b *testing.B) {
-	db := realserver.StartMariaDB(b)
+	db := realserver.StartMariaDB(b, realserver.MariaDBOptions{})
 	db.Exec(b, "CREATE USER 'monitor'@'%' IDENTIFIED BY 'pw'")
 	benchProbe(b, &MySQL{Credentials: &Credentials{Username: "monitor", Password: "pw"}, Reuse: DefaultReuse}, db.Addr)
 }

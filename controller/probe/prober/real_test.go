@@ -13,7 +13,7 @@ import (
 // TestMariaDB probes a real mariadbd (10.11 in Debian 12, which has no
 // super_read_only, so the fallback to @@read_only alone is what runs).
 func TestMariaDB(t *testing.T) {
-	db := realserver.StartMariaDB(t)
+	db := realserver.StartMariaDB(t, realserver.MariaDBOptions{})
 	db.Exec(t, "CREATE USER 'monitor'@'%' IDENTIFIED BY 's3cret'; CREATE USER 'monitor'@'localhost' IDENTIFIED BY 's3cret'")
 	if out := db.Exec(t, "SELECT COUNT(*) FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME = 'SUPER_READ_ONLY'"); strings.TrimSpace(out) != "0" {
 		t.Logf("this server has super_read_only; the MariaDB fallback is not exercised")

@@ -115,7 +115,7 @@ func mysqlConnections(t *testing.T, db *realserver.MariaDB) func() int {
 }
 
 func TestMariaDBReuse(t *testing.T) {
-	db := realserver.StartMariaDB(t)
+	db := realserver.StartMariaDB(t, realserver.MariaDBOptions{})
 	db.Exec(t, "CREATE USER 'monitor'@'%' IDENTIFIED BY 's3cret'")
 	p, _ := New(v1beta1.HealthCheckMySQL, &Credentials{Username: "monitor", Password: "s3cret"})
 	opened := mysqlConnections(t, db)

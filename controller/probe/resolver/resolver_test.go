@@ -45,7 +45,7 @@ func TestDNSMasq(t *testing.T) {
 		"dual.test":  addrs("10.1.0.51", "2001:db8::51"),
 		"redis.test": addrs("10.1.0.61"),
 	}
-	srv := realserver.StartDNS(t, 7*time.Second, records)
+	srv := realserver.StartDNS(t, realserver.DNSOptions{TTL: 7 * time.Second, Records: records})
 	r := New(Options{ResolvConf: srv.ResolvConf(t, "search test", "options ndots:1 timeout:1 attempts:1"), Port: srv.Addr.Port()})
 
 	t.Run("two A records with their TTL", func(t *testing.T) {
