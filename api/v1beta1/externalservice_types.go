@@ -8,8 +8,10 @@ import (
 // ExternalService labels, annotations, condition types and reasons.
 const (
 	// ExternalServiceManagedBy is the endpointslice.kubernetes.io/managed-by
-	// value on the EndpointSlices an ExternalService owns.
-	ExternalServiceManagedBy = "portico.dev/controller"
+	// value on the EndpointSlices an ExternalService owns. A label value
+	// cannot hold "/", so it follows Kubernetes' own
+	// "endpointslice-controller.k8s.io" form.
+	ExternalServiceManagedBy = "controller.portico.dev"
 	// AnnotationAdopt set to "true" on an ExternalService lets it take over a
 	// hand-written Service (keeping its ClusterIP) and Endpoints of its name.
 	AnnotationAdopt = "portico.dev/adopt"

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -85,7 +86,7 @@ func startController() (func(), error) {
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
-		Cache:                  cacheOptions(),
+		Cache:                  cache.Options{ByObject: CacheByObject()},
 	})
 	if err != nil {
 		return nil, err
@@ -132,7 +133,7 @@ func hostAddr(t *testing.T, v6 bool) netip.Addr {
 			if err != nil {
 				continue
 			}
-			if ip := p.Addr(); ip.IsGlobalUnicast() && ip.Is6() == v6 && !ip.IsPrivate() || (ip.IsGlobalUnicast() && ip.Is6() == v6) {
+			if ip := p.Addr(); ip.IsGlobalUnicast() && ip.Is6() == v6 {
 				return ip
 			}
 		}
