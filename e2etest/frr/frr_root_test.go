@@ -21,17 +21,60 @@ import (
 // Node ASNs differ so that ECMP needs multipath-relax.
 var nodeASN = []uint32{64601, 64602}
 
-// testLab is a lab with two nodes, the client and the router, FRR running
-// in the router and peering with both nodes over IPv4 and IPv6, and a
-// reference FRR speaker in each node peering back; node-1's sessions use
-// a TCP MD5 password. Everything is removed when the test ends.
+// TestIBGP: a node in the router's own AS; the router keeps the local
+// preference the node sets, and the path has an empty AS path.
+func TestIBGP(t *testing.T) {
+	tl := newTestLab(t, DefaultASN)
+	ctx := t.Context()
+	n1 := tl.lab.Nodes[0]
+	// Only the test needs it, so Config has no field for it.
+	if _, err := tl.nodes[0].vty(ctx, "bgpd", "configure terminal", "route-map "+rmAnnounce+" permit 10", "set local-preference 250"); err != nil {
+		t.Fatal(err)
+	}
+	vip := netip.MustParsePrefix("198.51.100.9/32")
+	if err := tl.nodes[0].Announce(ctx, vip); err != nil {
+		t.Fatal(err)
+	}
+	var got []Path
+	err := netlab.Poll(ctx, 50*time.Millisecond, 20*time.Second, "a best path to "+vip.String(), func(ctx context.Context) error {
+		routes, err := tl.router.Routes(ctx, IPv4)
+		if err != nil {
+			return netlab.Permanent(err)
+		}
+		if got = routes[vip]; len(got) != 1 || !got[0].Best {
+			return fmt.Errorf("paths %+v", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := got[0]; p.Peer != n1.IPv4 || p.LocalPref != 250 || p.ASPath != "" || !slices.Equal(p.NextHops, []netip.Addr{n1.IPv4}) {
+		t.Errorf("path %+v; want from %s, next hop %[2]s, local-pref 250, empty AS path", p, n1.IPv4)
+	}
+	tl.waitFIB(t, vip, n1.IPv4)
+	if dir := os.Getenv("PORTICO_FRR_CAPTURE"); dir != "" {
+		out, err := tl.router.vty(ctx, "bgpd", "show bgp ipv4 unicast json detail")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "ibgp-show-bgp-ipv4-unicast-json-detail.json"), out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// testLab is a lab with one node per ASN, the client and the router, FRR
+// running in the router and peering with every node over IPv4 and IPv6,
+// and a reference FRR speaker in each node peering back; node-1's sessions
+// use a TCP MD5 password. Everything is removed when the test ends.
 type testLab struct {
 	lab    *netlab.Lab
 	router *Router
 	nodes  []*Router
 }
 
-func newTestLab(t *testing.T) *testLab {
+func newTestLab(t *testing.T, nodeASN ...uint32) *testLab {
 	t.Helper()
 	roottier.Require(t)
 	if err := Installed(); err != nil {
@@ -42,7 +85,7 @@ func newTestLab(t *testing.T) *testLab {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	l, err := netlab.Create(ctx, netlab.Options{Nodes: 2})
+	l, err := netlab.Create(ctx, netlab.Options{Nodes: len(nodeASN)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +197,7 @@ func (tl *testLab) waitFIB(t *testing.T, p netip.Prefix, want ...netip.Addr) {
 // kernel table, makes one ECMP route of two nodes' announcements and
 // removes it on withdrawal.
 func TestRouterPeersWithRealSpeakers(t *testing.T) {
-	tl := newTestLab(t)
+	tl := newTestLab(t, nodeASN...)
 	ctx := t.Context()
 	n1, n2 := tl.lab.Nodes[0], tl.lab.Nodes[1]
 	v4 := netip.MustParsePrefix("198.51.100.7/32")
@@ -290,7 +333,7 @@ func (tl *testLab) capture(t *testing.T, dir string) {
 // announced by node-1's speaker, is reachable from the client over TCP,
 // through the router, and is not once the announcement is withdrawn.
 func TestClientReachesBGPVIPThroughRouter(t *testing.T) {
-	tl := newTestLab(t)
+	tl := newTestLab(t, nodeASN...)
 	ctx := t.Context()
 	n1, c := tl.lab.Nodes[0], tl.lab.Client
 	for _, vip := range []netip.Prefix{netip.MustParsePrefix("198.51.100.8/32"), netip.MustParsePrefix("2001:db8:b6::8/128")} {

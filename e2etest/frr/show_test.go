@@ -11,7 +11,8 @@ import (
 )
 
 // The files in testdata are FRR 8.4.4's and iproute2's own output, captured
-// from TestRouterPeersWithRealSpeakers (see capture) while node-1
+// with PORTICO_FRR_CAPTURE (see capture); ibgp-* from TestIBGP, the rest
+// from TestRouterPeersWithRealSpeakers while node-1
 // (10.213.83.11, AS 64601) and node-2 (.12, AS 64602) both announced
 // 198.51.100.7/32 and 2001:db8:b6::7/128 to the router (.2, AS 64512).
 
@@ -45,6 +46,12 @@ func TestParseRoutes(t *testing.T) {
 				Communities: []string{"64602:100"}, LargeCommunities: []string{"64602:1:2"}, LocalPref: 100, Multipath: true, Valid: true},
 			{Peer: a("fd00:213:157::11"), NextHops: []netip.Addr{a("fd00:213:157::11"), a("fe80::aff:fed5:530b")}, ASPath: "64601",
 				Communities: []string{"64601:100"}, LargeCommunities: []string{"64601:1:1"}, LocalPref: 100, Best: true, Multipath: true, Valid: true},
+		}}},
+		// TestIBGP: node-1 in AS 64512 sets local-preference 250; FRR
+		// writes the empty AS path as "Local".
+		{"ibgp-show-bgp-ipv4-unicast-json-detail.json", map[netip.Prefix][]Path{p("198.51.100.9/32"): {
+			{Peer: a("10.213.112.11"), NextHops: []netip.Addr{a("10.213.112.11")},
+				Communities: []string{"64512:100"}, LargeCommunities: []string{"64512:1:1"}, LocalPref: 250, Best: true, Valid: true},
 		}}},
 		// node-1's own table: its network, a local path.
 		{"node-show-bgp-ipv4-unicast-json-detail.json", map[netip.Prefix][]Path{p("198.51.100.7/32"): {
@@ -146,6 +153,7 @@ func FuzzParse(f *testing.F) {
 		"show-bgp-ipv4-unicast-json-detail.json", "show-bgp-ipv6-unicast-json-detail.json",
 		"node-show-bgp-ipv4-unicast-json-detail.json", "show-bgp-neighbors-json.json",
 		"node-show-bgp-neighbors-json.json", "ip-4-route.json", "ip-6-route.json",
+		"ibgp-show-bgp-ipv4-unicast-json-detail.json",
 	} {
 		f.Add(readTestdata(f, name))
 	}
