@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -406,4 +407,39 @@ func hostAddr(h *netlab.Host, like netip.Prefix) netip.Addr {
 		return h.IPv4
 	}
 	return h.IPv6
+}
+
+// TestStartFailureLeavesNothing: a Start that gives up (here: its context
+// is already done) leaves no directory and no process behind.
+func TestStartFailureLeavesNothing(t *testing.T) {
+	roottier.Require(t)
+	if err := Installed(); err != nil {
+		t.Skip(err)
+	}
+	l, err := netlab.Create(t.Context(), netlab.Options{Nodes: 1, NoClient: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Destroy() })
+	h := l.Nodes[0]
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if r, err := Start(ctx, Config{Host: h}); err == nil {
+		r.Stop()
+		t.Fatal("Start with a done context succeeded")
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "portico-frr-"+h.Namespace+"-*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	ip, err := netlab.IPCommand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(ip, "netns", "pids", h.Namespace).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pids := strings.Fields(string(out)); len(pids) > 0 {
+		t.Errorf("processes still in %s: %v", h.Namespace, pids)
+	}
 }
