@@ -1,5 +1,5 @@
 // Package netlab builds the test lab's hosts out of Linux network namespaces:
-// one namespace per host (node-1 … node-N, client, later router and
+// one namespace per host (node-1 … node-N, client, the router and later
 // databases), each with an eth0 veth whose other end is a port of one bridge
 // in the root namespace. Later code starts speakers, kube-proxy and pods in
 // those namespaces with Host.Start, Host.Command and Host.Do.
@@ -28,7 +28,7 @@
 // digits (ID 11: 10.213.X.11 and fd00:213:X::11), so the two read alike:
 //
 //	.1         the bridge: gateway and API server address (root namespace)
-//	.2         router (later)
+//	.2         router (AddRouter)
 //	.11–.99    node-1 … node-89
 //	.100       client
 //	.101–.199  other hosts (databases, …)
@@ -41,6 +41,12 @@
 // once instead of leaving the machine. A test that wants a pool from another
 // subnet adds an on-link route in the client (ip route add <pool> dev eth0),
 // which makes the client resolve those addresses the same way.
+//
+// BGP VIPs come from their own ranges instead, BGPVIPv4 (198.51.100.0/24)
+// and BGPVIPv6 (2001:db8:b6::/64), outside every LAN: AddRouter adds the
+// router at .2 and routes those ranges in the client via it, so the client
+// reaches a BGP VIP only through the route the router learnt by BGP
+// (e2etest/frr runs FRR in the router).
 //
 // # Root tier
 //

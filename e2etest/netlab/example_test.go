@@ -29,3 +29,9 @@ func ExampleLab_Addr() {
 	// first VIP 10.213.57.200 fd00:213:57::200
 	// last VIP  10.213.57.254 fd00:213:57::254
 }
+
+// BGP VIPs come from ranges of their own, off every lab's LAN.
+func ExampleBGPVIPv4() {
+	fmt.Println(netlab.BGPVIPv4(), netlab.BGPVIPv6())
+	// Output: 198.51.100.0/24 2001:db8:b6::/64
+}

@@ -22,6 +22,12 @@ have mariadb || need+=(mariadb-client)
 have redis-server || need+=(redis-server)
 have redis-cli || need+=(redis-tools)
 have dnsmasq || need+=(dnsmasq)
+# The lab's BGP router (e2etest/frr): FRR's zebra and bgpd, which the harness
+# starts itself with its own config and sockets. frr-pythontools is not
+# needed (no frr-reload). Debian's package enables and starts the frr service
+# on install where systemd runs; the harness needs no system FRR, so when
+# this script installed it, it stops and disables it again (below).
+[ -x /usr/lib/frr/bgpd ] && [ -x /usr/lib/frr/zebra ] && have vtysh || need+=(frr)
 if [ "${#need[@]}" -eq 0 ]; then
 	exit 0
 fi
@@ -33,3 +39,6 @@ echo "deps: installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [[ " ${need[*]} " == *" frr "* ]] && [ -d /run/systemd/system ]; then
+	systemctl disable --now frr.service >/dev/null 2>&1 || true
+fi
