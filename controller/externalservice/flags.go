@@ -11,6 +11,7 @@ import (
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Var((*prefixList)(&o.PodCIDRs), "external-refuse-pod-cidrs", "comma-separated pod CIDRs an ExternalService may not target")
 	fs.Var((*prefixList)(&o.NodeCIDRs), "external-refuse-node-cidrs", "comma-separated node CIDRs an ExternalService may not target")
+	fs.StringVar(&o.ResolvConf, "external-resolv-conf", "/etc/resolv.conf", "resolv.conf for resolving ExternalService endpoint names")
 	fs.IntVar(&o.ProbeConcurrency, "external-probe-concurrency", 64, "ExternalService probes in flight at most")
 }
 

@@ -29,9 +29,11 @@ import (
 
 // Options configures the ExternalService controller.
 type Options struct {
-	// Resolver looks names up; a resolver reading /etc/resolv.conf (the
-	// Pod's) when nil.
+	// Resolver looks names up; when nil, a resolver reading ResolvConf.
 	Resolver Resolver
+	// ResolvConf is the resolv.conf naming the DNS servers and search
+	// list; /etc/resolv.conf (the Pod's) when empty.
+	ResolvConf string
 	// DNS bounds re-resolution and the grace of a name that stops
 	// resolving; probe's defaults when zero.
 	DNS probe.DNSPolicy
@@ -65,7 +67,7 @@ func CacheByObject() map[client.Object]cache.ByObject {
 // mgr runs its leader-elected runnables.
 func New(mgr ctrl.Manager, o Options) (*Controller, error) {
 	if o.Resolver == nil {
-		o.Resolver = resolver.New(resolver.Options{})
+		o.Resolver = resolver.New(resolver.Options{ResolvConf: o.ResolvConf})
 	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = 2
