@@ -151,6 +151,14 @@ func (c *Cluster) startController(ctx context.Context) error {
 	return nil
 }
 
+// Controller is the running portico-controller, for the benches that
+// measure it.
+func (c *Cluster) Controller() *netlab.Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.controller
+}
+
 // startKubeProxy runs kube-proxy in node namespace h, in nftables mode. The
 // conntrack flags at 0 keep it from setting machine-wide sysctls; healthz
 // listens on the node's LAN address so the harness can poll it from the

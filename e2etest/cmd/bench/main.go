@@ -3,6 +3,7 @@
 //
 //	go run ./e2etest/cmd/bench alloc -n 5000
 //	go run ./e2etest/cmd/bench failover -reps 20 -stress 10m
+//	go run ./e2etest/cmd/bench external -reps 10 -services 500
 package main
 
 import (
@@ -26,6 +27,9 @@ benchmarks:
             some, and compare with the API server's own limit
   failover  kill, unplug and stop the announcing node of a lab cluster (root)
             and of keepalived, and compare the client-observed outages
+  external  kill and unplug a real Redis behind an ExternalService, switch
+            its primary, and measure 500 ExternalServices probed every
+            second (root)
 
 run "bench <benchmark> -h" for its flags`
 
@@ -45,6 +49,8 @@ func main() {
 		err = alloc(ctx, os.Args[2:])
 	case "failover":
 		err = failover(ctx, os.Args[2:])
+	case "external":
+		err = external(ctx, os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return
@@ -98,4 +104,21 @@ func failover(ctx context.Context, args []string) error {
 	}
 	o.Faults, o.NoKeepalived, o.SpeakerArgs = strings.Split(*faults, ","), !*keepalived, strings.Fields(*speaker)
 	return bench.Failover(ctx, o, os.Stdout)
+}
+
+func external(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("external", flag.ContinueOnError)
+	var o bench.ExternalOptions
+	fs.IntVar(&o.Reps, "reps", 10, "repetitions of each fault and of the role switch")
+	fs.IntVar(&o.Services, "services", 500, "ExternalServices (two endpoints each) of the scale run; negative skips it")
+	fs.DurationVar(&o.Steady, "steady", time.Minute, "how long the scale run measures CPU and API writes")
+	fs.BoolVar(&o.Verbose, "v", false, "print every repetition")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the logs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("external: unexpected arguments %q", fs.Args())
+	}
+	return bench.External(ctx, o, os.Stdout)
 }
