@@ -22,6 +22,11 @@
 // few goroutines and a tiny RIB, peers are a handful per node, and
 // resetting one peer is stopping its server: nothing else is touched.
 //
+// GoBGP v3's Serve loop never returns, so a server is never freed. Sessions
+// keeps the servers of closed sessions and starts them again (StopBgp, then
+// StartBgp with a fresh RIB) for the next peer: the number of servers is the
+// largest number of peers held at once, however often peers change.
+//
 // No server listens: every session dials out (GoBGP's ListenPort -1).
 // Close and removed peers end with a Cease NOTIFICATION (GoBGP's StopBgp,
 // subcode Peer De-configured), so routers withdraw at once rather than at

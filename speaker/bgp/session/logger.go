@@ -11,14 +11,28 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 )
 
-// logger adapts GoBGP's log.Logger to logr for one peer's server, and keeps
-// the last message that explains a failed session, in plain words.
+// logger adapts GoBGP's log.Logger to logr for one GoBGP server, and keeps
+// the last message that explains a failed session, in plain words. A
+// server is reused for another peer (see Sessions), so the peer is bound
+// anew each time.
 type logger struct {
-	log  logr.Logger
-	peer PeerConfig
-
 	mu      sync.Mutex
+	log     logr.Logger
+	peer    PeerConfig
 	lastErr string
+}
+
+// bind makes l log for peer c and forgets the last error.
+func (l *logger) bind(log logr.Logger, c PeerConfig) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.log, l.peer, l.lastErr = log.WithValues("peer", c.Name), c, ""
+}
+
+func (l *logger) logr() logr.Logger {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.log
 }
 
 var _ gobgplog.Logger = (*logger)(nil)
@@ -55,10 +69,10 @@ func (l *logger) lastError() string {
 }
 
 func (l *logger) note(msg string, f gobgplog.Fields) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if s := explain(l.peer, msg, f); s != "" {
-		l.mu.Lock()
 		l.lastErr = s
-		l.mu.Unlock()
 	}
 }
 

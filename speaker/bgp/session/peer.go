@@ -18,11 +18,25 @@ import (
 // session dials out, and the node opens no BGP port.
 const noListener = -1
 
-// peer is one session: its own GoBGP server with one neighbor.
+// gobgp is one GoBGP server and the logger it was created with. GoBGP v3's
+// Serve never returns, so a server once made lives as long as the process:
+// Sessions keeps stopped ones and starts them again for the next peer.
+type gobgp struct {
+	srv *server.BgpServer
+	log *logger
+}
+
+func newGoBGP() *gobgp {
+	lg := &logger{}
+	g := &gobgp{srv: server.NewBgpServer(server.LoggerOption(lg)), log: lg}
+	go g.srv.Serve()
+	return g
+}
+
+// peer is one session: a GoBGP server of its own with one neighbor.
 type peer struct {
-	cfg    PeerConfig
-	srv    *server.BgpServer
-	log    *logger
+	cfg PeerConfig
+	*gobgp
 	now    func() time.Time
 	cancel context.CancelFunc // ends the state watch
 	// installed are the routes announced, by prefix.
@@ -33,33 +47,32 @@ type peer struct {
 	since time.Time
 }
 
-func startPeer(ctx context.Context, c PeerConfig, o Options) (*peer, error) {
+// startPeer starts the session of c on g, a stopped server. On error g is
+// stopped again and can be reused.
+func startPeer(ctx context.Context, g *gobgp, c PeerConfig, o Options) (*peer, error) {
 	if !c.RouterID.Is4() {
 		return nil, fmt.Errorf("router ID %v is not an IPv4 address (set routerID or the node's IPv4 InternalIP)", c.RouterID)
 	}
-	lg := &logger{log: o.Logger.WithValues("peer", c.Name), peer: c}
+	g.log.bind(o.Logger, c)
 	p := &peer{
-		cfg: c, log: lg, now: o.Now,
-		srv:       server.NewBgpServer(server.LoggerOption(lg)),
+		cfg: c, gobgp: g, now: o.Now,
 		installed: map[netip.Prefix]routes.Route{},
 		state:     "Idle", since: o.Now(),
 	}
-	go p.srv.Serve()
-	err := p.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+	err := g.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
 		Asn: c.MyASN, RouterId: c.RouterID.String(), ListenPort: noListener,
 	}})
 	if err != nil {
-		p.srv.Stop()
 		return nil, fmt.Errorf("starting GoBGP: %w", err)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	if err := p.srv.WatchEvent(wctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, p.onEvent); err != nil {
-		p.stopServer()
+	if err := g.srv.WatchEvent(wctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, p.onEvent); err != nil {
+		_ = p.stop(ctx)
 		return nil, fmt.Errorf("watching GoBGP: %w", err)
 	}
-	if err := p.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: neighbor(c, o.GracefulRestartTime)}); err != nil {
-		p.stopServer()
+	if err := g.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: neighbor(c, o.GracefulRestartTime)}); err != nil {
+		_ = p.stop(ctx)
 		return nil, fmt.Errorf("adding the neighbor: %w", err)
 	}
 	return p, nil
@@ -181,16 +194,9 @@ func (p *peer) status(ctx context.Context) Status {
 }
 
 // stop sends the peer a Cease NOTIFICATION (GoBGP's StopBgp deletes the
-// neighbor with Peer De-configured) and ends the server.
+// neighbor with Peer De-configured) and leaves the server stopped, its RIB
+// to be replaced by the next StartBgp.
 func (p *peer) stop(ctx context.Context) error {
-	err := p.srv.StopBgp(ctx, &api.StopBgpRequest{})
-	p.stopServer()
-	return err
-}
-
-func (p *peer) stopServer() {
-	if p.cancel != nil {
-		p.cancel()
-	}
-	p.srv.Stop()
+	p.cancel()
+	return p.srv.StopBgp(ctx, &api.StopBgpRequest{})
 }

@@ -19,8 +19,12 @@ import (
 type Sessions struct {
 	o Options
 
-	mu     sync.Mutex // guards peers and closed; held across GoBGP calls, which do no blocking I/O
+	// mu guards the fields below. It is held across GoBGP calls: none of
+	// them opens a socket (sessions dial from GoBGP's own goroutines), and
+	// the longest, StopBgp, waits for a NOTIFICATION to be written.
+	mu     sync.Mutex
 	peers  map[string]*peer
+	spare  []*gobgp // stopped servers, to start again for the next peer
 	closed bool
 }
 
@@ -59,16 +63,15 @@ func (s *Sessions) Apply(ctx context.Context, peers []PeerConfig, plan routes.Pl
 		if p, ok := want[name]; ok && p == cur.cfg {
 			continue
 		}
-		if err := cur.stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("session: peer %q: closing: %w", name, err))
+		if err := s.drop(ctx, name); err != nil {
+			errs = append(errs, err)
 		}
-		delete(s.peers, name)
 	}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		cur := s.peers[name]
 		if cur == nil {
 			var err error
-			if cur, err = startPeer(ctx, want[name], s.o); err != nil {
+			if cur, err = s.start(ctx, want[name]); err != nil {
 				errs = append(errs, fmt.Errorf("session: peer %q: %w", name, err))
 				continue
 			}
@@ -98,13 +101,39 @@ type Status struct {
 	LastError string
 }
 
+// start starts c's session on a spare server, or a new one.
+func (s *Sessions) start(ctx context.Context, c PeerConfig) (*peer, error) {
+	var g *gobgp
+	if n := len(s.spare); n > 0 {
+		g, s.spare = s.spare[n-1], s.spare[:n-1]
+	} else {
+		g = newGoBGP()
+	}
+	p, err := startPeer(ctx, g, c, s.o)
+	if err != nil {
+		s.spare = append(s.spare, g)
+	}
+	return p, err
+}
+
+// drop closes the session of name and keeps its server as a spare.
+func (s *Sessions) drop(ctx context.Context, name string) error {
+	p := s.peers[name]
+	delete(s.peers, name)
+	err := p.stop(ctx)
+	s.spare = append(s.spare, p.gobgp)
+	if err != nil {
+		return fmt.Errorf("session: peer %q: closing: %w", name, err)
+	}
+	return nil
+}
+
 // Status returns every session's state, sorted by peer name.
 func (s *Sessions) Status(ctx context.Context) []Status {
 	s.mu.Lock()
-	ps := slices.Collect(maps.Values(s.peers))
-	s.mu.Unlock()
-	out := make([]Status, 0, len(ps))
-	for _, p := range ps {
+	defer s.mu.Unlock()
+	out := make([]Status, 0, len(s.peers))
+	for _, p := range s.peers {
 		out = append(out, p.status(ctx))
 	}
 	slices.SortFunc(out, func(a, b Status) int { return cmp.Compare(a.Peer, b.Peer) })
@@ -118,11 +147,10 @@ func (s *Sessions) Close(ctx context.Context) error {
 	defer s.mu.Unlock()
 	s.closed = true
 	var errs []error
-	for name, p := range s.peers {
-		if err := p.stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("session: peer %q: closing: %w", name, err))
+	for name := range s.peers {
+		if err := s.drop(ctx, name); err != nil {
+			errs = append(errs, err)
 		}
-		delete(s.peers, name)
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -211,4 +212,32 @@ func TestApplyRefuses(t *testing.T) {
 	if st := s.Status(ctx); len(st) != 1 || st[0].Peer != "ok" {
 		t.Errorf("Status = %+v, want the one good peer", st)
 	}
+}
+
+// TestResetReusesServers: GoBGP servers are never freed, so resetting a
+// peer again and again must reuse them rather than pile them up.
+func TestResetReusesServers(t *testing.T) {
+	ctx := context.Background()
+	s := session.New(session.Options{})
+	defer s.Close(ctx)
+	// Nobody listens there: the session stays in Active, which is enough.
+	c := session.PeerConfig{Name: "p", MyASN: 1, PeerASN: 2, Address: netip.MustParseAddr("127.0.0.1"),
+		Port: freePort(t, "127.0.0.1"), RouterID: netip.MustParseAddr("10.0.0.1"), HoldTime: 9 * time.Second, KeepaliveTime: 3 * time.Second}
+	if err := s.Apply(ctx, []session.PeerConfig{c}, nil); err != nil {
+		t.Fatal(err)
+	}
+	base := runtime.NumGoroutine()
+	for i := range 30 {
+		c.HoldTime = time.Duration(10+i) * time.Second
+		if err := s.Apply(ctx, []session.PeerConfig{c}, routes.Plan{"p": {route("192.0.2.1/32")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Stopped sessions' goroutines wind down asynchronously.
+	eventually(t, 5*time.Second, "goroutines", func() error {
+		if n := runtime.NumGoroutine(); n > base+5 {
+			return fmt.Errorf("%d goroutines after 30 resets, %d after the first session", n, base)
+		}
+		return nil
+	})
 }
