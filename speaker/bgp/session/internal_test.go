@@ -54,6 +54,7 @@ func TestExplain(t *testing.T) {
 		want   string
 	}{
 		{"failed to connect", gobgplog.Fields{"Error": errors.New("connection refused")}, "cannot connect to 10.0.0.1 port 179: connection refused"},
+		{"failed to connect", gobgplog.Fields{"Error": errors.New("dial tcp: i/o timeout")}, "cannot connect to 10.0.0.1 port 179: dial tcp: i/o timeout"},
 		{"hold timer expired", nil, "the peer sent nothing for the hold time; the session was closed"},
 		{"sent notification", gobgplog.Fields{"Data": bgp.NewMessageError(bgp.BGP_ERROR_OPEN_MESSAGE_ERROR, bgp.BGP_ERROR_SUB_BAD_PEER_AS, nil, "as number mismatch expected 65001, received 65002").(*bgp.MessageError)},
 			"the peer's AS number does not match peerASN 65001 (as number mismatch expected 65001, received 65002); closed the session"},
@@ -66,5 +67,10 @@ func TestExplain(t *testing.T) {
 		if got := explain(p, tc.msg, tc.fields); got != tc.want {
 			t.Errorf("explain(%q, %v) = %q, want %q", tc.msg, tc.fields, got, tc.want)
 		}
+	}
+	p.Password = "pw"
+	got := explain(p, "failed to connect", gobgplog.Fields{"Error": errors.New("dial tcp: i/o timeout")})
+	if want := "cannot connect to 10.0.0.1 port 179: dial tcp: i/o timeout (a TCP MD5 password the peer does not share looks like this)"; got != want {
+		t.Errorf("with a password: %q, want %q", got, want)
 	}
 }

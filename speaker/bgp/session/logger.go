@@ -81,7 +81,12 @@ func (l *logger) note(msg string, f gobgplog.Fields) {
 func explain(p PeerConfig, msg string, f gobgplog.Fields) string {
 	switch msg {
 	case "failed to connect":
-		return fmt.Sprintf("cannot connect to %s port %d: %v", p.Address, p.Port, f["Error"])
+		s := fmt.Sprintf("cannot connect to %s port %d: %v", p.Address, p.Port, f["Error"])
+		if p.Password != "" && strings.Contains(fmt.Sprint(f["Error"]), "timeout") {
+			// A peer drops SYNs whose MD5 signature it cannot verify.
+			s += " (a TCP MD5 password the peer does not share looks like this)"
+		}
+		return s
 	case "hold timer expired":
 		return "the peer sent nothing for the hold time; the session was closed"
 	case "sent notification":

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,8 +24,9 @@ type router struct {
 }
 
 // newRouter starts a router of AS asn listening on addr (127.0.0.1 or ::1)
-// for one passive neighbor, the speaker, of AS speakerASN.
-func newRouter(t *testing.T, asn uint32, addr string, speakerASN uint32) *router {
+// for one passive neighbor, the speaker at addr, of AS speakerASN; mod
+// changes that neighbor.
+func newRouter(t *testing.T, asn uint32, addr string, speakerASN uint32, mod ...func(*api.Peer)) *router {
 	t.Helper()
 	r := &router{srv: server.NewBgpServer(), addr: netip.MustParseAddr(addr), port: freePort(t, addr)}
 	go r.srv.Serve()
@@ -38,11 +40,15 @@ func newRouter(t *testing.T, asn uint32, addr string, speakerASN uint32) *router
 	if r.addr.Is6() {
 		fam = &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
 	}
-	if err := r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+	n := &api.Peer{
 		Conf:      &api.PeerConf{NeighborAddress: addr, PeerAsn: speakerASN},
 		Transport: &api.Transport{PassiveMode: true},
 		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}},
-	}}); err != nil {
+	}
+	for _, f := range mod {
+		f(n)
+	}
+	if err := r.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: n}); err != nil {
 		t.Fatalf("router: AddPeer: %v", err)
 	}
 	t.Cleanup(r.srv.Stop)
@@ -114,6 +120,21 @@ func decode(t *testing.T, attrs []*anypb.Any) seen {
 		}
 	}
 	return s
+}
+
+// remoteCaps returns the capabilities the speaker sent, by type name.
+func (r *router) remoteCaps(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	err := r.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
+		for _, c := range p.GetState().GetRemoteCap() {
+			out = append(out, c.TypeUrl[strings.LastIndex(c.TypeUrl, ".")+1:])
+		}
+	})
+	if err != nil {
+		t.Fatalf("router: ListPeer: %v", err)
+	}
+	return out
 }
 
 // session returns the router's view of its neighbor: state and when it

@@ -3,8 +3,10 @@ package session_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +14,10 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	api "github.com/osrg/gobgp/v3/api"
 	"github.com/portico-lb/portico/speaker/bgp/routes"
 	"github.com/portico-lb/portico/speaker/bgp/session"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -240,4 +244,80 @@ func TestResetReusesServers(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestSessionOptions: source address, graceful restart and eBGP multihop
+// reach the wire.
+func TestSessionOptions(t *testing.T) {
+	ctx := context.Background()
+	// The router expects the speaker at 127.0.0.2.
+	r := newRouter(t, ispASN, "127.0.0.1", speakerASN, func(n *api.Peer) {
+		n.Conf.NeighborAddress = "127.0.0.2"
+		n.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: 120}
+		n.AfiSafis[0].MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
+	})
+	s := session.New(session.Options{Logger: testr.New(t)})
+	t.Cleanup(func() { s.Close(context.Background()) })
+	c := peerTo("tor", r, ispASN)
+	c.SourceAddress = netip.MustParseAddr("127.0.0.2")
+	c.GracefulRestart = true
+	c.EBGPMultiHop = true
+	if err := s.Apply(ctx, []session.PeerConfig{c}, routes.Plan{"tor": {route("192.0.2.1/32")}}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	hasRoutes(t, r, waitUp, map[netip.Prefix]seen{netip.MustParsePrefix("192.0.2.1/32"): {NextHop: "127.0.0.2"}})
+	if caps := r.remoteCaps(t); !slices.Contains(caps, "GracefulRestartCapability") {
+		t.Errorf("capabilities the speaker sent: %v, want GracefulRestartCapability", caps)
+	}
+}
+
+// requireMD5 skips unless the kernel supports TCP MD5 signatures
+// (CONFIG_TCP_MD5SIG); sandboxes often lack it.
+func requireMD5(t *testing.T) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Skipf("no loopback listener: %v", err)
+	}
+	defer l.Close()
+	raw, err := l.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	raw.Control(func(fd uintptr) {
+		sig := unix.TCPMD5Sig{Keylen: 2}
+		sig.Addr.Family = unix.AF_INET
+		copy(sig.Key[:], "pw")
+		serr = unix.SetsockoptTCPMD5Sig(int(fd), unix.IPPROTO_TCP, unix.TCP_MD5SIG, &sig)
+	})
+	if serr != nil {
+		t.Skipf("this kernel refuses TCP MD5 signatures: %v", serr)
+	}
+}
+
+// TestPassword: a shared TCP MD5 password brings the session up; a wrong
+// one keeps it down with a status that hints at the password.
+func TestPassword(t *testing.T) {
+	requireMD5(t)
+	ctx := context.Background()
+	r := newRouter(t, ispASN, "127.0.0.1", speakerASN, func(n *api.Peer) { n.Conf.AuthPassword = "right" })
+	s := session.New(session.Options{Logger: testr.New(t)})
+	t.Cleanup(func() { s.Close(context.Background()) })
+	c := peerTo("tor", r, ispASN)
+	c.Password = "wrong"
+	if err := s.Apply(ctx, []session.PeerConfig{c}, routes.Plan{"tor": {route("192.0.2.1/32")}}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	eventually(t, waitUp, "status", func() error {
+		if st := statusOf(t, s, "tor"); !strings.Contains(st.LastError, "password") || st.State == "Established" {
+			return fmt.Errorf("%+v", st)
+		}
+		return nil
+	})
+	c.Password = "right"
+	if err := s.Apply(ctx, []session.PeerConfig{c}, routes.Plan{"tor": {route("192.0.2.1/32")}}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	hasRoutes(t, r, waitUp, map[netip.Prefix]seen{netip.MustParsePrefix("192.0.2.1/32"): {NextHop: "127.0.0.1"}})
 }
