@@ -27,6 +27,13 @@
 // StartBgp with a fresh RIB) for the next peer: the number of servers is the
 // largest number of peers held at once, however often peers change.
 //
+// Known flaw of GoBGP v3.37.0: StartBgp writes two package-level variables
+// (table.SelectionOptions, table.UseMultiplePaths) that other servers read
+// while they process routes, so `go test -race` reports a race whenever a
+// second server starts in the process (the tests' routers included). Every
+// server here writes the same defaults; a fix belongs upstream, or in one
+// server per process once GoBGP can give neighbors their own router ID.
+//
 // No server listens: every session dials out (GoBGP's ListenPort -1).
 // Close and removed peers end with a Cease NOTIFICATION (GoBGP's StopBgp,
 // subcode Peer De-configured), so routers withdraw at once rather than at
