@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -672,5 +673,77 @@ func TestCredentialsProblems(t *testing.T) {
 	eventually(t, 5*time.Second, readyMessage(v1beta1.LabelCredentials+"=true"))
 	if s, _ := slicesOf(t, ns, es.Name); strings.Contains(strings.Join(s, ","), "=true") {
 		t.Errorf("published as ready without credentials: %v", s)
+	}
+}
+
+// TestEventsOnTransitionsOnly: each target turning healthy is named in one
+// Event, never repeated while nothing changes, also when both targets of
+// an ExternalService share an address (Events name the address:port).
+func TestEventsOnTransitionsOnly(t *testing.T) {
+	needServer(t)
+	ns := newNamespace(t)
+	ip := hostAddr(t, false)
+	a, b := listen(t, ip), listen(t, ip)
+	es := &v1beta1.ExternalService{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pair"},
+		Spec: v1beta1.ExternalServiceSpec{
+			Ports:       []v1beta1.ExternalServicePort{{Port: 6379}},
+			Endpoints:   []v1beta1.ExternalEndpoint{{Address: ip.String(), Port: int32(a.addr.Port())}, {Address: ip.String(), Port: int32(b.addr.Port())}},
+			HealthCheck: fastCheck(),
+		},
+	}
+	es.Spec.HealthCheck.HealthyThreshold = 2
+	create(t, es)
+	// A second ExternalService on the other listener, so that two
+	// ExternalServices turn healthy at about the same time.
+	other := es.DeepCopy()
+	other.Name, other.ResourceVersion = "pair-b", ""
+	create(t, other)
+	for _, name := range []string{"pair", "pair-b"} {
+		eventually(t, 10*time.Second, func() string {
+			if getES(t, ns, name).Status.ReadyTargets != 2 {
+				return name + " not ready"
+			}
+			return ""
+		})
+	}
+	// Occurrences of TargetHealthy per ExternalService (an Event of a
+	// series counts its series), and the addresses the notes name.
+	healthy := func() (map[string]int32, map[string]int) {
+		var list eventsv1.EventList
+		if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		count, named := map[string]int32{}, map[string]int{}
+		for _, e := range list.Items {
+			if e.Reason != "TargetHealthy" {
+				continue
+			}
+			n := int32(1)
+			if e.Series != nil {
+				n = e.Series.Count
+			}
+			count[e.Regarding.Name] += n
+			for _, l := range []*listener{a, b} {
+				if strings.Contains(e.Note, l.addr.String()) {
+					named[e.Regarding.Name]++
+				}
+			}
+		}
+		return count, named
+	}
+	time.Sleep(2 * time.Second) // the recorder sends asynchronously
+	count, named := healthy()
+	for _, name := range []string{"pair", "pair-b"} {
+		// Both targets turning healthy in one status write are one Event
+		// naming both; in two writes, two occurrences (events.k8s.io keeps
+		// the first note of a series). Never more.
+		if !(count[name] == 1 && named[name] == 2) && !(count[name] == 2 && named[name] >= 1) {
+			t.Errorf("%s: %d TargetHealthy occurrences naming %d targets, want 1 naming both or 2", name, count[name], named[name])
+		}
+	}
+	time.Sleep(3 * time.Second)
+	if again, _ := healthy(); again["pair"] != count["pair"] || again["pair-b"] != count["pair-b"] {
+		t.Errorf("TargetHealthy recorded again while nothing changed: %v then %v", count, again)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -241,33 +242,52 @@ func (r *Reconciler) writeStatus(ctx context.Context, es *v1beta1.ExternalServic
 	return nil
 }
 
-// recordTransitions records an Event for each change worth a human's
-// attention: a target's health, the primary, a split brain, a refusal, an
-// object that is not Portico's.
+// recordTransitions records an Event for each kind of change worth a
+// human's attention: targets turning healthy, unhealthy, refused or
+// refusing credentials, the primary moving, a split brain, an object that
+// is not Portico's. Targets that change the same way in one status write
+// share one Event: events.k8s.io merges Events of one reason about one
+// object into a series keeping only the first note, so one Event per
+// target would hide all but the first address.
 func (r *Reconciler) recordTransitions(old, es *v1beta1.ExternalService) {
-	before := map[string]v1beta1.TargetStatus{}
+	before := map[string]v1beta1.TargetHealth{}
 	for _, e := range old.Status.Endpoints {
 		for _, t := range e.Targets {
-			before[t.IP] = t
+			before[targetKey(e, t)] = t.Health
 		}
 	}
+	changed := map[v1beta1.TargetHealth][]string{}
+	errs := map[v1beta1.TargetHealth][]string{}
 	for _, e := range es.Status.Endpoints {
 		for _, t := range e.Targets {
-			b, seen := before[t.IP]
-			if seen && b.Health == t.Health {
+			k := targetKey(e, t)
+			if h, seen := before[k]; seen && h == t.Health {
 				continue
 			}
-			switch t.Health {
-			case v1beta1.TargetHealthy:
-				r.recorder.Eventf(es, nil, corev1.EventTypeNormal, "TargetHealthy", "Probe", "%s is healthy", t.IP)
-			case v1beta1.TargetUnhealthy:
-				r.recorder.Eventf(es, nil, corev1.EventTypeWarning, "TargetUnhealthy", "Probe", "%s is unhealthy: %s", t.IP, t.LastError)
-			case v1beta1.TargetAuthFailed:
-				r.recorder.Eventf(es, nil, corev1.EventTypeWarning, v1beta1.ReasonAuthFailed, "Probe", "%s refused the credentials: %s", t.IP, t.LastError)
-			case v1beta1.TargetRefused:
-				r.recorder.Eventf(es, nil, corev1.EventTypeWarning, v1beta1.ReasonTargetRefused, "Resolve", "%s", t.LastError)
+			changed[t.Health] = append(changed[t.Health], k)
+			if t.LastError != "" {
+				errs[t.Health] = append(errs[t.Health], k+": "+t.LastError)
 			}
 		}
+	}
+	note := func(parts []string) string {
+		s := strings.Join(parts, "; ")
+		if len(s) > 900 { // an Event's note holds 1 kB
+			s = s[:900] + "…"
+		}
+		return s
+	}
+	if ts := changed[v1beta1.TargetHealthy]; len(ts) > 0 {
+		r.recorder.Eventf(es, nil, corev1.EventTypeNormal, "TargetHealthy", "Probe", "healthy: %s", note(ts))
+	}
+	if ts := errs[v1beta1.TargetUnhealthy]; len(ts) > 0 {
+		r.recorder.Eventf(es, nil, corev1.EventTypeWarning, "TargetUnhealthy", "Probe", "unhealthy: %s", note(ts))
+	}
+	if ts := errs[v1beta1.TargetAuthFailed]; len(ts) > 0 {
+		r.recorder.Eventf(es, nil, corev1.EventTypeWarning, v1beta1.ReasonAuthFailed, "Probe", "credentials refused: %s", note(ts))
+	}
+	if ts := errs[v1beta1.TargetRefused]; len(ts) > 0 {
+		r.recorder.Eventf(es, nil, corev1.EventTypeWarning, v1beta1.ReasonTargetRefused, "Resolve", "%s", note(ts))
 	}
 	if old.Status.Primary != es.Status.Primary && es.Status.Primary != "" {
 		r.recorder.Eventf(es, nil, corev1.EventTypeNormal, "PrimaryChanged", "Elect", "primary is %s (was %q)", es.Status.Primary, old.Status.Primary)
@@ -282,4 +302,12 @@ func (r *Reconciler) recordTransitions(old, es *v1beta1.ExternalService) {
 			r.recorder.Eventf(es, nil, corev1.EventTypeWarning, c.Reason, "Reconcile", "%s", c.Message)
 		}
 	}
+}
+
+// targetKey names a target in status as address:port.
+func targetKey(e v1beta1.ExternalEndpointStatus, t v1beta1.TargetStatus) string {
+	if a, err := netip.ParseAddr(t.IP); err == nil {
+		return netip.AddrPortFrom(a, uint16(e.Port)).String()
+	}
+	return t.IP
 }

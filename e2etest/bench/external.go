@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -36,6 +38,9 @@ type ExternalOptions struct {
 	Verbose bool
 	// Keep leaves the logs in place.
 	Keep bool
+	// Profile, when set, is where a CPU profile of the controller during
+	// the steady window is written (go tool pprof reads it).
+	Profile string
 }
 
 const (
@@ -79,7 +84,15 @@ func External(ctx context.Context, o ExternalOptions, w io.Writer) (err error) {
 	}()
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cl, err := cluster.Start(sctx, cluster.Options{Nodes: 1, NoKubeProxy: true, Dir: filepath.Join(dir, "cluster")})
+	var ctrlArgs []string
+	pprofAddr := ""
+	if o.Profile != "" {
+		if pprofAddr, err = freeLocalAddr(); err != nil {
+			return err
+		}
+		ctrlArgs = append(ctrlArgs, "--pprof-bind-address", pprofAddr)
+	}
+	cl, err := cluster.Start(sctx, cluster.Options{Nodes: 1, NoKubeProxy: true, Dir: filepath.Join(dir, "cluster"), ControllerArgs: ctrlArgs})
 	if err != nil {
 		return err
 	}
@@ -88,7 +101,7 @@ func External(ctx context.Context, o ExternalOptions, w io.Writer) (err error) {
 			err = fmt.Errorf("bench: stopping the cluster: %w", serr)
 		}
 	}()
-	b := &externalBench{o: o, cl: cl, dir: dir, r: report{w}}
+	b := &externalBench{o: o, cl: cl, dir: dir, r: report{w}, pprof: pprofAddr}
 	if b.clients, err = newClients(cl.Config); err != nil {
 		return err
 	}
@@ -124,6 +137,7 @@ type externalBench struct {
 	dir     string
 	r       report
 	dbs     []*redisHost
+	pprof   string // the controller's pprof address, when profiling
 }
 
 // redisHost is a real redis-server in a lab host of its own.
@@ -418,7 +432,14 @@ func (b *externalBench) scale(ctx context.Context) error {
 	perES := externalWrites(creation) / float64(b.o.Services)
 	b.r.line("controller API writes per ExternalService created", "%.1f (Service, slices, status, events)", perES)
 
-	time.Sleep(5 * time.Second) // let the last transitions land
+	// The last transitions' Events may still be on their way (the events
+	// library retries a series patch whose Event is not created yet): the
+	// steady window starts once 5 s pass without a write.
+	settled := time.Now()
+	if err := b.quiet(ctx, 5*time.Second, 2*time.Minute); err != nil {
+		return err
+	}
+	b.r.line("writes settled after the last target turned ready", "%s", seconds(time.Since(settled)))
 	ctrl := b.cl.Controller()
 	u0, err := liveUsage(ctrl)
 	if err != nil {
@@ -429,10 +450,21 @@ func (b *externalBench) scale(ctx context.Context) error {
 		return err
 	}
 	t0 := time.Now()
+	profiled := make(chan error, 1)
+	if b.pprof != "" {
+		go func() { profiled <- saveProfile(ctx, b.pprof, b.o.Steady-time.Second, b.o.Profile) }()
+	} else {
+		profiled <- nil
+	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(b.o.Steady):
+	}
+	if err := <-profiled; err != nil {
+		b.r.note("profile: %v", err)
+	} else if b.pprof != "" {
+		b.r.note("CPU profile of the steady window: %s (go tool pprof -top %s)", b.o.Profile, b.o.Profile)
 	}
 	u1, err := liveUsage(ctrl)
 	if err != nil {
@@ -452,8 +484,34 @@ func (b *externalBench) scale(ctx context.Context) error {
 	b.r.line("API writes per minute while nothing changes", "%.1f  (goal 0)  %s", steady, verdict(steady == 0))
 	if steady != 0 {
 		b.r.writes("writes while nothing changes", w1.minus(w0))
+		b.recentEvents(ctx, t0)
 	}
 	return nil
+}
+
+// quiet waits until span passes with no write of the reconciler's.
+func (b *externalBench) quiet(ctx context.Context, span, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	last, err := scrapeWrites(ctx, b.clients.metrics)
+	if err != nil {
+		return err
+	}
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(span):
+		}
+		now, err := scrapeWrites(ctx, b.clients.metrics)
+		if err != nil {
+			return err
+		}
+		if externalWrites(now.minus(last)) == 0 {
+			return nil
+		}
+		last = now
+	}
+	return fmt.Errorf("bench: the controller still writes %s after every target is ready", limit)
 }
 
 // externalWrites counts the writes the ExternalService reconciler makes:
@@ -480,3 +538,71 @@ func currentRSS(pid int) int64 {
 }
 
 func slicesMax(ds []time.Duration) time.Duration { return percentile(ds, 100) }
+
+// recentEvents prints the Events updated since t0, counted by who reported
+// them, why and about what, to tell which component keeps writing.
+func (b *externalBench) recentEvents(ctx context.Context, t0 time.Time) {
+	list, err := b.clients.fast.EventsV1().Events("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.r.note("events: %v", err)
+		return
+	}
+	counts := map[string]int32{}
+	for _, e := range list.Items {
+		last := e.EventTime.Time
+		if e.Series != nil {
+			last = e.Series.LastObservedTime.Time
+		}
+		if last.Before(t0) && e.Series == nil {
+			continue
+		}
+		key := fmt.Sprintf("%s %s %s %s/%s: %s", e.ReportingController, e.Reason, e.Regarding.Kind, e.Regarding.Namespace, e.Regarding.Name, e.Note)
+		n := int32(1)
+		if e.Series != nil {
+			n = e.Series.Count
+		}
+		counts[key] += n
+	}
+	shown := 0
+	for k, n := range counts {
+		if shown == 10 {
+			break
+		}
+		b.r.note("    event ×%d %s", n, k)
+		shown++
+	}
+}
+
+func freeLocalAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// saveProfile fetches a CPU profile of d from the pprof server at addr.
+func saveProfile(ctx context.Context, addr string, d time.Duration, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -28,6 +28,7 @@ func main() {
 		leaderElect = flag.Bool("leader-elect", false, "elect a leader so only one replica assigns addresses")
 		metricsAddr = flag.String("metrics-bind-address", ":8080", "Prometheus metrics address; 0 disables")
 		probeAddr   = flag.String("health-probe-bind-address", ":8081", "healthz/readyz address; 0 disables")
+		pprofAddr   = flag.String("pprof-bind-address", "0", "net/http/pprof address for profiling; 0 disables")
 		qps         = flag.Float64("kube-api-qps", 500, "client-side QPS limit towards the API server")
 		burst       = flag.Int("kube-api-burst", 1000, "client-side burst towards the API server")
 		zapOpts     = zap.Options{}
@@ -59,6 +60,7 @@ func main() {
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
 		HealthProbeBindAddress:  *probeAddr,
+		PprofBindAddress:        *pprofAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "portico-controller",
 		LeaderElectionNamespace: *namespace,

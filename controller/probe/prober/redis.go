@@ -36,7 +36,7 @@ var _ Prober = (*Redis)(nil)
 func (r *Redis) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 	start := time.Now()
 	if c, opened, ok := r.sessions.take(addr, r.Reuse); ok {
-		res := r.check(ctx, start, c)
+		res := r.check(ctx, start, c, false)
 		if res.Outcome == probe.Success {
 			r.sessions.put(addr, c, opened)
 			return res
@@ -53,7 +53,7 @@ func (r *Redis) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 		return res
 	}
 	opened := time.Now()
-	res = r.check(ctx, start, c)
+	res = r.check(ctx, start, c, true)
 	if res.Outcome == probe.Success && r.Reuse > 0 {
 		r.sessions.put(addr, c, opened)
 	} else {
@@ -129,10 +129,15 @@ func (c *redisConn) Close() error {
 	return err
 }
 
-// check runs PING and ROLE on c.
-func (r *Redis) check(ctx context.Context, start time.Time, c *redisConn) probe.Result {
-	if err := c.Ping(ctx).Err(); err != nil {
-		return r.failed(start, "PING", err)
+// check runs PING (on a fresh connection) and ROLE on c. On a kept
+// connection ROLE alone decides: its reply proves the server answers
+// commands as well as a PONG would, and one round trip instead of two
+// halves the system calls, most of a probe's CPU at 1000 probes/s.
+func (r *Redis) check(ctx context.Context, start time.Time, c *redisConn, fresh bool) probe.Result {
+	if fresh {
+		if err := c.Ping(ctx).Err(); err != nil {
+			return r.failed(start, "PING", err)
+		}
 	}
 	reply, err := c.Do(ctx, "ROLE").Slice()
 	if err != nil {

@@ -114,6 +114,7 @@ func external(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.Steady, "steady", time.Minute, "how long the scale run measures CPU and API writes")
 	fs.BoolVar(&o.Verbose, "v", false, "print every repetition")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the logs")
+	fs.StringVar(&o.Profile, "profile", "", "write a CPU profile of the controller during the steady window to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
