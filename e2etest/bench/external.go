@@ -205,16 +205,39 @@ type readyOf map[string]bool
 type sliceWatch struct {
 	w     watch.Interface
 	state map[string]readyOf // slice name → flags
+	// open lists the slices into state and watches from there on; the
+	// API server ends watches now and then.
+	open func(ctx context.Context) error
 }
 
 func (b *externalBench) watchSlices(ctx context.Context, name string) (*sliceWatch, error) {
-	w, err := b.clients.watch.DiscoveryV1().EndpointSlices(externalNS).Watch(ctx, metav1.ListOptions{
-		LabelSelector: discoveryv1.LabelServiceName + "=" + name,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("watching slices of %s: %w", name, err)
+	sw := &sliceWatch{state: map[string]readyOf{}}
+	sel := metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name}
+	sw.open = func(ctx context.Context) error {
+		list, err := b.clients.fast.DiscoveryV1().EndpointSlices(externalNS).List(ctx, sel)
+		if err != nil {
+			return fmt.Errorf("listing slices of %s: %w", name, err)
+		}
+		sw.state = map[string]readyOf{}
+		for i := range list.Items {
+			sw.record(&list.Items[i])
+		}
+		o := sel
+		o.ResourceVersion = list.ResourceVersion
+		if sw.w, err = b.clients.watch.DiscoveryV1().EndpointSlices(externalNS).Watch(ctx, o); err != nil {
+			return fmt.Errorf("watching slices of %s: %w", name, err)
+		}
+		return nil
 	}
-	return &sliceWatch{w: w, state: map[string]readyOf{}}, nil
+	return sw, sw.open(ctx)
+}
+
+func (s *sliceWatch) record(sl *discoveryv1.EndpointSlice) {
+	r := readyOf{}
+	for _, e := range sl.Endpoints {
+		r[e.Addresses[0]] = e.Conditions.Ready != nil && *e.Conditions.Ready
+	}
+	s.state[sl.Name] = r
 }
 
 // until reads events until ok holds for the merged flags, returning when
@@ -242,7 +265,13 @@ func (s *sliceWatch) until(ctx context.Context, limit time.Duration, ok func(rea
 			return time.Time{}, fmt.Errorf("slices did not reach the expected state within %s (last %v)", limit, s.state)
 		case ev, open := <-s.w.ResultChan():
 			if !open {
-				return time.Time{}, fmt.Errorf("slice watch closed")
+				if err := s.open(ctx); err != nil {
+					return time.Time{}, err
+				}
+				if check() {
+					return time.Now(), nil
+				}
+				continue
 			}
 			at := time.Now()
 			sl, isSlice := ev.Object.(*discoveryv1.EndpointSlice)
@@ -252,11 +281,7 @@ func (s *sliceWatch) until(ctx context.Context, limit time.Duration, ok func(rea
 			if ev.Type == watch.Deleted {
 				delete(s.state, sl.Name)
 			} else {
-				r := readyOf{}
-				for _, e := range sl.Endpoints {
-					r[e.Addresses[0]] = e.Conditions.Ready != nil && *e.Conditions.Ready
-				}
-				s.state[sl.Name] = r
+				s.record(sl)
 			}
 			if check() {
 				return at, nil
