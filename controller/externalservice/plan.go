@@ -74,11 +74,23 @@ type sliceContent struct {
 }
 
 // probePort is the port the entry's targets are probed and published on.
+// It is 0, and the entry has no target, when nothing names a port (the
+// API server refuses such an object; the controller must not crash on one
+// stored before the rule existed).
 func probePort(spec *v1beta1.ExternalServiceSpec, e v1beta1.ExternalEndpoint) uint16 {
-	if e.Port != 0 {
+	// An entry's own port replaces the only port's; with several ports
+	// (refused at admission) it is ignored.
+	if e.Port > 0 && e.Port <= 65535 && len(spec.Ports) == 1 {
 		return uint16(e.Port)
 	}
-	return uint16(servicePortTarget(spec.Ports[0]))
+	if len(spec.Ports) == 0 {
+		return 0
+	}
+	p := servicePortTarget(spec.Ports[0])
+	if p <= 0 || p > 65535 {
+		return 0
+	}
+	return uint16(p)
 }
 
 func servicePortTarget(p v1beta1.ExternalServicePort) int32 {
@@ -96,6 +108,9 @@ func targetsOf(es *v1beta1.ExternalService, in inputs) []target {
 	seen := map[netip.AddrPort]bool{}
 	for i, e := range es.Spec.Endpoints {
 		port := probePort(&es.Spec, e)
+		if port == 0 {
+			continue
+		}
 		var addrs []netip.Addr
 		if a, err := netip.ParseAddr(e.Address); err == nil {
 			addrs = []netip.Addr{a}
