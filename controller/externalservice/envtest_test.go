@@ -32,7 +32,10 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
+	"github.com/portico-lb/portico/controller/probe"
+	"github.com/portico-lb/portico/controller/probe/resolver"
 	"github.com/portico-lb/portico/internal/kubeapi"
+	"github.com/portico-lb/portico/internal/realserver"
 )
 
 // The integration tier: one real kube-apiserver + etcd for the package and
@@ -45,7 +48,32 @@ var (
 	k8s        client.Client
 	scheme     = runtime.NewScheme()
 	running    *Controller
+	// resolvers lets a test point the controller's DNS lookups for its
+	// names at a real dnsmasq of its own.
+	resolvers = &byName{r: map[string]Resolver{}}
 )
+
+// byName sends a lookup to the resolver registered for the name.
+type byName struct {
+	mu sync.Mutex
+	r  map[string]Resolver
+}
+
+func (b *byName) set(name string, r Resolver) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.r[name] = r
+}
+
+func (b *byName) Resolve(ctx context.Context, name string) (resolver.Answer, error) {
+	b.mu.Lock()
+	r, ok := b.r[name]
+	b.mu.Unlock()
+	if !ok {
+		return resolver.Answer{}, fmt.Errorf("no test resolver for %q", name)
+	}
+	return r.Resolve(ctx, name)
+}
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
@@ -98,7 +126,11 @@ func startController() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if running, err = New(mgr, Options{NodeCIDRs: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}}); err != nil {
+	if running, err = New(mgr, Options{
+		NodeCIDRs: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")},
+		Resolver:  resolvers,
+		DNS:       probe.DNSPolicy{MinTTL: time.Second, MaxTTL: time.Minute, Grace: 4 * time.Second},
+	}); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -752,4 +784,61 @@ func TestEventsOnTransitionsOnly(t *testing.T) {
 	if again, _ := healthy(); again["pair"] != count["pair"] || again["pair-b"] != count["pair-b"] {
 		t.Errorf("TargetHealthy recorded again while nothing changed: %v then %v", count, again)
 	}
+}
+
+// TestDNSName: a name served by a real dnsmasq is resolved to both its
+// addresses, a changed answer is followed on its TTL, and a name that
+// stops resolving keeps its last addresses for the grace period, then
+// loses them — each step said in status.
+func TestDNSName(t *testing.T) {
+	needServer(t)
+	ns := newNamespace(t)
+	name := "db-" + ns + ".test."
+	a1, a2, a3 := netip.MustParseAddr("192.0.2.71"), netip.MustParseAddr("192.0.2.72"), netip.MustParseAddr("192.0.2.73")
+	d := realserver.StartDNS(t, realserver.DNSOptions{TTL: time.Second, Records: map[string][]netip.Addr{name: {a1, a2}}})
+	resolvers.set(name, resolver.New(resolver.Options{ResolvConf: d.ResolvConf(t), Port: d.Addr.Port()}))
+	es := &v1beta1.ExternalService{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "byname"},
+		Spec: v1beta1.ExternalServiceSpec{
+			Ports:       []v1beta1.ExternalServicePort{{Port: 5432}},
+			Endpoints:   []v1beta1.ExternalEndpoint{{Address: name}},
+			HealthCheck: v1beta1.HealthCheck{Type: v1beta1.HealthCheckNone},
+		},
+	}
+	create(t, es)
+	slicesAre := func(w string) func() string {
+		return func() string {
+			if got, _ := slicesOf(t, ns, es.Name); strings.Join(got, ",") != w {
+				return fmt.Sprintf("slices %v, want %s", got, w)
+			}
+			return ""
+		}
+	}
+	eventually(t, 10*time.Second, slicesAre(want("192.0.2.71:5432=true", "192.0.2.72:5432=true")))
+	st := getES(t, ns, es.Name).Status.Endpoints[0]
+	if len(st.Targets) != 2 || st.ResolvedAt == nil || st.Message != "" {
+		t.Errorf("status of the name: %+v", st)
+	}
+
+	d.SetRecords(t, map[string][]netip.Addr{name: {a3}})
+	eventually(t, 10*time.Second, slicesAre("192.0.2.73:5432=true"))
+
+	d.Kill()
+	eventually(t, 10*time.Second, func() string {
+		m := getES(t, ns, es.Name).Status.Endpoints[0].Message
+		if !strings.Contains(m, "keeping the last addresses until") {
+			return fmt.Sprintf("message %q, want the grace period said", m)
+		}
+		if got, _ := slicesOf(t, ns, es.Name); strings.Join(got, ",") != "192.0.2.73:5432=true" {
+			return fmt.Sprintf("slices %v during the grace period", got)
+		}
+		return ""
+	})
+	eventually(t, 15*time.Second, func() string {
+		st := getES(t, ns, es.Name).Status.Endpoints[0]
+		if !strings.HasPrefix(st.Message, "does not resolve") || len(st.Targets) != 0 {
+			return fmt.Sprintf("after the grace period: %+v", st)
+		}
+		return slicesAre("")()
+	})
 }
