@@ -265,7 +265,10 @@ func testWrongCredentials(t *testing.T, c *cluster.Cluster, db *realserver.Maria
 func testRefused(t *testing.T, c *cluster.Cluster, db *realserver.MariaDB) {
 	x := newExtTest(t, c)
 	svcRange := serviceRange(t, c)
-	inRange := svcRange.Addr().Next().Next().Next().Next().Next().Next().Next().Next().Next().Next()
+	inRange := svcRange.Addr()
+	for range 10 { // 10.96.0.10, where a cluster DNS would be
+		inRange = inRange.Next()
+	}
 	node := c.Lab.Nodes[0].IPv4
 	es := x.externalService("sneaky", 3306, v1beta1.HealthCheckMySQL, inRange.String(), node.String(), db.Addr.Addr().String())
 	x.create(es)
