@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -170,7 +171,9 @@ func testMySQLPrimary(t *testing.T, c *cluster.Cluster, a, b *realserver.MariaDB
 
 // testDNSName: a name served by dnsmasq on its own lab host resolves to
 // both Redis servers; the status lists both resolved targets, the slice
-// both as ready, and a change of the records is followed.
+// both as ready, and a change of the records is followed, as is the
+// server's death (the last addresses kept) and its return with another
+// TTL.
 func testDNSName(t *testing.T, c *cluster.Cluster, pl realserver.Place, a, b *realserver.Redis) {
 	x := newExtTest(t, c)
 	srv := realserver.StartDNS(t, realserver.DNSOptions{Place: pl, TTL: time.Second,
@@ -205,4 +208,29 @@ func testDNSName(t *testing.T, c *cluster.Cluster, pl realserver.Place, a, b *re
 		return nil
 	})
 	t.Logf("records changed: the slice followed in %v (the controller re-resolves every max(TTL, 5 s))", time.Since(changed).Round(time.Millisecond))
+
+	// A DNS outage keeps the last addresses, for the grace period, and
+	// says so; the server back with another TTL and both records again is
+	// followed.
+	srv.Kill()
+	killed := time.Now()
+	x.waitStatus(es.Name, 5*time.Second+3*time.Second, "the name's last address kept", func(st v1beta1.ExternalServiceStatus) error {
+		if len(st.Endpoints) != 1 || !strings.Contains(st.Endpoints[0].Message, "keeping the last addresses") {
+			return fmt.Errorf("endpoints %+v", st.Endpoints)
+		}
+		return nil
+	})
+	if got, err := x.sliceState(es.Name); err != nil || got != slice(b.Addr.Addr(), 6379, true) {
+		t.Errorf("with the DNS server dead the slices say %q (%v), want the last address kept", got, err)
+	}
+	t.Logf("DNS server killed: stale after %v, address kept", time.Since(killed).Round(time.Millisecond))
+	srv.SetTTL(t, 2*time.Second)
+	srv.SetRecords(t, map[string][]netip.Addr{"redis.test": {a.Addr.Addr(), b.Addr.Addr()}})
+	x.waitSlices(es.Name, entries(slice(a.Addr.Addr(), 6379, true), slice(b.Addr.Addr(), 6379, true)), 15*time.Second)
+	x.waitStatus(es.Name, 2*time.Second, "fresh again", func(st v1beta1.ExternalServiceStatus) error {
+		if len(st.Endpoints) != 1 || st.Endpoints[0].Message != "" {
+			return fmt.Errorf("endpoints %+v", st.Endpoints)
+		}
+		return nil
+	})
 }
