@@ -40,7 +40,8 @@ func ownerLabels(es *v1beta1.ExternalService) map[string]string {
 // Adoption keeps clients connected: the hand-written Service is updated in
 // place (its ClusterIP stays); the hand-written Endpoints, and the slices
 // mirrored from it, keep carrying traffic until every target has its first
-// verdict; then Portico's slices are written before the Endpoints is
+// verdict (a credentials problem, which stops the probes, keeps them on
+// until it is fixed); then Portico's slices are written before the Endpoints is
 // removed, and until then both list the targets. Written earlier, a slice
 // listing a still-unprobed target as not ready beside the mirrored one
 // listing it ready would leave kube-proxy to pick either (it keeps one
