@@ -38,9 +38,15 @@ func ownerLabels(es *v1beta1.ExternalService) map[string]string {
 // not Portico's and may not be taken over.
 //
 // Adoption keeps clients connected: the hand-written Service is updated in
-// place (its ClusterIP stays), Portico's slices are written before the
-// hand-written Endpoints is removed, and until then the slices mirrored
-// from that Endpoints and Portico's both list the targets.
+// place (its ClusterIP stays); the hand-written Endpoints, and the slices
+// mirrored from it, keep carrying traffic until every target has its first
+// verdict (a credentials problem, which stops the probes, keeps them on
+// until it is fixed); then Portico's slices are written before the Endpoints is
+// removed, and until then both list the targets. Written earlier, a slice
+// listing a still-unprobed target as not ready beside the mirrored one
+// listing it ready would leave kube-proxy to pick either (it keeps one
+// entry per address, whichever slice it reads last), and removing the
+// Endpoints would leave no ready target at all until the probes pass.
 func (r *Reconciler) applyObjects(ctx context.Context, es *v1beta1.ExternalService, d result) (string, error) {
 	if msg, err := r.applyService(ctx, es); msg != "" || err != nil {
 		return msg, err
@@ -62,6 +68,9 @@ func (r *Reconciler) applyObjects(ctx context.Context, es *v1beta1.ExternalServi
 		if ref := metav1.GetControllerOf(&ep); ref != nil {
 			return fmt.Sprintf("Endpoints %s/%s is controlled by %s %s; Portico leaves it alone", es.Namespace, es.Name, ref.Kind, ref.Name), nil
 		}
+	}
+	if handWritten && !d.Judged {
+		return "", nil // taken over once the probes have spoken
 	}
 	if err := r.applySlices(ctx, es, d.Slices); err != nil {
 		return "", err

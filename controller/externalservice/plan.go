@@ -62,6 +62,9 @@ type result struct {
 	Slices  []sliceContent
 	// EndpointSubsets is the content of the core/v1 Endpoints.
 	EndpointSubsets []corev1.EndpointSubset
+	// Judged: every target that is probed has its first verdict, so the
+	// slices say what the probes found, not that they have not finished.
+	Judged bool
 }
 
 // sliceContent is one EndpointSlice's family, ports and endpoints; its
@@ -160,10 +163,28 @@ func plan(es *v1beta1.ExternalService, in inputs) result {
 			r.Ready[election.Primary] = true
 		}
 	}
+	r.Judged = judged(check, r.Targets, in)
 	r.Slices = slicesFor(es, r.Targets, r.Ready)
 	r.EndpointSubsets = subsetsFor(es, r.Targets, r.Ready)
 	r.Status = statusFor(es, in, r, election)
 	return r
+}
+
+// judged reports whether every target to probe has a verdict: none is
+// still Pending, and none waits for credentials to be probed at all.
+func judged(check v1beta1.HealthCheckType, targets []target, in inputs) bool {
+	if check == v1beta1.HealthCheckNone {
+		return true
+	}
+	if in.CredentialsProblem != "" {
+		return false
+	}
+	for _, t := range targets {
+		if h := in.Targets[t.Addr].Health; t.Refused == nil && (h == "" || h == v1beta1.TargetPending) {
+			return false
+		}
+	}
+	return true
 }
 
 // sliceGroup keys the targets that share one set of slices: a slice has

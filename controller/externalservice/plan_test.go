@@ -257,3 +257,36 @@ func TestSlicesSplitAndPorts(t *testing.T) {
 		t.Errorf("Endpoints has %d subsets, want one per port (2)", n)
 	}
 }
+
+// TestJudged: a plan is judged once every probed target has a verdict;
+// refused targets and the None check need none, a credentials problem
+// means no target will get one.
+func TestJudged(t *testing.T) {
+	service := probe.Ranges{Service: []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12")}}
+	pending := targetState{Health: v1beta1.TargetPending}
+	tests := []struct {
+		name string
+		es   *v1beta1.ExternalService
+		in   inputs
+		want bool
+	}{
+		{"all judged", extsvc("", v1beta1.HealthCheckTCP, "192.0.2.1", "192.0.2.2"),
+			inputs{Targets: map[netip.AddrPort]targetState{ap("192.0.2.1:3306"): up, ap("192.0.2.2:3306"): down}}, true},
+		{"one pending", extsvc("", v1beta1.HealthCheckTCP, "192.0.2.1", "192.0.2.2"),
+			inputs{Targets: map[netip.AddrPort]targetState{ap("192.0.2.1:3306"): up, ap("192.0.2.2:3306"): pending}}, false},
+		{"one never probed", extsvc("", v1beta1.HealthCheckTCP, "192.0.2.1", "192.0.2.2"),
+			inputs{Targets: map[netip.AddrPort]targetState{ap("192.0.2.1:3306"): up}}, false},
+		{"refused needs no verdict", extsvc("", v1beta1.HealthCheckTCP, "192.0.2.1", "10.96.0.1"),
+			inputs{Ranges: service, Targets: map[netip.AddrPort]targetState{ap("192.0.2.1:3306"): up}}, true},
+		{"check None", extsvc("", v1beta1.HealthCheckNone, "192.0.2.1"), inputs{}, true},
+		{"credentials problem", extsvc("", v1beta1.HealthCheckMySQL, "192.0.2.1"),
+			inputs{CredentialsProblem: "Secret db/monitor not found", Targets: map[netip.AddrPort]targetState{ap("192.0.2.1:3306"): up}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := plan(tc.es, tc.in).Judged; got != tc.want {
+				t.Errorf("Judged = %t, want %t", got, tc.want)
+			}
+		})
+	}
+}

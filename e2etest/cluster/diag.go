@@ -70,6 +70,7 @@ func (c *Cluster) Diagnose(ctx context.Context, w io.Writer, logLines int) {
 			{"get", "services,endpointslices", "-A", "-o", "wide"},
 			{"get", "services", "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.status}{\"\\n\"}{end}"},
 			{"get", "ipaddresspools,l2advertisements,leases", "-A"},
+			{"get", "externalservices,endpoints", "-A", "-o", "yaml"},
 			{"get", "events", "-A", "--sort-by=.lastTimestamp"},
 		} {
 			fmt.Fprintf(w, "--- kubectl %s\n", strings.Join(args, " "))

@@ -30,12 +30,23 @@
 // receiving link, so the node's end of the veth carries fe80::1). Every node
 // routes the other nodes' pod ranges (10.244.<j>.0/24, fd00:244:<j>::/64)
 // via their LAN addresses, so kube-proxy on any node can forward to a pod on
-// any other, as a flat pod network would. The kernel deletes a node's
+// any other, as a flat pod network would. Every node also routes the
+// Service range (10.96.0.0/16, fd00:96::/112) out of eth0, standing in for
+// a real node's default route, so a client in a node reaches a ClusterIP
+// (kube-proxy's output chain DNATs it). The kernel deletes a node's
 // routes via the LAN when its link goes down, so tests flap a node's link
 // with SetNodeLink, which puts them back when the link comes up again.
 //
 // There is no kubelet and no endpoint controller: ExposePods writes the
 // EndpointSlices they would write (ready, serving, nodeName set).
+//
+// # ExternalServices
+//
+// The controller resolves ExternalService endpoint names with ResolvConf
+// (a file in Dir, empty of servers until SetNameservers names the lab's
+// DNS hosts) and refuses targets in the pod ranges and on the nodes' own
+// addresses. The database hosts themselves (real MariaDB, Redis, dnsmasq)
+// are lab hosts the suites add (internal/realserver).
 //
 // # Observing
 //

@@ -84,10 +84,22 @@ func (c *Cluster) routeNodes(ctx context.Context) error {
 	return nil
 }
 
-// routeNode gives node h its routes to the other nodes' pod ranges: verb
-// "add" when the cluster starts, "replace" to put back routes the kernel
-// may have deleted.
+// routeNode gives node h its routes to the other nodes' pod ranges and
+// to the Service range: verb "add" when the cluster starts, "replace" to
+// put back routes the kernel may have deleted. The Service range route
+// stands in for a real node's default route: a connection the node opens
+// to a ClusterIP needs some route before kube-proxy's output chain DNATs
+// it (to a pod, or to an ExternalService's target on the LAN).
 func (c *Cluster) routeNode(ctx context.Context, h *netlab.Host, verb string) error {
+	for _, r := range strings.Split(serviceCIDR, ",") {
+		family := "-4"
+		if strings.Contains(r, ":") {
+			family = "-6"
+		}
+		if err := c.ipIn(ctx, h.Namespace, family, "route", verb, r, "dev", h.Interface); err != nil {
+			return err
+		}
+	}
 	for j, o := range c.Lab.Nodes {
 		if o == h {
 			continue
@@ -129,9 +141,14 @@ func (c *Cluster) startController(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	external, err := c.controllerExternalArgs()
+	if err != nil {
+		return err
+	}
 	args := []string{filepath.Join(c.bin, binController),
 		"--kubeconfig", c.Kubeconfig, "--namespace", Namespace, "--leader-elect=false",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", probe}
+	args = append(args, external...)
 	p, err := c.Lab.Start(c.ctx, c.logPath("controller"), append(args, c.o.ControllerArgs...)...)
 	if err != nil {
 		return err

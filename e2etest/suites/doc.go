@@ -16,7 +16,11 @@
 // The database tests (databases_test.go) need no cluster: they put real
 // MariaDB, Redis and dnsmasq servers (internal/realserver) on lab hosts of
 // their own and reach them from a node with the real clients, the ground
-// the ExternalService tests stand on.
+// the ExternalService tests stand on. Those (TestExternalService,
+// external_*_test.go) put the same servers on hosts of the shared
+// cluster's lab and check, through the ClusterIP a node's kube-proxy
+// DNATs, what the controller's probes make of them: health, primary,
+// DNS names, adoption, refused targets.
 //
 // Like all of e2etest this package imports only api/, internal/ and
 // e2etest/ packages.

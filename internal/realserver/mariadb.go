@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -50,7 +51,15 @@ func StartMariaDB(t testing.TB, o MariaDBOptions) *MariaDB {
 	}
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	install := exec.Command(bins[1], "--no-defaults", "--datadir="+data, "--user=root",
+	// A tmpdir of its own: mariadbd removes the #sql* files it finds in
+	// its tmpdir at start, so servers sharing /tmp and starting together
+	// delete each other's temporary tables (install-db then fails with
+	// "Error on delete of '/tmp/#sql-temptable-…'").
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	install := exec.Command(bins[1], "--no-defaults", "--datadir="+data, "--tmpdir="+tmp, "--user=root",
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve")
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("realserver: mariadb-install-db: %v\n%s", err, out)
@@ -58,7 +67,7 @@ func StartMariaDB(t testing.TB, o MariaDBOptions) *MariaDB {
 	m := &MariaDB{Addrs: pl.addrPorts(), bin: bins[0], cli: bins[2], sock: filepath.Join(dir, "sock")}
 	m.Addr = m.Addrs[0]
 	m.srv = newServer(t, pl, "mariadbd "+m.Addr.String(), filepath.Join(dir, "mariadbd.log"))
-	args := []string{m.bin, "--no-defaults", "--datadir=" + data,
+	args := []string{m.bin, "--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp,
 		"--socket=" + m.sock, "--pid-file=" + filepath.Join(dir, "pid"),
 		"--port=" + itoa(pl.Port), "--bind-address=" + pl.join(","), "--user=root",
 		"--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=16M",

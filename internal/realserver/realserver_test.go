@@ -2,6 +2,7 @@ package realserver
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"strings"
@@ -109,6 +110,21 @@ func TestServers(t *testing.T) {
 	r := StartRedis(t, RedisOptions{Password: "pw"})
 	if got := r.Do(t, "PING"); got != "PONG" {
 		t.Errorf("redis PING = %q", got)
+	}
+}
+
+// TestMariaDBsTogether starts MariaDB servers at the same time, as the
+// ExternalService suite does: each keeps its temporary tables in a tmpdir
+// of its own, which the others' start-up clean-up cannot reach.
+func TestMariaDBsTogether(t *testing.T) {
+	for i := range 4 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			db := StartMariaDB(t, MariaDBOptions{Database: "shop"})
+			if got := db.Exec(t, "SELECT COUNT(*) FROM shop.items"); got != "3\n" {
+				t.Errorf("%q rows", got)
+			}
+		})
 	}
 }
 
