@@ -11,6 +11,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -89,8 +90,18 @@ func New(mgr ctrl.Manager, o Options) (*Controller, error) {
 		cancel()
 		return nil, fmt.Errorf("externalservice controller: %w", err)
 	}
+	// Endpoints are read on every reconcile; the API server's "v1
+	// Endpoints is deprecated" warning on each read says nothing new, so
+	// this reader drops warnings.
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.WarningHandlerWithContext = rest.NoWarnings{}
+	reader, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("externalservice controller: %w", err)
+	}
 	r := &Reconciler{
-		client: mgr.GetClient(), apiReader: mgr.GetAPIReader(),
+		client: mgr.GetClient(), apiReader: reader,
 		recorder: mgr.GetEventRecorder("portico-controller"),
 		store:    st, metrics: m, podCIDRs: o.PodCIDRs, nodeCIDRs: o.NodeCIDRs,
 	}
@@ -123,7 +134,7 @@ func New(mgr ctrl.Manager, o Options) (*Controller, error) {
 				q.Add(e.Object)
 			},
 		})
-	err := ctrl.NewControllerManagedBy(mgr).
+	err = ctrl.NewControllerManagedBy(mgr).
 		Named("externalservice").
 		For(&v1beta1.ExternalService{}).
 		Watches(&corev1.Service{}, sameName).
