@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -284,6 +285,20 @@ func getES(t *testing.T, ns, name string) *v1beta1.ExternalService {
 	return &es
 }
 
+// updateES changes the stored ExternalService with change, again on a
+// conflict with the controller's status writes.
+func updateES(t *testing.T, ns, name string, change func(*v1beta1.ExternalService)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		es := getES(t, ns, name)
+		change(es)
+		return k8s.Update(context.Background(), es)
+	})
+	if err != nil {
+		t.Fatalf("updating ExternalService %s/%s: %v", ns, name, err)
+	}
+}
+
 // slicesOf returns "address=ready" per endpoint, sorted, and the slices.
 func slicesOf(t *testing.T, ns, name string) ([]string, []discoveryv1.EndpointSlice) {
 	t.Helper()
@@ -390,11 +405,7 @@ func TestOwnedObjects(t *testing.T) {
 	})
 
 	// Turning the Endpoints object off removes it.
-	got = getES(t, ns, es.Name)
-	got.Spec.EndpointsObject = false
-	if err := k8s.Update(context.Background(), got); err != nil {
-		t.Fatal(err)
-	}
+	updateES(t, ns, es.Name, func(es *v1beta1.ExternalService) { es.Spec.EndpointsObject = false })
 	eventually(t, 5*time.Second, func() string {
 		var ep corev1.Endpoints
 		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(es), &ep); !apierrors.IsNotFound(err) {
@@ -521,11 +532,9 @@ func TestDualStackAndSplit(t *testing.T) {
 	if len(svc.Spec.ClusterIPs) != 2 {
 		t.Errorf("Service ClusterIPs %v, want one per family (PreferDualStack)", svc.Spec.ClusterIPs)
 	}
-	got := getES(t, ns, es.Name)
-	got.Spec.Endpoints = append(got.Spec.Endpoints[:150], got.Spec.Endpoints[1050:]...)
-	if err := k8s.Update(context.Background(), got); err != nil {
-		t.Fatal(err)
-	}
+	updateES(t, ns, es.Name, func(es *v1beta1.ExternalService) {
+		es.Spec.Endpoints = append(es.Spec.Endpoints[:150], es.Spec.Endpoints[1050:]...)
+	})
 	eventually(t, 20*time.Second, count(2, 1, 153))
 }
 
@@ -580,11 +589,9 @@ func TestNotOwnedAndAdoption(t *testing.T) {
 		t.Errorf("hand-written Service changed: owners %v", now.OwnerReferences)
 	}
 
-	got := getES(t, ns, es.Name)
-	got.Annotations = map[string]string{v1beta1.AnnotationAdopt: "true"}
-	if err := k8s.Update(ctx, got); err != nil {
-		t.Fatal(err)
-	}
+	updateES(t, ns, es.Name, func(es *v1beta1.ExternalService) {
+		es.Annotations = map[string]string{v1beta1.AnnotationAdopt: "true"}
+	})
 	eventually(t, 5*time.Second, func() string {
 		var ep corev1.Endpoints
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(svc), &ep); !apierrors.IsNotFound(err) {
@@ -703,11 +710,7 @@ func TestCredentialsProblems(t *testing.T) {
 	}
 	// Secrets are not watched: nudge the ExternalService instead of waiting
 	// for the periodic recheck.
-	got := getES(t, ns, es.Name)
-	got.Labels = map[string]string{"nudge": "1"}
-	if err := k8s.Update(context.Background(), got); err != nil {
-		t.Fatal(err)
-	}
+	updateES(t, ns, es.Name, func(es *v1beta1.ExternalService) { es.Labels = map[string]string{"nudge": "1"} })
 	eventually(t, 5*time.Second, readyMessage(v1beta1.LabelCredentials+"=true"))
 	if s, _ := slicesOf(t, ns, es.Name); strings.Contains(strings.Join(s, ","), "=true") {
 		t.Errorf("published as ready without credentials: %v", s)

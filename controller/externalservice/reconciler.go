@@ -25,11 +25,14 @@ import (
 )
 
 // The controller reads the credentials Secret an ExternalService names with
-// a single uncached GET in that ExternalService's namespace: `get` without
-// list or watch, so it can read only Secrets it is pointed at by name, and
-// it uses one only if the Secret is labelled portico.dev/credentials=true.
-// Endpoints are read and written uncached too, so no cluster-wide
-// Endpoints informer is kept.
+// a single uncached GET in that ExternalService's namespace, and uses it
+// only if it is labelled portico.dev/credentials=true. It holds no
+// cluster-wide Secret access (so it can never read the speakers' gossip
+// key or another namespace's Secrets): deploy/ ships the ClusterRole
+// portico-external-credentials (`get` only, no list or watch) for an
+// administrator to bind in each namespace whose ExternalServices use
+// credentials. Endpoints are read and written uncached too, so no
+// cluster-wide Endpoints informer is kept.
 //
 // +kubebuilder:rbac:groups=portico.dev,resources=externalservices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=portico.dev,resources=externalservices/status,verbs=get;update;patch
@@ -37,7 +40,6 @@ import (
 // +kubebuilder:rbac:groups="",resources=endpoints,verbs=get;create;update;delete
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=servicecidrs,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // credentialsRecheck is how often an ExternalService with credentials is
 // reconciled to notice a changed Secret (Secrets are not watched; see the
@@ -209,7 +211,7 @@ func (r *Reconciler) credentials(ctx context.Context, es *v1beta1.ExternalServic
 	case apierrors.IsNotFound(err):
 		return nil, "", &problem{fmt.Sprintf("spec.healthCheck.credentialsSecret: Secret %s/%s not found", es.Namespace, ref.Name)}
 	case apierrors.IsForbidden(err):
-		return nil, "", &problem{fmt.Sprintf("spec.healthCheck.credentialsSecret: reading Secret %s/%s is forbidden to the controller", es.Namespace, ref.Name)}
+		return nil, "", &problem{fmt.Sprintf("spec.healthCheck.credentialsSecret: the controller may not read Secret %s/%s; grant it in this namespace: kubectl create rolebinding portico-external-credentials -n %s --clusterrole=portico-external-credentials --serviceaccount=<portico namespace>:portico-controller", es.Namespace, ref.Name, es.Namespace)}
 	case err != nil:
 		return nil, "", fmt.Errorf("credentials Secret %s/%s: %w", es.Namespace, ref.Name, err)
 	}
