@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -403,6 +404,18 @@ func TestOwnedObjects(t *testing.T) {
 		}
 		return ""
 	})
+
+	// The metrics say the same: one ready target, probes measured, the
+	// dead one's failures counted.
+	if n := testutil.ToFloat64(running.metrics.ready.WithLabelValues(ns, es.Name)); n != 1 {
+		t.Errorf("portico_external_ready_targets{%s/%s} = %v, want 1", ns, es.Name, n)
+	}
+	if n := testutil.CollectAndCount(running.metrics.latency); n == 0 {
+		t.Error("no probe latency observed")
+	}
+	if n := testutil.ToFloat64(running.metrics.failures.WithLabelValues(string(v1beta1.HealthCheckTCP), "failure")); n < 2 {
+		t.Errorf("TCP probe failures = %v, want at least the dead target's 2", n)
+	}
 
 	// Turning the Endpoints object off removes it.
 	updateES(t, ns, es.Name, func(es *v1beta1.ExternalService) { es.Spec.EndpointsObject = false })
