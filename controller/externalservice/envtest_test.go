@@ -50,6 +50,8 @@ var (
 	k8s        client.Client
 	scheme     = runtime.NewScheme()
 	running    *Controller
+	// stopController stops the running controller (TestRestart replaces it).
+	stopController func()
 	// resolvers lets a test point the controller's DNS lookups for its
 	// names at a real dnsmasq of its own.
 	resolvers = &byName{r: map[string]Resolver{}}
@@ -108,12 +110,11 @@ func run(m *testing.M) int {
 	if os.Getenv("PORTICO_TEST_LOGS") != "" {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
 	}
-	stop, err := startController()
-	if err != nil {
+	if stopController, err = startController(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer stop()
+	defer func() { stopController() }()
 	return m.Run()
 }
 
@@ -857,4 +858,50 @@ func TestDNSName(t *testing.T) {
 		}
 		return slicesAre("")()
 	})
+}
+
+// TestRestartKeepsVerdicts: a restarted controller (or a new leader)
+// starts from the verdicts in status: a ready target stays ready while the
+// first probes run, and nothing is rewritten.
+func TestRestartKeepsVerdicts(t *testing.T) {
+	needServer(t)
+	ns := newNamespace(t)
+	ip := hostAddr(t, false)
+	live := listen(t, ip)
+	es := &v1beta1.ExternalService{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "steady"},
+		Spec: v1beta1.ExternalServiceSpec{
+			Ports:       []v1beta1.ExternalServicePort{{Port: 6379, TargetPort: int32(live.addr.Port())}},
+			Endpoints:   []v1beta1.ExternalEndpoint{{Address: ip.String()}},
+			HealthCheck: fastCheck(),
+		},
+	}
+	es.Spec.HealthCheck.HealthyThreshold = 3 // Pending would last 2–3 s
+	create(t, es)
+	eventually(t, 10*time.Second, func() string {
+		if getES(t, ns, es.Name).Status.ReadyTargets != 1 {
+			return "not ready yet"
+		}
+		return ""
+	})
+	versions := func() string {
+		got, items := slicesOf(t, ns, es.Name)
+		v := []string{getES(t, ns, es.Name).ResourceVersion, strings.Join(got, ",")}
+		for _, s := range items {
+			v = append(v, s.ResourceVersion)
+		}
+		return strings.Join(v, " ")
+	}
+	before := versions()
+	stopController()
+	var err error
+	if stopController, err = startController(); err != nil {
+		t.Fatal(err)
+	}
+	for range 8 {
+		time.Sleep(500 * time.Millisecond)
+		if now := versions(); now != before {
+			t.Fatalf("after a restart: %s, was %s", now, before)
+		}
+	}
 }

@@ -90,10 +90,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	default:
 		return reconcile.Result{}, fmt.Errorf("externalservice %s: %w", key, err)
 	}
+	spec := r.probeSpec(&es, creds, credsVersion)
+	r.store.seed(key, es.Status, spec)
 	r.store.snapshot(key, &in)
 	d := plan(&es, in)
 
-	if err := r.store.setTargets(key, r.probeSpec(&es, creds, credsVersion), probed(&es, in, d)); err != nil {
+	if err := r.store.setTargets(key, spec, probed(&es, in, d)); err != nil {
 		return reconcile.Result{}, fmt.Errorf("externalservice %s: %w", key, err)
 	}
 	r.store.setPrimary(key, d.Primary)

@@ -51,6 +51,8 @@ type owner struct {
 	trackers map[netip.AddrPort]*probe.Tracker
 	names    map[string]*watchedName
 	primary  netip.AddrPort
+	// seeded: the trackers started from the stored status (see seed).
+	seeded bool
 }
 
 type watchedName struct {
@@ -240,6 +242,49 @@ func (s *store) snapshot(key types.NamespacedName, in *inputs) {
 		in.Targets[a] = targetState{Health: t.Health(), Up: t.Up(), Role: t.Role(), Last: last, Seen: seen}
 	}
 	in.Primary = o.primary
+}
+
+// seed starts key's trackers and primary, the first time the controller
+// sees it, from the status it wrote before (it may have restarted, or
+// taken over leadership): a target published as ready stays published
+// while the first probes run, and a split brain keeps the primary it had.
+// Without it every restart would unpublish every target for
+// healthyThreshold intervals.
+func (s *store) seed(key types.NamespacedName, st v1beta1.ExternalServiceStatus, p probeSpec) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.get(key)
+	if o.seeded {
+		return
+	}
+	o.seeded = true
+	if st.ObservedGeneration == 0 {
+		return
+	}
+	o.check = p.check
+	for _, e := range st.Endpoints {
+		for _, ts := range e.Targets {
+			ip, err := netip.ParseAddr(ts.IP)
+			if err != nil || e.Port <= 0 || e.Port > 65535 {
+				continue
+			}
+			var up bool
+			switch ts.Health {
+			case v1beta1.TargetHealthy, v1beta1.TargetAuthFailed:
+				up = true
+			case v1beta1.TargetUnhealthy:
+			default:
+				continue // Pending, Refused: nothing to keep
+			}
+			a := netip.AddrPortFrom(ip, uint16(e.Port))
+			t := probe.NewTracker(p.thresholds)
+			t.Seed(up, ts.Role)
+			o.trackers[a] = t
+		}
+	}
+	if a, err := netip.ParseAddrPort(st.Primary); err == nil {
+		o.primary = a
+	}
 }
 
 // setPrimary records the primary the reconciler published.

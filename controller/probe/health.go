@@ -64,6 +64,24 @@ func NewTracker(th Thresholds) *Tracker {
 
 // Observe records one result and reports whether Health, Up or Role changed,
 // which is what the caller writes (one write per transition, not per probe).
+// Seed gives a tracker that has seen no probe a verdict recorded earlier
+// (a restarted controller reading its own status), so a target published
+// as healthy stays published while the first probes run instead of going
+// back to Pending. Probes then move it as usual; a tracker that has seen a
+// probe ignores Seed.
+func (t *Tracker) Seed(up bool, role v1beta1.TargetRole) {
+	if t.seen {
+		return
+	}
+	t.decided, t.up = true, up
+	if up {
+		t.successes = t.th.Healthy
+		t.role, t.roleSeen, t.roleRun = role, role, t.th.Healthy
+	} else {
+		t.failures = t.th.Unhealthy
+	}
+}
+
 // SetThresholds changes the thresholds without forgetting the state, so an
 // edit of healthyThreshold does not send a healthy target back to Pending.
 func (t *Tracker) SetThresholds(th Thresholds) {

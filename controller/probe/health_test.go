@@ -100,3 +100,42 @@ func TestTrackerLast(t *testing.T) {
 		t.Errorf("Last() = %+v, %v; want %+v", got, ok, r)
 	}
 }
+
+// TestTrackerSeed: a seeded verdict holds until the thresholds overturn it,
+// and a tracker that has probed ignores seeds.
+func TestTrackerSeed(t *testing.T) {
+	fail := Result{Outcome: Failure, Err: "refused"}
+	ok := Result{Outcome: Success, Role: v1beta1.RolePrimary}
+
+	tr := NewTracker(Thresholds{Healthy: 2, Unhealthy: 2})
+	tr.Seed(true, v1beta1.RolePrimary)
+	if !tr.Up() || tr.Role() != v1beta1.RolePrimary || tr.Health() != v1beta1.TargetHealthy {
+		t.Fatalf("seeded up: up %t role %s health %s", tr.Up(), tr.Role(), tr.Health())
+	}
+	tr.Observe(fail)
+	if !tr.Up() {
+		t.Fatal("one failure took a seeded healthy target down; the threshold is 2")
+	}
+	tr.Observe(fail)
+	if tr.Up() {
+		t.Fatal("two failures left a seeded target up")
+	}
+	tr.Seed(true, v1beta1.RolePrimary)
+	if tr.Up() {
+		t.Fatal("Seed after probes changed the verdict")
+	}
+
+	down := NewTracker(Thresholds{Healthy: 2, Unhealthy: 2})
+	down.Seed(false, v1beta1.RoleUnknown)
+	if down.Up() || down.Health() != v1beta1.TargetUnhealthy {
+		t.Fatalf("seeded down: up %t health %s", down.Up(), down.Health())
+	}
+	down.Observe(ok)
+	if down.Up() {
+		t.Fatal("one success brought a seeded unhealthy target up; the threshold is 2")
+	}
+	down.Observe(ok)
+	if !down.Up() {
+		t.Fatal("two successes left a seeded target down")
+	}
+}
