@@ -67,6 +67,9 @@ type Options struct {
 	// node is alive and eligible: a returning node takes nothing back (see
 	// election.Input.Sticky). Every speaker of a cluster must agree on it.
 	Sticky bool
+	// Namespace is the speakers' namespace, where each node's
+	// BGPNodeStatus is. Default portico-speaker.
+	Namespace string
 	// InstallNamespace is Portico's namespace (the controller's), where
 	// BGPPeer password Secrets without a namespace are. The manager's cache
 	// must hold that namespace's Secrets. Default portico-system.
@@ -108,12 +111,16 @@ type Announcer interface {
 const (
 	defaultHandoverDelay    = time.Second
 	defaultInstallNamespace = "portico-system"
+	defaultNamespace        = "portico-speaker"
 )
 
 // setOptionsDefaults fills every unset field. It does not validate.
 func setOptionsDefaults(o Options) Options {
 	if o.HandoverDelay <= 0 {
 		o.HandoverDelay = defaultHandoverDelay
+	}
+	if o.Namespace == "" {
+		o.Namespace = defaultNamespace
 	}
 	if o.InstallNamespace == "" {
 		o.InstallNamespace = defaultInstallNamespace
@@ -127,6 +134,7 @@ type Speaker struct {
 	recorder events.EventRecorder
 	o        Options
 	m        *metrics
+	bgpm     *bgpMetrics
 
 	mu sync.Mutex
 	// share is what this node was last elected for (see Reconcile).
@@ -154,7 +162,7 @@ func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
 	if o.NodeName == "" || o.Membership == nil || len(o.Announcers) == 0 || slices.Contains(o.Announcers, nil) {
 		return nil, fmt.Errorf("speaker: NodeName, Membership and Announcers are required")
 	}
-	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o), m: newMetrics(),
+	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o), m: newMetrics(), bgpm: newBGPMetrics(),
 		share: map[netip.Addr][]string{}, unplacedSince: map[netip.Addr]time.Time{}, reported: map[reportKey]lastReport{}}
 	toElect := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{electKey}
@@ -400,6 +408,10 @@ func (s *Speaker) Start(ctx context.Context) error {
 	run("membership", s.o.Membership.Run, mctx)
 	for _, an := range s.o.Announcers {
 		run(fmt.Sprintf("%T", an), an.Run, lctx)
+		if r, ok := an.(sessionReporter); ok {
+			b := &bgpStatus{client: s.client, recorder: s.recorder, node: s.o.NodeName, ns: s.o.Namespace, src: r, m: s.bgpm, log: logger.WithName("bgp-status")}
+			run("bgp-status", b.run, lctx)
+		}
 	}
 
 	<-ctx.Done()
