@@ -168,6 +168,8 @@ func nodeStatusFor(cur []session.Status) v1beta1.BGPNodeStatusStatus {
 		}
 		if s.State == "Established" {
 			out.Established++
+		} else {
+			out.NotEstablished = append(out.NotEstablished, s.Peer)
 		}
 		out.Sessions = append(out.Sessions, e)
 	}

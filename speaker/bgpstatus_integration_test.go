@@ -2,6 +2,7 @@ package speaker
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +105,7 @@ func TestBGPStatus(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: node.Name}, &got); err != nil {
 		t.Fatal(err)
 	}
-	if s := got.Status.Sessions; got.Status.Established != 0 || len(s) != 1 || s[0].LastError != "hold timer expired" {
+	if s := got.Status.Sessions; got.Status.Established != 0 || len(s) != 1 || s[0].LastError != "hold timer expired" || !slices.Equal(got.Status.NotEstablished, []string{"tor"}) {
 		t.Errorf("status after the session went down = %+v", got.Status)
 	}
 	// spec.node is immutable (CEL).

@@ -23,6 +23,12 @@ type BGPNodeStatusStatus struct {
 	// Established is the number of those sessions that are Established.
 	// +optional
 	Established int32 `json:"established"`
+	// NotEstablished names the BGPPeers whose session is not Established,
+	// sorted; their entries in sessions say why.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=1024
+	NotEstablished []string `json:"notEstablished,omitempty"`
 	// Sessions lists one entry per BGPPeer this node opens a session to.
 	// +optional
 	// +listType=map
@@ -68,8 +74,8 @@ type BGPNodeSession struct {
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.node`,description="The node holding the sessions"
 // +kubebuilder:printcolumn:name="Peers",type=integer,JSONPath=`.status.peers`,description="BGPPeers this node opens a session to"
 // +kubebuilder:printcolumn:name="Established",type=integer,JSONPath=`.status.established`,description="Sessions that are Established"
-// +kubebuilder:printcolumn:name="States",type=string,JSONPath=`.status.sessions[*].state`,priority=1,description="Each session's state, in peer order"
-// +kubebuilder:printcolumn:name="Errors",type=string,JSONPath=`.status.sessions[*].lastError`,priority=1,description="Why sessions last failed"
+// +kubebuilder:printcolumn:name="Not-Established",type=string,JSONPath=`.status.notEstablished`,description="BGPPeers whose session is not Established"
+// +kubebuilder:printcolumn:name="First-Error",type=string,JSONPath=`.status.sessions[*].lastError`,priority=1,description="The last error of the first session (by peer) that reports one"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BGPNodeStatus struct {
 	metav1.TypeMeta   `json:",inline"`

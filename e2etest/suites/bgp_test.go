@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -25,6 +26,10 @@ import (
 // The nodes' AS: eBGP to the router (frr.DefaultASN), one AS for all, so the
 // router's ECMP needs no multipath-relax.
 const nodeASN = 64513
+
+// bgpPassword is the TCP MD5 key of the IPv4 sessions, which the speakers
+// read from a Secret in Portico's namespace.
+const bgpPassword = "e2e-s3cret"
 
 // bgpLab is a cluster of its own with the lab router running real FRR
 // (zebra + bgpd), peering with every node over IPv4 and IPv6.
@@ -74,7 +79,7 @@ func newBGPLab(t *testing.T) *bgpLab {
 	}
 	var nbrs []frr.Neighbor
 	for _, n := range c.Lab.Nodes {
-		nbrs = append(nbrs, frr.Neighbor{Addr: n.IPv4, ASN: nodeASN}, frr.Neighbor{Addr: n.IPv6, ASN: nodeASN})
+		nbrs = append(nbrs, frr.Neighbor{Addr: n.IPv4, ASN: nodeASN, Password: bgpPassword}, frr.Neighbor{Addr: n.IPv6, ASN: nodeASN})
 	}
 	r, err := frr.Start(ctx, frr.Config{Host: rh, Neighbors: nbrs})
 	if err != nil {
@@ -190,7 +195,11 @@ func TestBGP(t *testing.T) {
 	nodes := b.otherNodes()
 	all4, all6 := b.nodeAddrs(false), b.nodeAddrs(true)
 
-	b.create(b.peer("e2e-tor-v4", b.rh.IPv4, frr.DefaultASN))
+	b.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cluster.Namespace, Name: "e2e-bgp-password"},
+		Type: corev1.SecretTypeBasicAuth, StringData: map[string]string{"password": bgpPassword}})
+	v4 := b.peer("e2e-tor-v4", b.rh.IPv4, frr.DefaultASN)
+	v4.Spec.PasswordSecret = &v1beta1.SecretReference{Name: "e2e-bgp-password"}
+	b.create(v4)
 	pool := cluster.Pool("e2e-bgp", false, "198.51.100.10-198.51.100.13", "2001:db8:b6::10-2001:db8:b6::13")
 	b.create(pool)
 	b.create(&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "e2e-bgp"},
@@ -261,6 +270,36 @@ func TestBGP(t *testing.T) {
 		}
 	}
 
+	// The API server away: sessions and routes stay.
+	{
+		t.Log("=== the API server away")
+		if err := b.c.BlockAPIServer(b.ctx); err != nil {
+			t.Fatal(err)
+		}
+		b.onCleanup(b.c.UnblockAPIServer)
+		hops := b.nodeAddrs(false, nodes[0], nodes[1])
+		away := 12 * time.Second // longer than the 9s hold time
+		end := time.Now().Add(away)
+		for time.Now().Before(end) {
+			b.waitFIB(host, hops, time.Second)
+			time.Sleep(500 * time.Millisecond)
+		}
+		b.dial(vip, 80)
+		if n, err := b.router.Neighbors(b.ctx); err != nil {
+			t.Fatal(err)
+		} else {
+			for _, a := range all4 {
+				if s := n[a]; s.State != "Established" || s.Uptime < away {
+					t.Errorf("session with %s: %s for %v; want Established all along the %v outage", a, s.State, s.Uptime, away)
+				}
+			}
+		}
+		if err := b.c.UnblockAPIServer(b.ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("API server away for %v: %s stayed routed via %v, sessions up", away, host, hops)
+	}
+
 	// SIGTERM withdraws the node's next hop.
 	{
 		t.Log("=== SIGTERM withdraws the node's next hop")
@@ -302,6 +341,19 @@ func TestBGP(t *testing.T) {
 		}
 		s, _ := b.session(nodes[0], wrong.Name)
 		t.Logf("%s's session with %s: %s, %q", nodes[0], wrong.Name, s.State, s.LastError)
+		b.eventually(10*time.Second, "a SessionFailing Event on BGPPeer "+wrong.Name, func() error {
+			var evs eventsv1.EventList
+			if err := b.c.Client.List(b.ctx, &evs); err != nil {
+				return err
+			}
+			for _, e := range evs.Items {
+				if e.Regarding.Kind == "BGPPeer" && e.Regarding.Name == wrong.Name && e.Reason == "SessionFailing" {
+					t.Logf("Event %s %s: %s", e.Type, e.Reason, e.Note)
+					return nil
+				}
+			}
+			return fmt.Errorf("none among %d Events", len(evs.Items))
+		})
 		// The other sessions never noticed.
 		b.waitSessions(all4, "Established", time.Second)
 		if n, err := b.router.Neighbors(b.ctx); err == nil {
