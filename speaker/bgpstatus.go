@@ -86,6 +86,13 @@ func (b *bgpStatus) observe(ctx context.Context, cur []session.Status) {
 		up := s.State == "Established"
 		b.m.up.WithLabelValues(s.Peer).Set(boolGauge(up))
 		b.m.prefixes.WithLabelValues(s.Peer).Set(float64(s.PrefixesSent))
+		// A cumulative count per session; one that went down (a new
+		// session) counts from zero again.
+		if s.UpdatesSent >= old.UpdatesSent {
+			b.m.updates.WithLabelValues(s.Peer).Add(float64(s.UpdatesSent - old.UpdatesSent))
+		} else {
+			b.m.updates.WithLabelValues(s.Peer).Add(float64(s.UpdatesSent))
+		}
 		wasUp := had && old.State == "Established"
 		switch {
 		case up && !wasUp:
@@ -101,6 +108,7 @@ func (b *bgpStatus) observe(ctx context.Context, cur []session.Status) {
 		if _, ok := next[p]; !ok {
 			b.m.up.DeleteLabelValues(p)
 			b.m.prefixes.DeleteLabelValues(p)
+			b.m.updates.DeleteLabelValues(p)
 		}
 	}
 	b.prev = next
@@ -195,6 +203,7 @@ type bgpMetrics struct {
 	up       *prometheus.GaugeVec
 	prefixes *prometheus.GaugeVec
 	flaps    *prometheus.CounterVec
+	updates  *prometheus.CounterVec
 	writes   prometheus.Counter
 }
 
@@ -208,6 +217,9 @@ func newBGPMetrics() *bgpMetrics {
 		}, []string{"peer"}),
 		flaps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portico_bgp_session_flaps_total", Help: "Times this node's session with the BGPPeer left Established.",
+		}, []string{"peer"}),
+		updates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_bgp_updates_sent_total", Help: "BGP UPDATE messages this node sent to the BGPPeer.",
 		}, []string{"peer"}),
 		writes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "portico_bgp_status_writes_total", Help: "Writes of this node's BGPNodeStatus.",

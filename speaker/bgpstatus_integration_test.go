@@ -74,7 +74,7 @@ func TestBGPStatus(t *testing.T) {
 	active := []session.Status{{Peer: "tor", State: "Active", Since: since, Routes: 2, LastError: refused}}
 	step(active)
 	step(active) // unchanged: no write, no Event
-	up := []session.Status{{Peer: "tor", State: "Established", Since: since.Add(time.Minute), PrefixesSent: 2, Routes: 2}}
+	up := []session.Status{{Peer: "tor", State: "Established", Since: since.Add(time.Minute), PrefixesSent: 2, Routes: 2, UpdatesSent: 2}}
 	step(up)
 	step(up)
 	if got := testutil.ToFloat64(b.m.writes); got != 2 {
@@ -107,6 +107,17 @@ func TestBGPStatus(t *testing.T) {
 	}
 	if s := got.Status.Sessions; got.Status.Established != 0 || len(s) != 1 || s[0].LastError != "hold timer expired" || !slices.Equal(got.Status.NotEstablished, []string{"tor"}) {
 		t.Errorf("status after the session went down = %+v", got.Status)
+	}
+	// The new session's counter starts from zero; the metric goes on.
+	step([]session.Status{{Peer: "tor", State: "Established", Since: since.Add(3 * time.Minute), PrefixesSent: 2, Routes: 2, UpdatesSent: 1}})
+	if got := testutil.ToFloat64(b.m.updates.WithLabelValues("tor")); got != 3 {
+		t.Errorf("portico_bgp_updates_sent_total = %v, want 3 (2, then 1 on the new session)", got)
+	}
+	if got := testutil.ToFloat64(b.m.flaps.WithLabelValues("tor")); got != 1 {
+		t.Errorf("portico_bgp_session_flaps_total = %v, want 1", got)
+	}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: node.Name}, &got); err != nil {
+		t.Fatal(err)
 	}
 	// spec.node is immutable (CEL).
 	got.Spec.Node = "other"
