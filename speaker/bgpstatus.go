@@ -31,6 +31,12 @@ const (
 	bgpStatusOwner = "portico-speaker-bgp"
 	// bgpStatusRetry is how soon a failed write is tried again.
 	bgpStatusRetry = 5 * time.Second
+	// bgpStatusQuiet is how long after a write a change of a session that
+	// stays down (Idle, Connect, Active, OpenSent and back) waits for the
+	// next: a peer that refuses every attempt changes state every few
+	// seconds, and nothing in it is news. Everything else (a session up
+	// or down, an error, a count, a peer added or gone) is written at once.
+	bgpStatusQuiet = 30 * time.Second
 )
 
 // Event reasons on a BGPPeer, one per session transition of one node.
@@ -43,7 +49,8 @@ const (
 // bgpStatus writes this node's BGPNodeStatus, Events on its BGPPeers and the
 // session metrics, from what the BGP announcer reports. It writes only when
 // the report differs from what it last wrote, so writes follow session
-// changes, and only its own node's object.
+// changes (a session that stays down writes at most every bgpStatusQuiet),
+// and only its own node's object.
 type bgpStatus struct {
 	client    client.Client
 	recorder  events.EventRecorder
@@ -55,6 +62,7 @@ type bgpStatus struct {
 	written   *v1beta1.BGPNodeStatusStatus
 	exists    bool
 	lastWrite time.Time
+	now       func() time.Time // default time.Now
 }
 
 // run reports at every change until ctx ends; while the API server is away
@@ -132,6 +140,13 @@ func (b *bgpStatus) write(ctx context.Context, cur []session.Status) error {
 	if !b.exists && len(cur) == 0 {
 		return nil
 	}
+	now := time.Now
+	if b.now != nil {
+		now = b.now
+	}
+	if b.written != nil && onlyDownStates(*b.written, want) && now().Sub(b.lastWrite) < bgpStatusQuiet {
+		return nil
+	}
 	obj := &v1beta1.BGPNodeStatus{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1beta1.GroupVersion.String(), Kind: "BGPNodeStatus"},
 		ObjectMeta: metav1.ObjectMeta{Name: b.node, Namespace: b.ns},
@@ -158,7 +173,7 @@ func (b *bgpStatus) write(ctx context.Context, cur []session.Status) error {
 	if err := b.client.Status().Patch(ctx, obj, client.Apply, client.FieldOwner(bgpStatusOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("speaker: BGPNodeStatus %s/%s: status: %w", b.ns, b.node, err)
 	}
-	b.written = &want
+	b.written, b.lastWrite = &want, now()
 	b.m.writes.Inc()
 	return nil
 }
@@ -182,6 +197,28 @@ func nodeStatusFor(cur []session.Status) v1beta1.BGPNodeStatusStatus {
 		out.Sessions = append(out.Sessions, e)
 	}
 	return out
+}
+
+// onlyDownStates reports whether a and b differ only in the state and
+// since of sessions that are not Established in either.
+func onlyDownStates(a, b v1beta1.BGPNodeStatusStatus) bool {
+	if a.Peers != b.Peers || a.Established != b.Established || len(a.Sessions) != len(b.Sessions) {
+		return false
+	}
+	for i := range a.Sessions {
+		x, y := a.Sessions[i], b.Sessions[i]
+		if x.State == "Established" || y.State == "Established" {
+			if !equality.Semantic.DeepEqual(x, y) {
+				return false
+			}
+			continue
+		}
+		x.State, x.Since, y.State, y.Since = "", nil, "", nil
+		if !equality.Semantic.DeepEqual(x, y) {
+			return false
+		}
+	}
+	return true
 }
 
 func orNone(s string) string {

@@ -45,7 +45,9 @@ func TestBGPStatus(t *testing.T) {
 		t.Cleanup(func() { _ = c.Delete(context.Background(), o) })
 	}
 	rec := events.NewFakeRecorder(100)
-	b := &bgpStatus{client: c, recorder: rec, node: node.Name, ns: ns.Name, m: newBGPMetrics(), log: logr.Discard()}
+	clock := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	b := &bgpStatus{client: c, recorder: rec, node: node.Name, ns: ns.Name, m: newBGPMetrics(), log: logr.Discard(),
+		now: func() time.Time { return clock }}
 	step := func(cur []session.Status) {
 		t.Helper()
 		b.observe(ctx, cur)
@@ -74,11 +76,22 @@ func TestBGPStatus(t *testing.T) {
 	active := []session.Status{{Peer: "tor", State: "Active", Since: since, Routes: 2, LastError: refused}}
 	step(active)
 	step(active) // unchanged: no write, no Event
+	// Still down, another state: not news, written after bgpStatusQuiet.
+	connect := []session.Status{{Peer: "tor", State: "Connect", Since: since.Add(time.Second), Routes: 2, LastError: refused}}
+	step(connect)
+	if got := testutil.ToFloat64(b.m.writes); got != 1 {
+		t.Errorf("writes after Active → Connect = %v, want 1 (quiet)", got)
+	}
+	clock = clock.Add(bgpStatusQuiet)
+	step(connect)
+	if got := testutil.ToFloat64(b.m.writes); got != 2 {
+		t.Errorf("writes %v after the quiet time = %v, want 2", bgpStatusQuiet, got)
+	}
 	up := []session.Status{{Peer: "tor", State: "Established", Since: since.Add(time.Minute), PrefixesSent: 2, Routes: 2, UpdatesSent: 2}}
 	step(up)
 	step(up)
-	if got := testutil.ToFloat64(b.m.writes); got != 2 {
-		t.Errorf("writes = %v, want 2 (one per change)", got)
+	if got := testutil.ToFloat64(b.m.writes); got != 3 {
+		t.Errorf("writes = %v, want 3 (Active, Connect after the quiet time, Established)", got)
 	}
 	if diff := cmp.Diff([]string{reasonSessionFailing, reasonSessionEstablished}, events()); diff != "" {
 		t.Errorf("Event reasons (-want +got):\n%s", diff)
