@@ -392,6 +392,37 @@ func TestBGP(t *testing.T) {
 		b.waitFIB(host, nil, 10*time.Second)
 		t.Logf("withdrawn from the router's FIB %v after the Service was deleted", time.Since(start).Round(time.Millisecond))
 	}
+	b.logBGPMetrics()
+	for _, n := range nodes {
+		m, err := b.c.SpeakerMetrics(n)
+		if err != nil {
+			continue
+		}
+		if up := m[`portico_bgp_session_up{peer="e2e-tor-v4"}`]; up != 1 {
+			t.Errorf("%s: portico_bgp_session_up for e2e-tor-v4 = %v, want 1", n, up)
+		}
+	}
+}
+
+// logBGPMetrics logs each node's BGP metrics: status writes, updates sent
+// and session state per peer, the figures of a run.
+func (b *bgpLab) logBGPMetrics() {
+	b.t.Helper()
+	for _, n := range b.otherNodes() {
+		m, err := b.c.SpeakerMetrics(n)
+		if err != nil {
+			b.t.Errorf("metrics of %s: %v", n, err)
+			continue
+		}
+		var parts []string
+		for k, v := range m {
+			if strings.HasPrefix(k, "portico_bgp_") {
+				parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+			}
+		}
+		slices.Sort(parts)
+		b.t.Logf("%s: %s", n, strings.Join(parts, " "))
+	}
 }
 
 // ingressNodeOrPod returns the node a podserver line came through, or ""
