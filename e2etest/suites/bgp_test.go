@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
@@ -187,8 +188,8 @@ func (b *bgpLab) session(node, peer string) (v1beta1.BGPNodeSession, error) {
 
 // TestBGP runs the BGP announcer against a real FRR router: every eligible
 // node's route in the router's FIB (ECMP), traffic from the client through
-// the router to a pod, a pool announced by layer 2 and BGP at once,
-// externalTrafficPolicy Local, the API server away, a speaker's SIGTERM, a
+// the router to a pod, a pool announced by layer 2 and BGP at once, an
+// excluded node, externalTrafficPolicy Local, the API server away, a speaker's SIGTERM, a
 // peer with the wrong AS beside working ones, IPv6, and withdrawal when the
 // Service goes.
 func TestBGP(t *testing.T) {
@@ -269,6 +270,16 @@ func TestBGP(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.waitFIB(netip.PrefixFrom(ip, 32), nil, 10*time.Second)
+	}
+
+	// An excluded node announces nothing.
+	{
+		t.Log("=== a node labelled " + corev1.LabelNodeExcludeBalancers)
+		b.labelNode(nodes[2], corev1.LabelNodeExcludeBalancers, ptr.To(""))
+		took := b.waitFIB(host, b.nodeAddrs(false, nodes[0], nodes[1]), 10*time.Second)
+		t.Logf("%s withdrew %v after the label", nodes[2], took.Round(time.Millisecond))
+		b.labelNode(nodes[2], corev1.LabelNodeExcludeBalancers, nil)
+		b.waitFIB(host, all4, 10*time.Second)
 	}
 
 	// externalTrafficPolicy Local.
