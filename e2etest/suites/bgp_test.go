@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -230,6 +231,22 @@ func TestBGP(t *testing.T) {
 				t.Errorf("path %+v; want a valid path with AS path %d", p, nodeASN)
 			}
 		}
+		// The Service says so, in the words of one of the nodes.
+		b.eventually(10*time.Second, "service web's condition to say BGP announces "+vip.String(), func() error {
+			var cur corev1.Service
+			if err := b.c.Client.Get(b.ctx, client.ObjectKeyFromObject(svc), &cur); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(cur.Status.Conditions, v1beta1.AnnouncedConditionType(vip))
+			if c == nil {
+				return fmt.Errorf("no condition")
+			}
+			if m, err := v1beta1.ParseAnnouncedMessage(c.Message); err != nil || !m.Announced || m.Method != v1beta1.MethodBGP {
+				return fmt.Errorf("condition %s: %s", c.Status, c.Message)
+			}
+			t.Logf("condition %s: %s", c.Status, c.Message)
+			return nil
+		})
 		for _, n := range nodes {
 			b.eventually(10*time.Second, "node "+n+"'s BGPNodeStatus to say Established", func() error {
 				s, err := b.session(n, "e2e-tor-v4")

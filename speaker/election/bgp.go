@@ -36,6 +36,44 @@ func bgpEligible(n *Node, g *ipGroup) bool {
 	return !g.localOnly || g.ready[n.Name]
 }
 
+// bgpCandidates returns the alive nodes that are not excluded from load
+// balancers, sorted: the nodes BGP may announce any address from, before
+// externalTrafficPolicy: Local narrows them per address.
+func bgpCandidates(nodes []*Node) []string {
+	var out []string
+	for _, n := range nodes {
+		if _, excluded := n.Labels[corev1.LabelNodeExcludeBalancers]; n.Alive && !excluded {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+// bgpReporter returns the node that speaks for g's BGP announcement when no
+// node answers for it in layer 2: the Winner among the nodes BGP announces
+// it from (cands narrowed by g's ready nodes), or "" and why none may.
+func bgpReporter(g *ipGroup, cands []string) (node, reason string) {
+	if g.localOnly {
+		if len(g.ready) == 0 {
+			return "", reasonNoReady
+		}
+		var ready []string
+		for _, n := range cands {
+			if g.ready[n] {
+				ready = append(ready, n)
+			}
+		}
+		if len(ready) == 0 {
+			return "", reasonNoEligible
+		}
+		cands = ready
+	}
+	if len(cands) == 0 {
+		return "", reasonNoneAlive
+	}
+	return Winner(g.ip, cands), ""
+}
+
 // findNode returns the entry of nodes (sorted by name) named name, or nil.
 func findNode(nodes []*Node, name string) *Node {
 	i, ok := slices.BinarySearchFunc(nodes, name, func(n *Node, name string) int {

@@ -62,9 +62,21 @@ func TestDesireBGP(t *testing.T) {
 	if d := cmp.Diff(winners(election.Elect(l2Only)), winners(as), cmpAddr); d != "" {
 		t.Errorf("BGPAdvertisements changed layer 2's winners (-without +with):\n%s", d)
 	}
+	// Nobody is elected for BGP; one eligible node speaks for an address
+	// that layer 2 does not announce.
+	wantBGP := map[netip.Addr]string{
+		priv:  election.Winner(priv, []string{"node-1", "node-4"}),
+		local: "node-4", // the only alive ready node
+	}
 	for _, a := range as {
 		if a.IP == priv && a.Node != "" {
 			t.Errorf("%s (BGP only) elected %s; want nobody", priv, a.Node)
+		}
+		if a.BGPNode != wantBGP[a.IP] {
+			t.Errorf("%s: BGPNode %q, want %q", a.IP, a.BGPNode, wantBGP[a.IP])
+		}
+		if a.IP == lonely && a.Reason != `no L2Advertisement selects pool "lonely"` {
+			t.Errorf("%s: reason %q", a.IP, a.Reason)
 		}
 	}
 	want := map[string]announce.Desired{
@@ -87,6 +99,33 @@ func TestDesireBGP(t *testing.T) {
 			_, got := election.Desire(in, node)
 			if d := cmp.Diff(w, got, cmpAddr); d != "" {
 				t.Errorf("Desire (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// Why no node speaks for an address only BGP announces.
+func TestBGPReason(t *testing.T) {
+	cfg := bgpConfig(t, nil, "private")
+	ip := netip.MustParseAddr("198.51.100.1")
+	for _, tt := range []struct {
+		name  string
+		nodes []election.Node
+		svc   election.Service
+		want  string
+	}{
+		{"no node alive", dead(zoned(), "node-1", "node-2", "node-3"), election.Service{Key: "a/s", IPs: []netip.Addr{ip}},
+			"no node may announce it over BGP: no alive node is eligible"},
+		{"no ready endpoint", zoned(), election.Service{Key: "a/s", IPs: []netip.Addr{ip}, LocalOnly: true},
+			"no node may announce it over BGP: no node has a ready endpoint (externalTrafficPolicy: Local)"},
+		{"ready only on an excluded node", withLabel(zoned(), "node-3", corev1.LabelNodeExcludeBalancers, ""),
+			election.Service{Key: "a/s", IPs: []netip.Addr{ip}, LocalOnly: true, ReadyNodes: []string{"node-3"}},
+			"no node may announce it over BGP: no node that may announce the IP has a ready endpoint (externalTrafficPolicy: Local)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			as := election.Elect(election.Input{Config: cfg, Nodes: tt.nodes, Services: []election.Service{tt.svc}})
+			if len(as) != 1 || as[0].BGPNode != "" || as[0].Reason != tt.want {
+				t.Errorf("announcements %+v; want none with reason %q", as, tt.want)
 			}
 		})
 	}

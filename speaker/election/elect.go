@@ -57,8 +57,14 @@ type Announcement struct {
 	Interfaces []string
 	// Services are the keys of the Services using the IP, sorted.
 	Services []string
-	// Reason says, when Node is "", why no node announces the IP.
+	// Reason says, when Node and BGPNode are "", why no node announces the
+	// IP.
 	Reason string
+	// BGPNode is set when Node is "" but a BGPAdvertisement announces the
+	// IP's pool, so every node BGP may announce it from does: it is the one
+	// of them that speaks for the announcement (in the Service's
+	// condition), the Winner among them.
+	BGPNode string
 }
 
 // Reasons for an IP that no node announces. They are shown to users (in
@@ -124,6 +130,7 @@ func elect(in Input, node string) ([]Announcement, announce.Desired) {
 	views := make(map[string]*poolView)
 	self := findNode(nodes, node)
 	bgp := bgpPools(in.Config)
+	bgpCands := bgpCandidates(nodes)
 
 	out := make([]Announcement, 0, len(groups))
 	desired := announce.Desired{}
@@ -137,11 +144,16 @@ func elect(in Input, node string) ([]Announcement, announce.Desired) {
 		}
 		v := views[p.Name]
 		if v == nil {
-			v = newPoolView(p.Name, ads, nodes, bgp[p.Name])
+			v = newPoolView(p.Name, ads, nodes)
 			views[p.Name] = v
 		}
 		var cands []string
 		a.Node, a.Interfaces, a.Reason, cands = v.elect(g, in.Sticky)
+		if a.Node == "" && bgp[p.Name] {
+			if a.BGPNode, a.Reason = bgpReporter(g, bgpCands); a.Reason != "" {
+				a.Reason = "no node may announce it over BGP: " + a.Reason
+			}
+		}
 		out = append(out, a)
 		if node == "" {
 			continue

@@ -26,10 +26,7 @@ type poolView struct {
 	interfaces map[string][]string
 }
 
-// bgp says a BGPAdvertisement announces the pool, which the reason for
-// "no L2Advertisement" then mentions: nobody answers ARP/NDP for the pool's
-// addresses, but routers do reach them.
-func newPoolView(pool string, all []*config.L2Advertisement, nodes []*Node, bgp bool) *poolView {
+func newPoolView(pool string, all []*config.L2Advertisement, nodes []*Node) *poolView {
 	var ads []*config.L2Advertisement
 	for _, a := range all {
 		if slices.Contains(a.Pools, pool) {
@@ -39,9 +36,6 @@ func newPoolView(pool string, all []*config.L2Advertisement, nodes []*Node, bgp 
 	v := &poolView{interfaces: make(map[string][]string)}
 	if len(ads) == 0 {
 		v.reason = fmt.Sprintf("no L2Advertisement selects pool %q", pool)
-		if bgp {
-			v.reason += "; it is announced over BGP only, by every eligible node"
-		}
 		return v
 	}
 
