@@ -205,7 +205,13 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured) {
 		{controllerSA, secret("default", "get"), false, "read Secrets outside its namespace"},
 		{controllerSA, secret(speakerSA.namespace, "get"), false, "read the speaker's gossip key"},
 		{speakerSA, secret("default", "get"), false, "read Secrets outside its namespace"},
-		{speakerSA, secret(controllerSA.namespace, "get"), false, "read the controller's Secrets (BGP passwords)"},
+		// BGPPeer password Secrets live in Portico's namespace, and every
+		// speaker opens the sessions, so it reads (and watches) them there,
+		// and writes none.
+		{speakerSA, secret(controllerSA.namespace, "get"), true, "read BGP password Secrets in Portico's namespace"},
+		{speakerSA, secret(controllerSA.namespace, "watch"), true, "watch BGP password Secrets in Portico's namespace"},
+		{speakerSA, secret(controllerSA.namespace, "update"), false, "change Secrets in Portico's namespace"},
+		{speakerSA, secret(controllerSA.namespace, "create"), false, "create Secrets in Portico's namespace"},
 		// It reads one named Secret; list or watch would hand it all of them.
 		{speakerSA, secret(speakerSA.namespace, "list"), false, "list the Secrets of its namespace"},
 		{speakerSA, secret(speakerSA.namespace, "watch"), false, "watch the Secrets of its namespace"},

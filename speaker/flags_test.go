@@ -23,6 +23,11 @@ func TestSetOptionsDefaults(t *testing.T) {
 			t.Errorf("%s: HandoverDelay = %v, want %v", tt.name, got, tt.want)
 		}
 	}
+	for in, want := range map[string]string{"": "portico-system", "lb": "lb"} {
+		if got := setOptionsDefaults(Options{InstallNamespace: in}).InstallNamespace; got != want {
+			t.Errorf("InstallNamespace %q: got %q, want %q", in, got, want)
+		}
+	}
 }
 
 // TestBindFlags: the help text shows the defaults New applies, and parsing
@@ -30,7 +35,7 @@ func TestSetOptionsDefaults(t *testing.T) {
 func TestBindFlags(t *testing.T) {
 	var o Options
 	d := setOptionsDefaults(Options{})
-	want := map[string]string{"handover-delay": d.HandoverDelay.String(), "sticky": "false", "ignore-no-class": "false"}
+	want := map[string]string{"handover-delay": d.HandoverDelay.String(), "sticky": "false", "ignore-no-class": "false", "portico-namespace": d.InstallNamespace}
 	flagtest.Parsed(t, o.BindFlags, want)
 	if diff := cmp.Diff(d, setOptionsDefaults(o)); diff != "" {
 		t.Errorf("defaults after parsing no flags (-zero Options +flags):\n%s", diff)

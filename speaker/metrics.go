@@ -29,5 +29,5 @@ func newMetrics() *metrics {
 
 // Collectors returns the speaker's metrics for registration.
 func (s *Speaker) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.m.elections, s.m.changes, s.m.announced}
+	return []prometheus.Collector{s.m.elections, s.m.changes, s.m.announced, s.bgpm.up, s.bgpm.prefixes, s.bgpm.flaps, s.bgpm.updates, s.bgpm.writes}
 }

@@ -139,9 +139,10 @@ func conditionStatus(announced bool) metav1.ConditionStatus {
 }
 
 // announcedCondition is the announced condition this node writes for a, or
-// mine false when another node writes it: the elected node writes it, and
-// for an address no node may announce, the rendezvous winner among the
-// alive nodes does. st is what the announcers report for this node's
+// mine false when another node writes it: the elected node writes it; for
+// an address that only BGP announces, the election's BGPNode does (saying
+// whether its own sessions carry it); and for an address no node may
+// announce, the rendezvous winner among the alive nodes does. st is what the announcers report for this node's
 // addresses.
 func announcedCondition(a election.Announcement, node string, alive []string, st map[netip.Addr]announce.Status) (c v1beta1.AnnouncedMessage, reason string, mine bool) {
 	switch {
@@ -154,6 +155,20 @@ func announcedCondition(a election.Announcement, node string, alive []string, st
 			return v1beta1.AnnouncedMessage{IP: a.IP, Node: node, Why: x.Why}, v1beta1.ReasonNoInterface, true
 		}
 		return v1beta1.AnnouncedMessage{IP: a.IP, Announced: true, Node: node, Method: x.Method, Interfaces: x.Interfaces}, v1beta1.ReasonAnnounced, true
+	case a.Node == "" && a.BGPNode != "":
+		// Every eligible node announces it over BGP; one speaks for all,
+		// from what its own sessions say.
+		if a.BGPNode != node {
+			return v1beta1.AnnouncedMessage{}, "", false
+		}
+		x, ok := st[a.IP]
+		switch {
+		case ok && x.Announced && x.Method == v1beta1.MethodBGP:
+			return v1beta1.AnnouncedMessage{IP: a.IP, Announced: true, Node: node, Method: v1beta1.MethodBGP}, v1beta1.ReasonAnnounced, true
+		case ok && !x.Announced:
+			return v1beta1.AnnouncedMessage{IP: a.IP, Why: x.Why + " on node " + node}, v1beta1.ReasonNotAnnounced, true
+		}
+		return v1beta1.AnnouncedMessage{IP: a.IP, Why: "no BGP peer of node " + node + " is sent it (see the BGPAdvertisements' peers and nodeSelectors)"}, v1beta1.ReasonNotAnnounced, true
 	case a.Node == "" && election.Winner(a.IP, alive) == node:
 		return v1beta1.AnnouncedMessage{IP: a.IP, Why: a.Reason}, v1beta1.ReasonNotAnnounced, true
 	}

@@ -28,6 +28,7 @@ import (
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/config"
 	"github.com/portico-lb/portico/speaker/announce"
+	"github.com/portico-lb/portico/speaker/bgp/routes"
 	"github.com/portico-lb/portico/speaker/election"
 	"github.com/portico-lb/portico/speaker/membership"
 )
@@ -35,7 +36,8 @@ import (
 // +kubebuilder:rbac:groups="",resources=services;nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services/status,verbs=get;patch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
-// +kubebuilder:rbac:groups=portico.dev,resources=ipaddresspools;l2advertisements,verbs=get;list;watch
+// +kubebuilder:rbac:groups=portico.dev,resources=ipaddresspools;l2advertisements;bgppeers;bgpadvertisements,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",namespace=portico-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=portico-speaker,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
@@ -65,9 +67,23 @@ type Options struct {
 	// node is alive and eligible: a returning node takes nothing back (see
 	// election.Input.Sticky). Every speaker of a cluster must agree on it.
 	Sticky bool
+	// Namespace is the speakers' namespace, where each node's
+	// BGPNodeStatus is. Default portico-speaker.
+	Namespace string
+	// InstallNamespace is Portico's namespace (the controller's), where
+	// BGPPeer password Secrets without a namespace are. The manager's cache
+	// must hold that namespace's Secrets. Default portico-system.
+	InstallNamespace string
 	// Membership and at least one announcer are required.
 	Membership *membership.Membership
 	Announcers []Announcer
+}
+
+// A configured announcer also needs the configuration model and this node
+// (BGP: its peers, advertisements, labels and router ID). The speaker hands
+// them over before every Announce.
+type configured interface {
+	SetConfig(model *config.Config, node routes.Node, nodeIPv4 netip.Addr)
 }
 
 // An Announcer makes this node's share of the addresses reachable by one
@@ -92,12 +108,22 @@ type Announcer interface {
 	Yield()
 }
 
-const defaultHandoverDelay = time.Second
+const (
+	defaultHandoverDelay    = time.Second
+	defaultInstallNamespace = "portico-system"
+	defaultNamespace        = "portico-speaker"
+)
 
 // setOptionsDefaults fills every unset field. It does not validate.
 func setOptionsDefaults(o Options) Options {
 	if o.HandoverDelay <= 0 {
 		o.HandoverDelay = defaultHandoverDelay
+	}
+	if o.Namespace == "" {
+		o.Namespace = defaultNamespace
+	}
+	if o.InstallNamespace == "" {
+		o.InstallNamespace = defaultInstallNamespace
 	}
 	return o
 }
@@ -108,6 +134,7 @@ type Speaker struct {
 	recorder events.EventRecorder
 	o        Options
 	m        *metrics
+	bgpm     *bgpMetrics
 
 	mu sync.Mutex
 	// share is what this node was last elected for (see Reconcile).
@@ -135,7 +162,7 @@ func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
 	if o.NodeName == "" || o.Membership == nil || len(o.Announcers) == 0 || slices.Contains(o.Announcers, nil) {
 		return nil, fmt.Errorf("speaker: NodeName, Membership and Announcers are required")
 	}
-	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o), m: newMetrics(),
+	s := &Speaker{client: mgr.GetClient(), recorder: mgr.GetEventRecorder("portico-speaker"), o: setOptionsDefaults(o), m: newMetrics(), bgpm: newBGPMetrics(),
 		share: map[netip.Addr][]string{}, unplacedSince: map[netip.Addr]time.Time{}, reported: map[reportKey]lastReport{}}
 	toElect := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{electKey}
@@ -159,6 +186,9 @@ func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
 		Watches(&corev1.Node{}, toElect).
 		Watches(&v1beta1.IPAddressPool{}, toElect).
 		Watches(&v1beta1.L2Advertisement{}, toElect).
+		Watches(&v1beta1.BGPPeer{}, toElect).
+		Watches(&v1beta1.BGPAdvertisement{}, toElect).
+		Watches(&corev1.Secret{}, toElect).
 		WatchesRawSource(memberSource).
 		Complete(s)
 	if err != nil {
@@ -191,7 +221,11 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 
 	// Answer first, report after: the report needs the API server, the
 	// answers must not wait for it.
+	self, selfIPv4 := thisNode(view.Nodes, s.o.NodeName)
 	for _, an := range s.o.Announcers {
+		if c, ok := an.(configured); ok {
+			c.SetConfig(view.Config, self, selfIPv4)
+		}
 		an.Announce(desired)
 	}
 	s.elected.Store(true)
@@ -294,16 +328,26 @@ func (s *Speaker) read(ctx context.Context) (clusterView, error) {
 		services corev1.ServiceList
 		eps      discoveryv1.EndpointSliceList
 		nodes    corev1.NodeList
+		peers    v1beta1.BGPPeerList
+		bgpAds   v1beta1.BGPAdvertisementList
+		secrets  corev1.SecretList
 	)
-	for _, l := range []client.ObjectList{&pools, &l2, &services, &eps, &nodes} {
+	for _, l := range []client.ObjectList{&pools, &l2, &services, &eps, &nodes, &peers, &bgpAds} {
 		if err := s.client.List(ctx, l); err != nil {
 			return clusterView{}, fmt.Errorf("speaker: listing: %w", err)
 		}
 	}
+	// Only Portico's namespace: BGPPeer passwords are there, and the
+	// speaker may read no other namespace's Secrets.
+	if err := s.client.List(ctx, &secrets, client.InNamespace(s.o.InstallNamespace)); err != nil {
+		return clusterView{}, fmt.Errorf("speaker: listing Secrets in %s: %w", s.o.InstallNamespace, err)
+	}
 	// The model comes from API state alone (statuses the controller
 	// recorded included), so every speaker, whenever it started, builds the
 	// one the controller uses.
-	cfg, _ := config.For(config.ClusterResources{Pools: pools.Items, L2Advertisements: l2.Items, Nodes: nodes.Items})
+	cfg, _ := config.For(config.ClusterResources{Pools: pools.Items, L2Advertisements: l2.Items,
+		BGPPeers: peers.Items, BGPAdvertisements: bgpAds.Items, Secrets: secrets.Items,
+		Nodes: nodes.Items, InstallNamespace: s.o.InstallNamespace})
 
 	alive := map[string]bool{}
 	for _, m := range s.o.Membership.Alive() {
@@ -312,6 +356,24 @@ func (s *Speaker) read(ctx context.Context) (clusterView, error) {
 		}
 	}
 	return clusterView{Config: cfg, Services: services.Items, Slices: eps.Items, Nodes: nodes.Items, Alive: alive, ServeNoClass: !s.o.IgnoreNoClass, Sticky: s.o.Sticky}, nil
+}
+
+// thisNode returns node's labels and its first IPv4 InternalIP (the BGP
+// router ID unless a BGPPeer sets one), zero when it has none.
+func thisNode(nodes []corev1.Node, node string) (routes.Node, netip.Addr) {
+	for i := range nodes {
+		n := &nodes[i]
+		if n.Name != node {
+			continue
+		}
+		for _, a := range n.Status.Addresses {
+			if ip, err := netip.ParseAddr(a.Address); a.Type == corev1.NodeInternalIP && err == nil && ip.Unmap().Is4() {
+				return routes.Node{Name: node, Labels: n.Labels}, ip.Unmap()
+			}
+		}
+		return routes.Node{Name: node, Labels: n.Labels}, netip.Addr{}
+	}
+	return routes.Node{Name: node}, netip.Addr{}
 }
 
 func gainedIPs(before, after map[netip.Addr][]string) []netip.Addr {
@@ -346,6 +408,10 @@ func (s *Speaker) Start(ctx context.Context) error {
 	run("membership", s.o.Membership.Run, mctx)
 	for _, an := range s.o.Announcers {
 		run(fmt.Sprintf("%T", an), an.Run, lctx)
+		if r, ok := an.(sessionReporter); ok {
+			b := &bgpStatus{client: s.client, recorder: s.recorder, node: s.o.NodeName, ns: s.o.Namespace, src: r, m: s.bgpm, log: logger.WithName("bgp-status")}
+			run("bgp-status", b.run, lctx)
+		}
 	}
 
 	<-ctx.Done()

@@ -36,19 +36,31 @@ type AnnouncedMessage struct {
 	Why string
 }
 
+// MethodBGP is the Method of an address announced over BGP, from every
+// eligible node at once: its message names one of them, the node that
+// speaks for all (see String).
+const MethodBGP = "BGP"
+
 const (
 	announcedInfix    = " is announced by node "
 	notAnnouncedInfix = " is not announced: "
 	anyInterface      = "any interface on its subnet"
+	bgpInfix          = " is announced over BGP by every eligible node, node "
+	bgpSuffix         = " among them"
 )
 
 // String renders a as an announced condition's message:
 //
 //	<ip> is announced by node <node> (<method> on <interfaces>)
+//	<ip> is announced over BGP by every eligible node, node <node> among them
 //	<ip> is not announced: node <node> is elected to announce it, but <why> on node <node>
 //	<ip> is not announced: <why>
+//
+// The BGP form is for Method MethodBGP without Interfaces.
 func (a AnnouncedMessage) String() string {
 	switch {
+	case a.Announced && a.Method == MethodBGP && len(a.Interfaces) == 0:
+		return fmt.Sprintf("%s%s%s%s", a.IP, bgpInfix, a.Node, bgpSuffix)
 	case a.Announced:
 		where := anyInterface
 		if len(a.Interfaces) > 0 {
@@ -64,6 +76,17 @@ func (a AnnouncedMessage) String() string {
 // ParseAnnouncedMessage reads a message that String rendered back into its
 // fields. Interfaces come back nil for "any interface on its subnet".
 func ParseAnnouncedMessage(msg string) (AnnouncedMessage, error) {
+	if ipStr, rest, ok := strings.Cut(msg, bgpInfix); ok {
+		ip, err := netip.ParseAddr(ipStr)
+		if err != nil {
+			return AnnouncedMessage{}, fmt.Errorf("announced message %q: %w", msg, err)
+		}
+		node, ok := strings.CutSuffix(rest, bgpSuffix)
+		if !ok || node == "" || strings.Contains(node, " ") {
+			return AnnouncedMessage{}, fmt.Errorf("announced message %q: want \"<ip>%s<node>%s\"", msg, bgpInfix, bgpSuffix)
+		}
+		return AnnouncedMessage{IP: ip, Announced: true, Node: node, Method: MethodBGP}, nil
+	}
 	if ipStr, rest, ok := strings.Cut(msg, announcedInfix); ok {
 		ip, err := netip.ParseAddr(ipStr)
 		if err != nil {

@@ -31,6 +31,10 @@ func TestAnnouncedMessage(t *testing.T) {
 		a:    v1beta1.AnnouncedMessage{IP: v6, Announced: true, Node: "node-2", Method: "ARP/NDP", Interfaces: []string{"eth0", "eth1"}},
 		msg:  "2001:db8::7 is announced by node node-2 (ARP/NDP on eth0, eth1)",
 	}, {
+		name: "announced over BGP",
+		a:    v1beta1.AnnouncedMessage{IP: v4, Announced: true, Node: "node-3", Method: v1beta1.MethodBGP},
+		msg:  "203.0.113.7 is announced over BGP by every eligible node, node node-3 among them",
+	}, {
 		name: "elected node without an interface",
 		a:    v1beta1.AnnouncedMessage{IP: v4, Node: "node-1", Why: "no Ethernet interface has a subnet containing it"},
 		msg:  "203.0.113.7 is not announced: node node-1 is elected to announce it, but no Ethernet interface has a subnet containing it on node node-1",
@@ -105,6 +109,8 @@ func FuzzParseAnnouncedMessage(f *testing.F) {
 	f.Add("2001:db8::7 is announced by node node-2 (ARP/NDP on eth0, eth1)")
 	f.Add("203.0.113.7 is not announced: node node-1 is elected to announce it, but no Ethernet interface has a subnet containing it on node node-1")
 	f.Add("2001:db8::7 is not announced: no alive node is eligible")
+	f.Add("203.0.113.7 is announced over BGP by every eligible node, node node-3 among them")
+	f.Add("203.0.113.7 is announced over BGP by every eligible node, node  among them among them")
 	f.Add("1.2.3.4 is announced by node n (a on b on c)") // " on " twice: the first splits
 	f.Fuzz(func(t *testing.T, msg string) {
 		a, err := v1beta1.ParseAnnouncedMessage(msg)

@@ -122,7 +122,9 @@ type BGPPeerStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
-	// Sessions lists the state of the session from each node.
+	// Sessions is not written: each node reports its sessions in its own
+	// BGPNodeStatus (in the speakers' namespace), so that no object is
+	// written by every node.
 	// +optional
 	// +listType=map
 	// +listMapKey=node

@@ -28,8 +28,8 @@ var oldestKubernetes = version.MajorMinor(1, 31)
 func loadCRDs(t *testing.T) map[string]*apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("..", "..", "deploy", "crd", "bases", "*.yaml"))
-	if err != nil || len(files) != 5 {
-		t.Fatalf("want the 5 generated CRDs in deploy/crd/bases, found %v (%v)", files, err)
+	if err != nil || len(files) != 6 {
+		t.Fatalf("want the 6 generated CRDs in deploy/crd/bases, found %v (%v)", files, err)
 	}
 	out := map[string]*apiextensionsv1.CustomResourceDefinition{}
 	for _, f := range files {

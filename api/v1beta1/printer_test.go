@@ -153,4 +153,27 @@ func TestPrinterColumns(t *testing.T) {
 			t.Errorf("columns (-want +got):\n%s", diff)
 		}
 	})
+
+	t.Run("BGPNodeStatus", func(t *testing.T) {
+		st := &v1beta1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "node-1"}, Spec: v1beta1.BGPNodeStatusSpec{Node: "node-1"}}
+		create(t, st)
+		st.Status = v1beta1.BGPNodeStatusStatus{Peers: 2, Established: 1, NotEstablished: []string{"tor-2"}, Sessions: []v1beta1.BGPNodeSession{
+			{Peer: "tor-1", State: "Established", PrefixesSent: 3, Routes: 3},
+			{Peer: "tor-2", State: "Idle", Routes: 3, LastError: "the peer's AS number does not match peerASN 65099"},
+		}}
+		if err := k8s.Status().Update(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{
+			"Name":             "node-1",
+			"Node":             "node-1",
+			"Peers":            float64(2),
+			"Established":      float64(1),
+			"Not-Established":  `["tor-2"]`,
+			"wide:First-Error": "the peer's AS number does not match peerASN 65099",
+		}
+		if diff := cmp.Diff(want, getTable(t, "namespaces/default/bgpnodestatuses", st.Name)); diff != "" {
+			t.Errorf("columns (-want +got):\n%s", diff)
+		}
+	})
 }

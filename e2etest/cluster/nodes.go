@@ -405,6 +405,16 @@ func httpReady(url string) error {
 	return nil
 }
 
+// SpeakerMetrics reads node's speaker metrics page: "name{labels}" →
+// value, as the text format spells the series.
+func (c *Cluster) SpeakerMetrics(node string) (map[string]float64, error) {
+	h, _, err := c.node(node)
+	if err != nil {
+		return nil, err
+	}
+	return scrape(fmt.Sprintf("http://%s/metrics", netip.AddrPortFrom(h.IPv4, speakerMetricsPort)))
+}
+
 // scrape reads a Prometheus text page into "name{labels}" → value; it
 // needs nothing more than the gauges the harness waits on.
 func scrape(url string) (map[string]float64, error) {

@@ -2,7 +2,9 @@
 // cluster in a lab (e2etest/cluster: kube-apiserver, the controller, one
 // speaker and one kube-proxy per node namespace, pods behind the nodes) and
 // judge only what a user could observe: who answers ARP and NDP for a VIP,
-// where a TCP connection lands, what the Service's status and Events say.
+// where a TCP connection lands, what the Service's status and Events say,
+// and, for BGP (bgp_test.go, a cluster of its own with real FRR in the lab
+// router), the router's sessions, BGP table and kernel routes.
 //
 // The tests are the root tier: they need root and skip (saying why) without
 // it or with -short; PORTICO_E2E=1 turns those skips into failures. One

@@ -51,6 +51,7 @@ type Announcer struct {
 	log      logr.Logger
 	sessions *session.Sessions
 	kick     chan struct{}
+	changed  chan struct{}
 
 	mu       sync.Mutex // guards the fields below; never held across I/O
 	model    *config.Config
@@ -66,7 +67,7 @@ type Announcer struct {
 // New returns an Announcer holding no session; Run starts them.
 func New(cfg Config, log logr.Logger) *Announcer {
 	return &Announcer{
-		cfg: setConfigDefaults(cfg), log: log, kick: make(chan struct{}, 1),
+		cfg: setConfigDefaults(cfg), log: log, kick: make(chan struct{}, 1), changed: make(chan struct{}, 1),
 		sessions: session.New(session.Options{Logger: log.WithName("gobgp")}),
 	}
 }
@@ -106,6 +107,10 @@ func (a *Announcer) Sessions() []session.Status {
 	defer a.mu.Unlock()
 	return slices.Clone(a.states)
 }
+
+// SessionsChanged signals that Sessions may return something new (a state,
+// an error, a count). Signals coalesce: the channel holds one.
+func (a *Announcer) SessionsChanged() <-chan struct{} { return a.changed }
 
 // Status reports, for every address of d that the plan announces to some
 // peer, whether a session that carries it is established. Addresses the
@@ -207,6 +212,13 @@ func (a *Announcer) apply(ctx context.Context) {
 	}
 	states := a.sessions.Status(ctx)
 	a.mu.Lock()
+	changed := !slices.Equal(a.states, states)
 	a.plan, a.states, a.applied = plan, states, true
 	a.mu.Unlock()
+	if changed {
+		select {
+		case a.changed <- struct{}{}:
+		default:
+		}
+	}
 }

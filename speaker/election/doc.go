@@ -13,6 +13,12 @@
 //   - Services sharing an IP are always announced by the same node;
 //   - a node that joins or leaves moves only the IPs it wins or won.
 //
+// BGP elects nobody: every eligible node announces (Desire marks them
+// Eligible). For an address that no node answers for in layer 2 but a
+// BGPAdvertisement announces, Announcement.BGPNode names the one of them,
+// the Winner again, that speaks for the announcement in the Service's
+// condition.
+//
 // A sticky election (Input.Sticky) moves even less: an IP stays with the
 // node its Services' status names as announcer while that node is alive
 // and eligible, so a node that comes back takes nothing back, and each

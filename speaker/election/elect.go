@@ -57,8 +57,14 @@ type Announcement struct {
 	Interfaces []string
 	// Services are the keys of the Services using the IP, sorted.
 	Services []string
-	// Reason says, when Node is "", why no node announces the IP.
+	// Reason says, when Node and BGPNode are "", why no node announces the
+	// IP.
 	Reason string
+	// BGPNode is set when Node is "" but a BGPAdvertisement announces the
+	// IP's pool, so every node BGP may announce it from does: it is the one
+	// of them that speaks for the announcement (in the Service's
+	// condition), the Winner among them.
+	BGPNode string
 }
 
 // Reasons for an IP that no node announces. They are shown to users (in
@@ -102,10 +108,14 @@ func Elect(in Input) []Announcement {
 }
 
 // Desire elects as Elect does and also returns node's desired state: the
-// addresses node is elected for and those it is eligible for, that is one
-// of the alive nodes the winner was chosen among. Elect's rules decide
-// eligibility, so today it is layer 2's; an announcer with advertisements
-// of its own (BGP) narrows it by those.
+// addresses node is elected for and those it is eligible for. node is
+// eligible for an address when it is one of the alive nodes the layer 2
+// winner was chosen among, or when a BGPAdvertisement announces the
+// address's pool and node is alive, not excluded from load balancers and,
+// for externalTrafficPolicy: Local, holds a ready endpoint (see
+// bgpEligible): BGP announces from every such node, so no L2Advertisement
+// is needed and no node is elected for it. The BGP announcer narrows that
+// by its advertisements' node selectors and peers.
 func Desire(in Input, node string) ([]Announcement, announce.Desired) {
 	return elect(in, node)
 }
@@ -118,6 +128,9 @@ func elect(in Input, node string) ([]Announcement, announce.Desired) {
 	// Pools are few and IPs many: what depends only on the pool is worked
 	// out once per pool.
 	views := make(map[string]*poolView)
+	self := findNode(nodes, node)
+	bgp := bgpPools(in.Config)
+	bgpCands := bgpCandidates(nodes)
 
 	out := make([]Announcement, 0, len(groups))
 	desired := announce.Desired{}
@@ -136,6 +149,11 @@ func elect(in Input, node string) ([]Announcement, announce.Desired) {
 		}
 		var cands []string
 		a.Node, a.Interfaces, a.Reason, cands = v.elect(g, in.Sticky)
+		if a.Node == "" && bgp[p.Name] {
+			if a.BGPNode, a.Reason = bgpReporter(g, bgpCands); a.Reason != "" {
+				a.Reason = "no node may announce it over BGP: " + a.Reason
+			}
+		}
 		out = append(out, a)
 		if node == "" {
 			continue
@@ -144,6 +162,8 @@ func elect(in Input, node string) ([]Announcement, announce.Desired) {
 		// order of v.eligible, sorted by name.
 		if _, eligible := slices.BinarySearch(cands, node); eligible {
 			desired[g.ip] = announce.Want{Elected: a.Node == node, Eligible: true, Interfaces: slices.Clone(v.interfaces[node])}
+		} else if bgp[p.Name] && bgpEligible(self, g) {
+			desired[g.ip] = announce.Want{Eligible: true}
 		}
 	}
 	return out, desired

@@ -189,6 +189,7 @@ func (p *peer) status(ctx context.Context) Status {
 		for _, af := range n.GetAfiSafis() {
 			st.PrefixesSent += int(af.GetState().GetAdvertised())
 		}
+		st.UpdatesSent = n.GetState().GetMessages().GetSent().GetUpdate()
 	})
 	return st
 }

@@ -96,6 +96,10 @@ type Status struct {
 	PrefixesSent int
 	// Routes counts the prefixes the plan asks for.
 	Routes int
+	// UpdatesSent counts the UPDATE messages sent to the peer since the
+	// session's neighbor was configured (GoBGP's counter; a reset session
+	// starts again from zero).
+	UpdatesSent uint64
 	// LastError says, in plain words, why the session last failed or
 	// could not be opened; empty if it never did.
 	LastError string

@@ -64,7 +64,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (op
 	if err != nil {
 		return o, fmt.Errorf("--bind-address (env NODE_IP) must be this node's IP address: %w", err)
 	}
-	o.membership.BindAddr, o.speaker.NodeName = addr, o.membership.NodeName
+	o.membership.BindAddr, o.speaker.NodeName, o.speaker.Namespace = addr, o.membership.NodeName, o.membership.Namespace
 	if o.memberlistSecret == "" && !o.plainGossip {
 		return o, errors.New("--memberlist-secret must name a Secret; to run gossip without encryption, say --insecure-plain-gossip")
 	}

@@ -1,5 +1,6 @@
-// Command portico-speaker runs on every node and answers ARP/NDP for the
-// Service addresses this node is elected to announce.
+// Command portico-speaker runs on every node, answers ARP/NDP for the
+// Service addresses this node is elected to announce and announces those
+// it is eligible for to its BGP peers.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,6 +24,7 @@ import (
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	"github.com/portico-lb/portico/speaker"
+	"github.com/portico-lb/portico/speaker/bgp"
 	"github.com/portico-lb/portico/speaker/layer2"
 	"github.com/portico-lb/portico/speaker/membership"
 )
@@ -56,35 +59,34 @@ func run(ctx context.Context, o options) error {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
-		// Only the speakers' Leases; Secrets never go through the cache.
+		// The speakers' Leases, Portico's Secrets (BGP passwords) only.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{ns: {}}},
+			&corev1.Secret{}:        {Namespaces: map[string]cache.Config{o.speaker.InstallNamespace: {}}},
 		}},
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	// The keys must be known before memberlist starts, and the cache does
-	// not run yet: SetupGossip reads them through the uncached APIReader.
+	// Keys before memberlist starts; SetupGossip reads past the idle cache.
 	m := &o.membership
 	m.SecretKey, m.SecondaryKeys, err = speaker.SetupGossip(ctx, mgr, ns, o.memberlistSecret, o.plainGossip, 30*time.Second, ctrl.Log.WithName("setup"))
 	if err != nil {
 		return err
 	}
-
 	if o.speaker.Membership, err = membership.New(o.membership, mgr.GetClient(), ctrl.Log.WithName("membership")); err != nil {
 		return err
 	}
 	l2 := layer2.New(o.layer2, ctrl.Log.WithName("layer2"))
-	o.speaker.Announcers = []speaker.Announcer{l2}
+	// BGP always runs: with no BGPPeer it starts no GoBGP server.
+	o.speaker.Announcers = []speaker.Announcer{l2, bgp.New(bgp.Config{}, ctrl.Log.WithName("bgp"))}
 	s, err := speaker.New(mgr, o.speaker)
 	if err != nil {
 		return err
 	}
 	metrics.Registry.MustRegister(append(append(o.speaker.Membership.Collectors(), l2.Collectors()...), s.Collectors()...)...)
-	// Liveness only asks whether the process still serves HTTP: restarting a
-	// speaker moves its addresses, so nothing short of a hang may cause it.
+	// Liveness is only "serves HTTP": a restart moves addresses.
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding healthz check: %w", err)
 	}
