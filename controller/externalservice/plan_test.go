@@ -2,6 +2,7 @@ package externalservice
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -232,6 +233,11 @@ func TestPlanProperties(t *testing.T) {
 			if in.CredentialsProblem == "" {
 				current = r.Primary
 			}
+			// A restart now: a controller that starts from this status
+			// alone publishes exactly what this plan published.
+			if rng.IntN(4) == 0 && in.CredentialsProblem == "" {
+				checkRestart(t, es, in, r)
+			}
 		}
 	}
 }
@@ -288,5 +294,23 @@ func TestJudged(t *testing.T) {
 				t.Errorf("Judged = %t, want %t", got, tc.want)
 			}
 		})
+	}
+}
+
+// checkRestart plans again from trackers seeded from r's status, as a
+// restarted controller does before its first probe, and requires the same
+// ready targets and primary.
+func checkRestart(t *testing.T, es *v1beta1.ExternalService, in inputs, r result) {
+	t.Helper()
+	trackers, primary := seedTrackers(r.Status, probe.Thresholds{Healthy: 2, Unhealthy: 2})
+	again := in
+	again.Primary = primary
+	again.Targets = map[netip.AddrPort]targetState{}
+	for a, tr := range trackers {
+		again.Targets[a] = targetState{Health: tr.Health(), Up: tr.Up(), Role: tr.Role()}
+	}
+	r2 := plan(es, again)
+	if !maps.Equal(r.Ready, r2.Ready) || r.Primary != r2.Primary {
+		t.Fatalf("after a restart: ready %v primary %v, before %v primary %v", r2.Ready, r2.Primary, r.Ready, r.Primary)
 	}
 }

@@ -262,6 +262,14 @@ func (s *store) seed(key types.NamespacedName, st v1beta1.ExternalServiceStatus,
 		return
 	}
 	o.check = p.check
+	o.trackers, o.primary = seedTrackers(st, p.thresholds)
+}
+
+// seedTrackers rebuilds trackers and the primary from a status plan wrote:
+// Healthy (and AuthFailed, which is alive) targets start up with their
+// role, Unhealthy ones down; Pending and Refused ones start afresh.
+func seedTrackers(st v1beta1.ExternalServiceStatus, th probe.Thresholds) (map[netip.AddrPort]*probe.Tracker, netip.AddrPort) {
+	trackers := map[netip.AddrPort]*probe.Tracker{}
 	for _, e := range st.Endpoints {
 		for _, ts := range e.Targets {
 			ip, err := netip.ParseAddr(ts.IP)
@@ -276,15 +284,13 @@ func (s *store) seed(key types.NamespacedName, st v1beta1.ExternalServiceStatus,
 			default:
 				continue // Pending, Refused: nothing to keep
 			}
-			a := netip.AddrPortFrom(ip, uint16(e.Port))
-			t := probe.NewTracker(p.thresholds)
+			t := probe.NewTracker(th)
 			t.Seed(up, ts.Role)
-			o.trackers[a] = t
+			trackers[netip.AddrPortFrom(ip, uint16(e.Port))] = t
 		}
 	}
-	if a, err := netip.ParseAddrPort(st.Primary); err == nil {
-		o.primary = a
-	}
+	primary, _ := netip.ParseAddrPort(st.Primary)
+	return trackers, primary
 }
 
 // setPrimary records the primary the reconciler published.
