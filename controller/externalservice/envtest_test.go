@@ -110,6 +110,14 @@ func run(m *testing.M) int {
 	if os.Getenv("PORTICO_TEST_LOGS") != "" {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
 	}
+	// What a cluster does with Portico's objects: owner references are
+	// followed on delete, hand-written Endpoints are mirrored.
+	kcm, err := srv.StartControllers("garbage-collector-controller", "endpointslice-mirroring-controller")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = kcm.Stop() }()
 	if stopController, err = startController(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -301,11 +309,14 @@ func updateES(t *testing.T, ns, name string, change func(*v1beta1.ExternalServic
 	}
 }
 
-// slicesOf returns "address=ready" per endpoint, sorted, and the slices.
+// slicesOf returns "address=ready" per endpoint of Portico's slices for
+// name, sorted, and the slices.
 func slicesOf(t *testing.T, ns, name string) ([]string, []discoveryv1.EndpointSlice) {
 	t.Helper()
 	var list discoveryv1.EndpointSliceList
-	if err := k8s.List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: name}); err != nil {
+	if err := k8s.List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{
+		discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: v1beta1.ExternalServiceManagedBy,
+	}); err != nil {
 		t.Fatal(err)
 	}
 	var out []string
@@ -316,6 +327,19 @@ func slicesOf(t *testing.T, ns, name string) ([]string, []discoveryv1.EndpointSl
 	}
 	slices.Sort(out)
 	return out, list.Items
+}
+
+// mirrored counts the EndpointSlices the mirroring controller made for
+// name from an Endpoints object.
+func mirrored(t *testing.T, ns, name string) int {
+	t.Helper()
+	var list discoveryv1.EndpointSliceList
+	if err := k8s.List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{
+		discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "endpointslicemirroring-controller.k8s.io",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return len(list.Items)
 }
 
 func want(items ...string) string {
@@ -405,6 +429,13 @@ func TestOwnedObjects(t *testing.T) {
 		}
 		return ""
 	})
+
+	// Portico's Endpoints carries skip-mirror: the cluster does not mirror
+	// it into slices beside Portico's.
+	time.Sleep(time.Second)
+	if n := mirrored(t, ns, es.Name); n != 0 {
+		t.Errorf("%d mirrored slices of Portico's Endpoints", n)
+	}
 
 	// The metrics say the same: one ready target, probes measured, the
 	// dead one's failures counted.
@@ -595,6 +626,13 @@ func TestNotOwnedAndAdoption(t *testing.T) {
 	if got, _ := slicesOf(t, ns, es.Name); len(got) != 0 {
 		t.Errorf("slices written for a Service Portico does not own: %v", got)
 	}
+	// The cluster mirrors the hand-written Endpoints, as before Portico.
+	eventually(t, 10*time.Second, func() string {
+		if mirrored(t, ns, es.Name) == 0 {
+			return "no mirrored slice for the hand-written Endpoints"
+		}
+		return ""
+	})
 	var now corev1.Service
 	if err := k8s.Get(ctx, client.ObjectKeyFromObject(svc), &now); err != nil {
 		t.Fatal(err)
@@ -616,6 +654,12 @@ func TestNotOwnedAndAdoption(t *testing.T) {
 	if got, _ := slicesOf(t, ns, es.Name); strings.Join(got, ",") != "192.0.2.32:3306=true" {
 		t.Errorf("after adoption slices %v", got)
 	}
+	eventually(t, 10*time.Second, func() string {
+		if n := mirrored(t, ns, es.Name); n != 0 {
+			return fmt.Sprintf("%d mirrored slices left after the hand-written Endpoints went", n)
+		}
+		return ""
+	})
 	if err := k8s.Get(ctx, client.ObjectKeyFromObject(svc), &now); err != nil {
 		t.Fatal(err)
 	}
@@ -904,4 +948,45 @@ func TestRestartKeepsVerdicts(t *testing.T) {
 			t.Fatalf("after a restart: %s, was %s", now, before)
 		}
 	}
+}
+
+// TestDeleteCleansUp: deleting the ExternalService removes its Service,
+// slices and Endpoints (the garbage collector follows the owner
+// references).
+func TestDeleteCleansUp(t *testing.T) {
+	needServer(t)
+	ns := newNamespace(t)
+	es := &v1beta1.ExternalService{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gone"},
+		Spec: v1beta1.ExternalServiceSpec{
+			Ports:       []v1beta1.ExternalServicePort{{Port: 80}},
+			Endpoints:   []v1beta1.ExternalEndpoint{{Address: "192.0.2.80"}, {Address: "2001:db8::80"}},
+			HealthCheck: v1beta1.HealthCheck{Type: v1beta1.HealthCheckNone}, EndpointsObject: true,
+		},
+	}
+	create(t, es)
+	key := client.ObjectKeyFromObject(es)
+	eventually(t, 10*time.Second, func() string {
+		if got, _ := slicesOf(t, ns, es.Name); len(got) != 2 {
+			return fmt.Sprintf("slices %v", got)
+		}
+		if err := k8s.Get(context.Background(), key, &corev1.Endpoints{}); err != nil {
+			return "Endpoints: " + err.Error()
+		}
+		return ""
+	})
+	if err := k8s.Delete(context.Background(), getES(t, ns, es.Name)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() string {
+		if got, _ := slicesOf(t, ns, es.Name); len(got) != 0 {
+			return fmt.Sprintf("slices left: %v", got)
+		}
+		for _, obj := range []client.Object{&corev1.Service{}, &corev1.Endpoints{}} {
+			if err := k8s.Get(context.Background(), key, obj); !apierrors.IsNotFound(err) {
+				return fmt.Sprintf("%T left (%v)", obj, err)
+			}
+		}
+		return ""
+	})
 }

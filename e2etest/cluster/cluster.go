@@ -54,6 +54,9 @@ type Cluster struct {
 	bin    string // the built binaries; "" until acquired
 	ownDir bool   // Dir was made by Start, so Stop removes it
 	api    *kubeapi.Server
+	// kcm runs kube-controller-manager's garbage collector and
+	// EndpointSlice mirroring, what a cluster does with Portico's objects.
+	kcm *kubeapi.Controllers
 	// ctx lives until Stop; the processes started in node namespaces stop
 	// when it ends.
 	ctx    context.Context
@@ -155,6 +158,9 @@ func (c *Cluster) startAPIServer() error {
 		return err
 	}
 	c.api = api
+	if c.kcm, err = api.StartControllers("garbage-collector-controller", "endpointslice-mirroring-controller"); err != nil {
+		return err
+	}
 	c.KubectlPath = api.KubectlPath
 	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
 	if err := api.WriteKubeconfig(c.Kubeconfig); err != nil {
@@ -232,6 +238,9 @@ func (c *Cluster) stop() error {
 	// The API server goes before the lab: it talks to itself on the
 	// bridge's address, and shutting down without that address makes it
 	// hang until envtest's stop timeout.
+	if c.kcm != nil {
+		errs = append(errs, c.kcm.Stop())
+	}
 	if c.api != nil {
 		errs = append(errs, c.api.Stop())
 	}

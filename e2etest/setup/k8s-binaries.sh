@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubectl and kube-proxy from the Go module proxy and caches
+# Builds kube-apiserver, kubectl, kube-proxy and kube-controller-manager (for its
+# garbage collector and EndpointSlice mirroring, which tests run alone) from the Go
+# module proxy and caches
 # them under $PORTICO_CACHE (default $HOME/.cache/portico/k8s-<version>), so a clean
 # clone reuses them. Idempotent: exits at once when all binaries are present.
 #
@@ -12,7 +14,7 @@ K8S_VERSION="${K8S_VERSION:-v1.37.2}"
 STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 CACHE_ROOT="${PORTICO_CACHE:-$HOME/.cache/portico}"
 OUT="$CACHE_ROOT/k8s-$K8S_VERSION"
-BINARIES=(kube-apiserver kubectl kube-proxy)
+BINARIES=(kube-apiserver kubectl kube-proxy kube-controller-manager)
 
 missing=()
 for b in "${BINARIES[@]}"; do
@@ -63,6 +65,7 @@ package k8sbuild
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	_ "k8s.io/kubernetes/cmd/kube-proxy/app"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	_ "k8s.io/kubectl/pkg/cmd"
 )
 GO

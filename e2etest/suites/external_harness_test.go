@@ -274,68 +274,38 @@ func (x *extTest) clusterIP(name string) netip.Addr {
 // The mirrored EndpointSlice's managed-by value, Kubernetes' own.
 const mirrorManagedBy = "endpointslicemirroring-controller.k8s.io"
 
-// mirrorEndpoints stands in for Kubernetes' EndpointSlice mirroring
-// controller, which runs in kube-controller-manager and so not in the lab:
-// it writes the EndpointSlice that controller keeps for the hand-written
-// Endpoints ep of a selectorless Service (ready addresses, its ports,
-// labelled managed-by endpointslicemirroring-controller.k8s.io and
-// kubernetes.io/service-name), and deletes it when ep is deleted or
-// labelled endpointslice.kubernetes.io/skip-mirror, as that controller
-// does. It polls every 20 ms; the returned function waits until the
-// slice is gone and says when it went. At the end of the test the slice
-// is removed in any case.
+// mirrorEndpoints waits until Kubernetes' EndpointSlice mirroring
+// controller (the lab runs it, in kube-controller-manager) has mirrored the
+// hand-written Endpoints ep of a selectorless Service into a slice, as in
+// a cluster before Portico. The returned function waits until that slice
+// is gone (the mirroring controller removes it with ep) and says when.
 func (x *extTest) mirrorEndpoints(ep *corev1.Endpoints) (gone func(within time.Duration) time.Time) {
 	x.t.Helper()
-	s := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ep.Namespace, Name: ep.Name + "-mirror", Labels: map[string]string{
+	mirrored := func(ctx context.Context) (int, error) {
+		var list discoveryv1.EndpointSliceList
+		err := x.c.Client.List(ctx, &list, client.InNamespace(ep.Namespace), client.MatchingLabels{
 			discoveryv1.LabelManagedBy: mirrorManagedBy, discoveryv1.LabelServiceName: ep.Name,
-		}},
-		AddressType: discoveryv1.AddressTypeIPv4,
+		})
+		return len(list.Items), err
 	}
-	for _, sub := range ep.Subsets {
-		for _, p := range sub.Ports {
-			s.Ports = append(s.Ports, discoveryv1.EndpointPort{Name: new(p.Name), Port: new(p.Port), Protocol: new(p.Protocol)})
+	poll(x.t, 15*time.Second, "the mirrored EndpointSlice of "+ep.Name, func(ctx context.Context) error {
+		n, err := mirrored(ctx)
+		if err == nil && n == 0 {
+			err = errors.New("not mirrored yet")
 		}
-		for _, a := range sub.Addresses {
-			s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{a.IP}, Conditions: discoveryv1.EndpointConditions{Ready: new(true)}})
-		}
-	}
-	x.create(s)
-	done := make(chan time.Time, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			var cur corev1.Endpoints
-			err := x.c.Client.Get(ctx, client.ObjectKeyFromObject(ep), &cur)
-			if apierrors.IsNotFound(err) || (err == nil && cur.Labels[discoveryv1.LabelSkipMirror] == "true") {
-				if err := x.c.Client.Delete(ctx, s); err == nil || apierrors.IsNotFound(err) {
-					done <- time.Now()
-					return
-				}
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	x.t.Cleanup(func() {
-		cancel()
-		if err := x.c.Client.Delete(context.Background(), s); err != nil && !apierrors.IsNotFound(err) {
-			x.t.Errorf("deleting the mirrored slice: %v", err)
-		}
+		return err
 	})
 	return func(within time.Duration) time.Time {
 		x.t.Helper()
-		select {
-		case at, ok := <-done:
-			if ok {
-				return at
+		var at time.Time
+		poll(x.t, within, "the mirrored EndpointSlice of "+ep.Name+" removed", func(ctx context.Context) error {
+			n, err := mirrored(ctx)
+			if err == nil && n != 0 {
+				return fmt.Errorf("%d mirrored slices left", n)
 			}
-		case <-time.After(within):
-		}
-		x.t.Fatalf("the mirrored EndpointSlice %s is still there %v on: its Endpoints was not removed", s.Name, within)
-		return time.Time{}
+			at = time.Now()
+			return err
+		})
+		return at
 	}
 }

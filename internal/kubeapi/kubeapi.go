@@ -47,6 +47,7 @@ type Server struct {
 	Config *rest.Config
 	// KubectlPath is the kubectl built beside kube-apiserver.
 	KubectlPath string
+	binDir      string
 }
 
 func setOptionsDefaults(o Options) (Options, error) {
@@ -141,7 +142,7 @@ func Start(o Options) (*Server, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("kubeapi: starting API server: %w", err)
 	}
-	return &Server{env: env, Config: cfg, KubectlPath: kubectl}, nil
+	return &Server{env: env, Config: cfg, KubectlPath: kubectl, binDir: o.BinDir}, nil
 }
 
 // Stop stops the API server and etcd and removes their data.
