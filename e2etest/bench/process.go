@@ -21,6 +21,7 @@ const clockTick = 10 * time.Millisecond
 // usage is a process's CPU time (user+system) and peak resident memory.
 type usage struct {
 	cpu    time.Duration
+	sys    time.Duration // the system part of cpu
 	maxRSS int64 // bytes
 }
 
@@ -43,15 +44,16 @@ func liveUsage(p *netlab.Process) (usage, error) {
 	if err != nil {
 		return usage{}, fmt.Errorf("controller usage: %w", err)
 	}
-	cpu, err := parseStatCPU(stat)
+	user, sys, err := parseStatTimes(stat)
 	if err != nil {
 		return usage{}, fmt.Errorf("controller usage: /proc/%d/stat: %w", pid, err)
 	}
+	cpu := user + sys
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return usage{}, fmt.Errorf("controller usage: %w", err)
 	}
-	return usage{cpu: cpu, maxRSS: parseStatusKB(status, "VmHWM") * 1024}, nil
+	return usage{cpu: cpu, sys: sys, maxRSS: parseStatusKB(status, "VmHWM") * 1024}, nil
 }
 
 // stopProcess sends SIGTERM, waits up to timeout (then kills) and returns
@@ -88,24 +90,30 @@ func killProcess(p *netlab.Process) {
 }
 
 // parseStatCPU returns utime+stime from the contents of /proc/<pid>/stat.
-// The command name may hold spaces and parentheses, so fields are counted
-// after the last ')'.
 func parseStatCPU(stat []byte) (time.Duration, error) {
+	user, sys, err := parseStatTimes(stat)
+	return user + sys, err
+}
+
+// parseStatTimes returns utime and stime from the contents of
+// /proc/<pid>/stat. The command name may hold spaces and parentheses, so
+// fields are counted after the last ')'.
+func parseStatTimes(stat []byte) (user, sys time.Duration, err error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, errors.New("no ')' after the command name")
+		return 0, 0, errors.New("no ')' after the command name")
 	}
 	f := strings.Fields(string(stat[i+1:]))
 	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("%d fields after the command name, want at least 13", len(f))
+		return 0, 0, fmt.Errorf("%d fields after the command name, want at least 13", len(f))
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return time.Duration(ut+st) * clockTick, nil
+	return time.Duration(ut) * clockTick, time.Duration(st) * clockTick, nil
 }
 
 // parseStatusKB returns the value of a "Key:   123 kB" line of
