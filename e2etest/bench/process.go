@@ -22,7 +22,7 @@ const clockTick = 10 * time.Millisecond
 type usage struct {
 	cpu    time.Duration
 	sys    time.Duration // the system part of cpu
-	maxRSS int64 // bytes
+	maxRSS int64         // bytes
 }
 
 // startProcess starts the controller binary bin with args (netlab's
