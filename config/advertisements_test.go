@@ -310,14 +310,14 @@ func TestBGPAdvertisement(t *testing.T) {
 			a.AggregationLength = 26
 		}),
 	}, {
-		name: "local preference bounds",
-		spec: v1beta1.BGPAdvertisementSpec{LocalPref: ptr(int64(4294967295))},
-		want: def(func(a *BGPAdvertisement) { a.LocalPref = ptr(uint32(4294967295)) }),
+		name:     "local preference bounds",
+		spec:     v1beta1.BGPAdvertisementSpec{LocalPref: ptr(int64(4294967295))},
+		want:     def(func(a *BGPAdvertisement) { a.LocalPref = ptr(uint32(4294967295)) }),
 		problems: []Problem{lpIgnored},
 	}, {
-		name: "local preference 0 is set, not absent",
-		spec: v1beta1.BGPAdvertisementSpec{LocalPref: ptr(int64(0))},
-		want: def(func(a *BGPAdvertisement) { a.LocalPref = ptr(uint32(0)) }),
+		name:     "local preference 0 is set, not absent",
+		spec:     v1beta1.BGPAdvertisementSpec{LocalPref: ptr(int64(0))},
+		want:     def(func(a *BGPAdvertisement) { a.LocalPref = ptr(uint32(0)) }),
 		problems: []Problem{lpIgnored},
 	}, {
 		name: "local preference above 32 bits",
