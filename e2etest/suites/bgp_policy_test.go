@@ -3,12 +3,15 @@ package suites
 import (
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,10 +28,11 @@ const bgpSelectLabel = "portico-e2e/bgp"
 // TestBGPPolicy checks what BGPAdvertisements and BGPPeers ask of the
 // routes, as the real FRR router sees them: communities (standard,
 // well-known, large) and localPref over an iBGP session, localPref left out
-// over eBGP, an aggregated /28, an advertisement limited to one peer, node
-// selectors on a peer and on an advertisement, and how fast a node's next
-// hop goes when its speaker is killed (the TCP session closes) and when its
-// link goes down (hold time 3 s).
+// over eBGP (with the advertisement's warning saying so), an aggregated
+// /28, an advertisement limited to one peer, node selectors on a peer and
+// on an advertisement, how fast a node's next hop goes when its speaker is
+// killed (the TCP session closes) and when its link goes down (hold time
+// 3 s), and eBGP to a router two hops away, which needs ebgpMultiHop.
 func TestBGPPolicy(t *testing.T) {
 	b := newBGPLab(t)
 	nodes := b.otherNodes()
@@ -110,13 +114,20 @@ func TestBGPPolicy(t *testing.T) {
 			t.Logf("%s: %d paths with communities %q, large %q, local preference %d (AS path %q)",
 				c.p, len(paths), paths[0].Communities, paths[0].LargeCommunities, paths[0].LocalPref, paths[0].ASPath)
 		}
-		var adv v1beta1.BGPAdvertisement
-		if err := b.c.Client.Get(b.ctx, client.ObjectKey{Name: "pol-attrs"}, &adv); err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range adv.Status.Conditions {
-			t.Logf("BGPAdvertisement pol-attrs: %s=%s %s: %s", c.Type, c.Status, c.Reason, c.Message)
-		}
+		// The advertisement says why FRR sees no 250 over eBGP.
+		b.eventually(10*time.Second, "BGPAdvertisement pol-attrs to warn that localPref is ignored for pol-v4", func() error {
+			var adv v1beta1.BGPAdvertisement
+			if err := b.c.Client.Get(b.ctx, client.ObjectKey{Name: "pol-attrs"}, &adv); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(adv.Status.Conditions, v1beta1.ConditionReady)
+			if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1beta1.ReasonLocalPrefIgnored ||
+				!strings.Contains(c.Message, `"pol-v4"`) || strings.Contains(c.Message, "pol-v6") {
+				return fmt.Errorf("condition %+v", c)
+			}
+			t.Logf("BGPAdvertisement pol-attrs: Ready=%s %s: %s", c.Status, c.Reason, c.Message)
+			return nil
+		})
 	}
 
 	// An advertisement for one peer only.
@@ -225,6 +236,109 @@ func TestBGPPolicy(t *testing.T) {
 		b.setLink(gone, true)
 		b.waitFIB(host4, all4, 30*time.Second)
 	}
+
+	// eBGP two hops away.
+	{
+		t.Log("=== ebgpMultiHop to a router behind the lab router")
+		far := b.farRouter(all4)
+		mh := b.peer("pol-far", farAddr, farASN)
+		b.create(mh)
+		// TTL 1: the lab router drops the SYN, so the session never comes up.
+		for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			n, err := far.Neighbors(b.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range all4 {
+				if n[a].State == "Established" {
+					t.Fatalf("far router's session with %s Established without ebgpMultiHop", a)
+				}
+			}
+		}
+		s, err := b.session(nodes[0], mh.Name)
+		t.Logf("without ebgpMultiHop after 4s: %s's session %s %q (%v)", nodes[0], s.State, s.LastError, err)
+		if err := b.c.Client.Get(b.ctx, client.ObjectKeyFromObject(mh), mh); err != nil {
+			t.Fatal(err)
+		}
+		mh.Spec.EBGPMultiHop = true
+		if err := b.c.Client.Update(b.ctx, mh); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		b.eventually(30*time.Second, "the far router's sessions Established", func() error {
+			n, err := far.Neighbors(b.ctx)
+			if err != nil {
+				return err
+			}
+			for _, a := range all4 {
+				if n[a].State != "Established" {
+					return fmt.Errorf("session with %s is %q", a, n[a].State)
+				}
+			}
+			return nil
+		})
+		b.eventually(10*time.Second, fmt.Sprintf("%s from every node at the far router", host4), func() error {
+			routes, err := far.Routes(b.ctx, frr.IPv4)
+			if err != nil {
+				return err
+			}
+			var hops []netip.Addr
+			for _, p := range routes[host4] {
+				hops = append(hops, p.NextHops...)
+			}
+			slices.SortFunc(hops, netip.Addr.Compare)
+			if !slices.Equal(hops, all4) {
+				return fmt.Errorf("next hops %v", hops)
+			}
+			return nil
+		})
+		t.Logf("with ebgpMultiHop: sessions to %s (two hops) Established and %s learnt from all %d nodes in %v",
+			farAddr, host4, len(all4), time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// The far router: AS farASN, BGP on farAddr, which only the lab router
+// routes to, so the nodes reach it through the lab router (two hops).
+const farASN = 64600
+
+var farAddr = netip.MustParseAddr("203.0.113.1")
+
+// farRouter adds a host on the LAN with farAddr on its loopback, routes
+// farAddr from the nodes via the lab router and from the router to the
+// host, and starts FRR there with every node as an ebgp-multihop neighbor.
+// Its replies go straight back over the LAN; the nodes' packets to it are
+// the ones that cross the router, with their TTL decremented.
+func (b *bgpLab) farRouter(nodes4 []netip.Addr) *frr.Router {
+	b.t.Helper()
+	h, err := b.c.Lab.AddHost(b.ctx, "far", 3)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	run := func(host string, cmd *exec.Cmd) {
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.t.Fatalf("%s: %v: %v: %s", host, cmd.Args, err, out)
+		}
+	}
+	run(h.Name, h.Command(b.ctx, "ip", "addr", "add", farAddr.String()+"/32", "dev", "lo"))
+	run(b.rh.Name, b.rh.Command(b.ctx, "ip", "route", "replace", farAddr.String()+"/32", "via", h.IPv4.String()))
+	for _, n := range b.c.Lab.Nodes {
+		run(n.Name, n.Command(b.ctx, "ip", "route", "replace", farAddr.String()+"/32", "via", b.rh.IPv4.String()))
+	}
+	var nbrs []frr.Neighbor
+	for _, a := range nodes4 {
+		nbrs = append(nbrs, frr.Neighbor{Addr: a, ASN: nodeASN, EBGPMultihop: 2})
+	}
+	r, err := frr.Start(b.ctx, frr.Config{Host: h, ASN: farASN, RouterID: farAddr, Neighbors: nbrs})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() {
+		if b.t.Failed() {
+			b.t.Logf("far FRR logs:\n%s", r.Logs())
+		}
+		r.Stop()
+	})
+	return r
 }
 
 // holdFIB checks for d that the router's FIB keeps routing p via exactly
