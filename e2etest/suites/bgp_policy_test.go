@@ -294,6 +294,35 @@ func TestBGPPolicy(t *testing.T) {
 		})
 		t.Logf("with ebgpMultiHop: sessions to %s (two hops) Established and %s learnt from all %d nodes in %v",
 			farAddr, host4, len(all4), time.Since(start).Round(time.Millisecond))
+
+		// Two IPv4 peers now: an advertisement for one of them.
+		t.Log("=== an advertisement with peers: [pol-far], beside pol-v4")
+		farPool := cluster.Pool("pol-faronly", false, "198.51.100.60-198.51.100.63")
+		b.create(farPool)
+		b.create(&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "pol-faronly"}, Spec: v1beta1.BGPAdvertisementSpec{
+			IPAddressPools: []string{farPool.Name}, Peers: []string{mh.Name},
+		}})
+		fs := b.service("faronly", cluster.FromPool(farPool.Name), cluster.SingleStack(corev1.IPv4Protocol))
+		b.expose(fs, p1, p2)
+		fp := netip.PrefixFrom(b.vip(fs), 32)
+		b.eventually(10*time.Second, fmt.Sprintf("%s from every node at the far router", fp), func() error {
+			routes, err := far.Routes(b.ctx, frr.IPv4)
+			if err != nil {
+				return err
+			}
+			if n := len(routes[fp]); n != len(all4) {
+				return fmt.Errorf("%d paths", n)
+			}
+			return nil
+		})
+		b.holdFIB(fp, nil, 2*time.Second)
+		if routes, err := b.router.Routes(b.ctx, frr.IPv4); err != nil {
+			t.Fatal(err)
+		} else if _, ok := routes[fp]; ok {
+			t.Errorf("the lab router learnt %s over pol-v4; the advertisement names pol-far only", fp)
+		}
+		b.waitSessions(all4, "Established", time.Second)
+		t.Logf("%s: at the far router from all %d nodes, never at the lab router, whose IPv4 sessions are up", fp, len(all4))
 	}
 }
 
