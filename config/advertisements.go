@@ -4,6 +4,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
@@ -153,6 +154,7 @@ func buildBGP(name string, spec *v1beta1.BGPAdvertisementSpec, env advInputs, ke
 
 	a.Peers, ps = choosePeers(o, spec.Peers, env)
 	problems = append(problems, ps...)
+	problems = append(problems, localPrefWarnings(o, a, env)...)
 
 	if hasError(problems) {
 		return nil, problems
@@ -231,4 +233,25 @@ func choosePeers(o object, names []string, env advInputs) ([]string, []Problem) 
 	}
 	slices.Sort(out)
 	return slices.Compact(out), problems
+}
+
+// localPrefWarnings warns when a sets localPref and announces to eBGP peers:
+// LOCAL_PREF goes to iBGP peers only (RFC 4271 5.1.5), so the speakers leave
+// it out on those sessions, and the condition says so instead of letting
+// the value look applied everywhere.
+func localPrefWarnings(o object, a *BGPAdvertisement, env advInputs) []Problem {
+	if a.LocalPref == nil {
+		return nil
+	}
+	var ebgp []string
+	for _, name := range a.Peers { // sorted
+		if p := env.peers[name]; p != nil && p.MyASN != p.PeerASN {
+			ebgp = append(ebgp, strconv.Quote(name))
+		}
+	}
+	if len(ebgp) == 0 {
+		return nil
+	}
+	return []Problem{o.warnf("spec.localPref", v1beta1.ReasonLocalPrefIgnored,
+		"ignored for the eBGP peers %s: LOCAL_PREF is sent to iBGP peers only (RFC 4271 5.1.5)", strings.Join(ebgp, ", "))}
 }

@@ -172,6 +172,9 @@ func TestL2Advertisement(t *testing.T) {
 
 func TestBGPAdvertisement(t *testing.T) {
 	const inv = v1beta1.ReasonInvalid
+	// The fixture's peers are eBGP: a localPref is ignored for both.
+	lpIgnored := pwarn(kindBGPAdv, "bgp", "spec.localPref", v1beta1.ReasonLocalPrefIgnored,
+		`ignored for the eBGP peers "r1", "r2": LOCAL_PREF is sent to iBGP peers only (RFC 4271 5.1.5)`)
 	// def is the model of an empty spec, which later rows change.
 	def := func(f func(*BGPAdvertisement)) *BGPAdvertisement {
 		a := &BGPAdvertisement{
@@ -210,6 +213,7 @@ func TestBGPAdvertisement(t *testing.T) {
 			a.Communities = []uint32{65000<<16 | 1, 0xFFFFFF01}
 			a.LargeCommunities = [][3]uint32{{1, 2, 3}}
 		}),
+		problems: []Problem{lpIgnored},
 	}, {
 		name: "pool selectors",
 		spec: v1beta1.BGPAdvertisementSpec{IPAddressPoolSelectors: []metav1.LabelSelector{{
@@ -306,13 +310,15 @@ func TestBGPAdvertisement(t *testing.T) {
 			a.AggregationLength = 26
 		}),
 	}, {
-		name: "local preference bounds",
-		spec: v1beta1.BGPAdvertisementSpec{LocalPref: ptr(int64(4294967295))},
-		want: def(func(a *BGPAdvertisement) { a.LocalPref = ptr(uint32(4294967295)) }),
+		name:     "local preference bounds",
+		spec:     v1beta1.BGPAdvertisementSpec{LocalPref: ptr(int64(4294967295))},
+		want:     def(func(a *BGPAdvertisement) { a.LocalPref = ptr(uint32(4294967295)) }),
+		problems: []Problem{lpIgnored},
 	}, {
-		name: "local preference 0 is set, not absent",
-		spec: v1beta1.BGPAdvertisementSpec{LocalPref: ptr(int64(0))},
-		want: def(func(a *BGPAdvertisement) { a.LocalPref = ptr(uint32(0)) }),
+		name:     "local preference 0 is set, not absent",
+		spec:     v1beta1.BGPAdvertisementSpec{LocalPref: ptr(int64(0))},
+		want:     def(func(a *BGPAdvertisement) { a.LocalPref = ptr(uint32(0)) }),
+		problems: []Problem{lpIgnored},
 	}, {
 		name: "local preference above 32 bits",
 		spec: v1beta1.BGPAdvertisementSpec{LocalPref: ptr(int64(4294967296))},
@@ -493,8 +499,59 @@ func TestSeveralAdvertisements(t *testing.T) {
 	if d := cmp.Diff([]string{"first", "second"}, gotBGP); d != "" {
 		t.Errorf("BGP (-want +got):\n%s", d)
 	}
-	if n := len(problemsOf(problems, kindL2Adv)) + len(problemsOf(problems, kindBGPAdv)); n != 2 {
-		t.Errorf("%d advertisement problems, want 2: %v", n, problems)
+	// Errors only: first and second also warn that localPref is ignored
+	// for the fixture's eBGP peers.
+	n := 0
+	for _, p := range append(problemsOf(problems, kindL2Adv), problemsOf(problems, kindBGPAdv)...) {
+		if !p.Warning {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d advertisement errors, want 2: %v", n, problems)
+	}
+}
+
+func TestLocalPrefIgnoredForEBGP(t *testing.T) {
+	// r1 is made iBGP (myASN = peerASN); r2 stays eBGP.
+	warn := func(peers string) []Problem {
+		return []Problem{pwarn(kindBGPAdv, "bgp", "spec.localPref", v1beta1.ReasonLocalPrefIgnored,
+			"ignored for the eBGP peers "+peers+": LOCAL_PREF is sent to iBGP peers only (RFC 4271 5.1.5)")}
+	}
+	tests := []struct {
+		name     string
+		spec     v1beta1.BGPAdvertisementSpec
+		problems []Problem
+	}{{
+		name: "no localPref: nothing to say",
+		spec: v1beta1.BGPAdvertisementSpec{},
+	}, {
+		name: "iBGP peer only: sent",
+		spec: v1beta1.BGPAdvertisementSpec{Peers: []string{"r1"}, LocalPref: ptr(int64(200))},
+	}, {
+		name:     "every peer: ignored for the eBGP one",
+		spec:     v1beta1.BGPAdvertisementSpec{LocalPref: ptr(int64(200))},
+		problems: warn(`"r2"`),
+	}, {
+		name:     "eBGP peer named: ignored",
+		spec:     v1beta1.BGPAdvertisementSpec{Peers: []string{"r2"}, LocalPref: ptr(int64(0))},
+		problems: warn(`"r2"`),
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := advFixture()
+			res.BGPPeers[0] = modPeer(res.BGPPeers[0], func(s *v1beta1.BGPPeerSpec) { s.PeerASN = s.MyASN })
+			res.BGPAdvertisements = []v1beta1.BGPAdvertisement{bgpAdv("bgp", tt.spec)}
+			c, problems := For(res)
+			diffProblems(t, problemsOf(problems, kindBGPAdv), tt.problems)
+			if n := len(c.BGPAdvertisements()); n != 1 {
+				t.Errorf("%d advertisements in the model, want 1: a warning keeps it in use", n)
+			}
+			cond := ReadyCondition(problemsOf(problems, kindBGPAdv), 1)
+			if want := len(tt.problems) > 0; (cond.Reason == v1beta1.ReasonLocalPrefIgnored) != want || cond.Status != metav1.ConditionTrue {
+				t.Errorf("Ready condition %s %s: %s", cond.Status, cond.Reason, cond.Message)
+			}
+		})
 	}
 }
 

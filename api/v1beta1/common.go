@@ -21,4 +21,7 @@ const (
 	ReasonNotUnicast = "NotUnicast"
 	// ReasonNodeAddress: a pool contains a Node's InternalIP or ExternalIP.
 	ReasonNodeAddress = "NodeAddressInPool"
+	// ReasonLocalPrefIgnored: a BGPAdvertisement's localPref is not sent to
+	// the eBGP peers it announces to (LOCAL_PREF is for iBGP only).
+	ReasonLocalPrefIgnored = "LocalPrefIgnored"
 )

@@ -4,7 +4,11 @@
 // judge only what a user could observe: who answers ARP and NDP for a VIP,
 // where a TCP connection lands, what the Service's status and Events say,
 // and, for BGP (bgp_test.go, a cluster of its own with real FRR in the lab
-// router), the router's sessions, BGP table and kernel routes.
+// router), the router's sessions, BGP table and kernel routes;
+// bgp_policy_test.go does the same on a second such cluster for what the
+// BGPAdvertisements and BGPPeers ask (communities, localPref, aggregation,
+// peers, node selectors, hold time, ebgpMultiHop to a second FRR two hops
+// away).
 //
 // The tests are the root tier: they need root and skip (saying why) without
 // it or with -short; PORTICO_E2E=1 turns those skips into failures. One
