@@ -20,11 +20,11 @@ import (
 type bgpResult struct {
 	latPortico, latRef []time.Duration
 
-	scaleN                             int
+	scaleN                              int
 	scalePortico, scaleCreate, scaleRef time.Duration
-	speakerCPU, refCPU                 time.Duration
-	speakerRSS, refRSS                 int64
-	writes                             writeCounts
+	speakerCPU, refCPU                  time.Duration
+	speakerRSS, refRSS                  int64
+	writes                              writeCounts
 
 	sigterm, sigtermRef, kill, killRef, linkDown []time.Duration
 }
