@@ -22,6 +22,7 @@ type bgpResult struct {
 
 	scaleN                              int
 	scalePortico, scaleCreate, scaleRef time.Duration
+	scaleAddressed                      time.Duration // first address → last address
 	speakerCPU, refCPU                  time.Duration
 	speakerRSS, refRSS                  int64
 	writes                              writeCounts
@@ -98,7 +99,7 @@ func (b *bgpBench) scale(ctx context.Context) error {
 		return fmt.Errorf("bench: creating Services: %w", err)
 	}
 	var ps []netip.Prefix
-	first := time.Time{}
+	var first, lastIP time.Time
 	for _, name := range names {
 		a, err := b.watch.waitAddress(ctx, name, bgpWaitLimit)
 		if err != nil {
@@ -108,7 +109,11 @@ func (b *bgpBench) scale(ctx context.Context) error {
 		if first.IsZero() || a.at.Before(first) {
 			first = a.at
 		}
+		if a.at.After(lastIP) {
+			lastIP = a.at
+		}
 	}
+	b.res.scaleAddressed = lastIP.Sub(first)
 	last, err := b.fib.waitAll(ctx, ps, true, bgpWaitLimit)
 	if err != nil {
 		return err

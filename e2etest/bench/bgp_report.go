@@ -46,6 +46,7 @@ func (b *bgpBench) printResult() {
 		n := res.scaleN
 		r.section(fmt.Sprintf("(b) %d Services at once (%d creators)", n, b.o.Creators))
 		r.line("Portico: first address → all routes", "%s (first create → all routes %s)", seconds(res.scalePortico), seconds(res.scaleCreate))
+		r.line("  of which the controller addressing them", "%s (first → last Service with an address)", seconds(res.scaleAddressed))
 		r.line("gobgpd: one AddPathStream → all routes", "%s", seconds(res.scaleRef))
 		x, ok := ratioOf(res.scalePortico, res.scaleRef, 1.5)
 		r.line("ratio", "%s  (goal ≤ 1.5×: %s)", x, verdict(ok))
