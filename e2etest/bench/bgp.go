@@ -25,7 +25,7 @@ type BGPOptions struct {
 	Latency int
 	// Scale is the number of Services created at once. Default 1000.
 	Scale int
-	// Reps is the number of repetitions of each fault. Default 5.
+	// Reps is the number of repetitions of each fault. Default 10.
 	Reps int
 	// Creators is the number of concurrent clients creating the Scale
 	// Services. Default 16.
@@ -48,7 +48,7 @@ func setBGPDefaults(o BGPOptions, cacheDir func() (string, error)) (BGPOptions, 
 		o.Scale = 1000
 	}
 	if o.Reps == 0 {
-		o.Reps = 5
+		o.Reps = 10
 	}
 	if o.Creators == 0 {
 		o.Creators = 16

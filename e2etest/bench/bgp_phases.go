@@ -23,6 +23,7 @@ type bgpResult struct {
 	scaleN                              int
 	scalePortico, scaleCreate, scaleRef time.Duration
 	scaleAddressed                      time.Duration // first address → last address
+	scaleTail                           time.Duration // last address → all routes
 	speakerCPU, refCPU                  time.Duration
 	speakerRSS, refRSS                  int64
 	writes                              writeCounts
@@ -118,7 +119,7 @@ func (b *bgpBench) scale(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.res.scalePortico, b.res.scaleCreate = last.Sub(first), last.Sub(t0)
+	b.res.scalePortico, b.res.scaleCreate, b.res.scaleTail = last.Sub(first), last.Sub(t0), last.Sub(lastIP)
 	u1, err := b.speakerUsage()
 	if err != nil {
 		return err

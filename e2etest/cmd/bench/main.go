@@ -4,7 +4,7 @@
 //	go run ./e2etest/cmd/bench alloc -n 5000
 //	go run ./e2etest/cmd/bench failover -reps 20 -stress 10m
 //	go run ./e2etest/cmd/bench external -reps 10 -services 500
-//	go run ./e2etest/cmd/bench bgp -latency 100 -scale 1000 -reps 5
+//	go run ./e2etest/cmd/bench bgp -latency 100 -scale 1000 -reps 10
 package main
 
 import (
@@ -136,7 +136,7 @@ func bgp(ctx context.Context, args []string) error {
 	var o bench.BGPOptions
 	fs.IntVar(&o.Latency, "latency", 100, "Services created one at a time for address → route")
 	fs.IntVar(&o.Scale, "scale", 1000, "Services created at once")
-	fs.IntVar(&o.Reps, "reps", 5, "repetitions of each fault")
+	fs.IntVar(&o.Reps, "reps", 10, "repetitions of each fault")
 	fs.IntVar(&o.Creators, "creators", 16, "concurrent clients creating the scale Services")
 	fs.DurationVar(&o.HoldTime, "hold", 3*time.Second, "BGP hold time of the peer and of gobgpd")
 	fs.StringVar(&o.GoBGPDir, "gobgp-dir", "", "where gobgpd and its driver are built (and reused); default: the user cache dir")
