@@ -388,8 +388,9 @@ func gainedIPs(before, after map[netip.Addr][]string) []netip.Addr {
 }
 
 // Start runs membership and the announcers until ctx ends, then hands
-// over: it stops defending its addresses, tells the others it leaves,
-// keeps answering for HandoverDelay so the new node's gratuitous ARP goes
+// over: it stops defending its addresses (BGP withdraws its routes at
+// once, while the node still forwards), tells the others it leaves, keeps
+// answering for HandoverDelay so the new node's gratuitous ARP goes
 // out first, and only then stops answering.
 func (s *Speaker) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("speaker")

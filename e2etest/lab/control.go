@@ -98,6 +98,7 @@ func (s *supervisor) serveControl(sock string) (closeFn func() error, err error)
 	handle("GET /resolve", s.resolve)
 	handle("POST /speakers/{node}/kill", s.killSpeaker)
 	handle("POST /speakers/{node}/start", s.startSpeaker)
+	handle("GET /routes", s.routes)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return func() error {

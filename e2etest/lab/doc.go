@@ -5,7 +5,10 @@
 // the background so it outlives the command that started it, and a guided
 // demo that gives Services addresses, shows which node answers ARP/NDP for
 // each and the client reaching pods through them, and prints how to kill
-// the announcing node's speaker and watch another take over.
+// the announcing node's speaker and watch another take over. With FRR
+// installed the lab also has a router namespace peering with every node
+// over BGP: the demo's Service web-bgp is reached through the router's ECMP
+// route, and `lab routes -w` shows a node's next hop go (bgp.go).
 //
 // A Lab owns one state directory (default /tmp/portico-lab, or
 // $PORTICO_LAB_DIR). Up starts a detached supervisor process that runs

@@ -194,6 +194,25 @@ func checkDemoServices(ctx context.Context, t *testing.T, l *Lab, info readyInfo
 			t.Errorf("lab dial %s = %+v, %v; want a web pod's line, sent to a node", target, res, err)
 		}
 	}
+	// BGP: the router routes web-bgp via every node, and the client gets
+	// through it.
+	if info.Router != nil {
+		bgpIPs := ingressIPs(get(demoBGPSvc))
+		rs, err := l.Routes(ctx)
+		if err != nil || len(bgpIPs) != 1 {
+			t.Fatalf("%s has %v; lab routes = %v, %v", demoBGPSvc, bgpIPs, rs, err)
+		}
+		found := false
+		for _, r := range rs {
+			found = found || r.Prefix.Addr().String() == bgpIPs[0] && len(r.NextHops) == len(info.Nodes) && r.InFIB == len(info.Nodes)
+		}
+		if !found {
+			t.Errorf("lab routes = %v; want %s via all %d nodes, in the FIB", rs, bgpIPs[0], len(info.Nodes))
+		}
+		if res, err := l.Dial(ctx, bgpIPs[0]); err != nil || !strings.HasPrefix(res.Line, "pod=web-") {
+			t.Errorf("lab dial %s = %+v, %v; want a web pod's line", bgpIPs[0], res, err)
+		}
+	}
 	// externalTrafficPolicy Local: the pod on node-3 sees the client's own address.
 	res, err := l.Dial(ctx, local[0])
 	wantLine := fmt.Sprintf("pod=local-3 node=%s client=%s:", localNode, info.Client.IPv4)

@@ -22,7 +22,9 @@ const PokeUsage = `  dial [-w] <ip>[:port]    one TCP connection from the client
                            default); -w: one every half second until Ctrl-C, to watch a takeover
   resolve <ip>             one ARP request / Neighbor Solicitation from the client: who answers
   kill-speaker <node>      kill -9 the speaker on node-N; nothing restarts it
-  start-speaker <node>     start it again and wait until the speakers count it as a member`
+  start-speaker <node>     start it again and wait until the speakers count it as a member
+  routes [-w]              the lab router's BGP routes (FRR's table and its kernel FIB); -w: print
+                           them whenever they change until Ctrl-C, to watch a withdrawal`
 
 // Dial opens one TCP connection from the client namespace to target
 // ("ip", "ip:port" or "[ipv6]:port"; port 80 by default) through the
@@ -84,13 +86,27 @@ func parseTarget(s string) (netip.AddrPort, error) {
 func (l *Lab) Poke(ctx context.Context, cmd string, args []string) error {
 	out := l.opts.Out
 	switch cmd {
-	case "dial", "resolve", "kill-speaker", "start-speaker":
+	case "dial", "resolve", "kill-speaker", "start-speaker", "routes":
 	default:
 		return fmt.Errorf("%w: unknown command %q", ErrUsage, cmd)
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	watch := fs.Bool("w", false, "")
+	if cmd == "routes" {
+		if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+			return fmt.Errorf("%w: lab routes %s: want no argument but -w", ErrUsage, strings.Join(args, " "))
+		}
+		if *watch {
+			return l.watchRoutes(ctx, out)
+		}
+		rs, err := l.Routes(ctx)
+		if err != nil {
+			return err
+		}
+		printRoutes(out, rs)
+		return nil
+	}
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 || (*watch && cmd != "dial") {
 		return fmt.Errorf("%w: lab %s %s: want one argument", ErrUsage, cmd, strings.Join(args, " "))
 	}

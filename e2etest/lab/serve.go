@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portico-lb/portico/e2etest/cluster"
+	"github.com/portico-lb/portico/e2etest/frr"
 	"github.com/portico-lb/portico/e2etest/netlab"
 )
 
@@ -77,6 +78,7 @@ type supervisor struct {
 	out     io.Writer
 	started time.Time
 	c       *cluster.Cluster
+	router  *frr.Router  // nil without FRR
 	closeCh func() error // stops the control channel
 
 	mu   sync.Mutex // guards pods and serializes writes of ready.json
@@ -101,7 +103,11 @@ func (s *supervisor) start(ctx context.Context) error {
 	s.c = c
 	l := c.Lab
 	s.logf("lab %s is up: LAN %s and %s on bridge %s, API server %s", l.Prefix, l.LANv4, l.LANv6, l.Bridge, c.APIServer)
-	if s.closeCh, err = s.serveControl(filepath.Join(s.dir, fileControl)); err == nil {
+	err = s.startRouter(ctx)
+	if err == nil {
+		s.closeCh, err = s.serveControl(filepath.Join(s.dir, fileControl))
+	}
+	if err == nil {
 		err = s.publish()
 	}
 	if err != nil {
@@ -115,6 +121,9 @@ func (s *supervisor) stop() error {
 	var errs []error
 	if s.closeCh != nil {
 		errs = append(errs, s.closeCh())
+	}
+	if s.router != nil {
+		s.router.Stop()
 	}
 	if s.c != nil {
 		errs = append(errs, s.c.Stop())
@@ -165,6 +174,11 @@ func (s *supervisor) info() readyInfo {
 		Prefix: l.Prefix, Bridge: l.Bridge, LANv4: l.LANv4, LANv6: l.LANv6,
 		PoolV4: first4.String() + "-" + last4.String(), PoolV6: first6.String() + "-" + last6.String(),
 		Control: filepath.Join(s.dir, fileControl), Client: host(l.Client),
+	}
+	if s.router != nil {
+		r := host(s.router.Host)
+		info.Router = &r
+		info.BGPPool = bgpPoolRange()
 	}
 	for _, h := range l.Nodes {
 		n := host(h)

@@ -92,7 +92,11 @@ func (l *Lab) show(ctx context.Context, c client.Client, info readyInfo, seen ma
 	l.dialSome(ctx, out, local.ip, 2)
 	fmt.Fprintf(out, "  web-local has externalTrafficPolicy Local: only %s, which has its pod, announces it, and the pod\n", localNode)
 	fmt.Fprintf(out, "  sees the client's own address, %s.\n", info.Client.IPv4)
-	return l.printPoke(out, info, web4, web6)
+	bgpIP, err := l.demoBGP(ctx, c, info)
+	if err != nil {
+		return err
+	}
+	return l.printPoke(out, info, web4, web6, bgpIP)
 }
 
 // demoVIPs returns web's IPv4 and IPv6 address, web-local's and the shared
@@ -159,7 +163,7 @@ func (l *Lab) dialSome(ctx context.Context, out io.Writer, target string, n int)
 
 // printPoke prints how to use, break and stop the lab, with the real
 // names, addresses and PIDs.
-func (l *Lab) printPoke(out io.Writer, info readyInfo, web4, web6 vip) error {
+func (l *Lab) printPoke(out io.Writer, info readyInfo, web4, web6 vip, bgpIP string) error {
 	if cur, err := readReady(l.opts.Dir); err == nil {
 		info = cur // the speaker PIDs as they are now
 	}
@@ -214,6 +218,7 @@ func (l *Lab) printPoke(out io.Writer, info readyInfo, web4, web6 vip) error {
 
 Check on it with `+"`lab status`"+`; stop it with `+"`make lab-down`"+`, which removes everything.
 `, web4.ip, localNote, victim.Name, l.opts.Dir)
+	printBGPPoke(out, info, bgpIP)
 	return nil
 }
 

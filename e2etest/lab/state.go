@@ -72,6 +72,10 @@ type readyInfo struct {
 	Control string     `json:"control"`
 	Nodes   []hostInfo `json:"nodes"`
 	Client  hostInfo   `json:"client"`
+	// Router is the BGP router running FRR, nil when FRR is not installed;
+	// BGPPool is the BGP demo pool's range, in netlab.BGPVIPv4.
+	Router  *hostInfo `json:"router,omitempty"`
+	BGPPool string    `json:"bgpPool,omitempty"`
 }
 
 // hostInfo is one namespace of the lab.

@@ -25,9 +25,8 @@ import (
 	"github.com/portico-lb/portico/internal/roottier"
 )
 
-// The nodes' AS: eBGP to the router (frr.DefaultASN), one AS for all, so the
-// router's ECMP needs no multipath-relax.
-const nodeASN = 64513
+// The nodes' AS: eBGP to the router (frr.DefaultASN).
+const nodeASN = cluster.NodeASN
 
 // bgpPassword is the TCP MD5 key of the IPv4 sessions, which the speakers
 // read from a Secret in Portico's namespace.
@@ -99,11 +98,7 @@ func newBGPLab(t *testing.T) *bgpLab {
 // peer is a BGPPeer from every node to the router at addr, with the lab's
 // quick timers.
 func (b *bgpLab) peer(name string, addr netip.Addr, peerASN int64) *v1beta1.BGPPeer {
-	return &v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1beta1.BGPPeerSpec{
-		MyASN: nodeASN, PeerASN: peerASN, PeerAddress: addr.String(),
-		HoldTime: &metav1.Duration{Duration: 9 * time.Second}, KeepaliveTime: &metav1.Duration{Duration: 3 * time.Second},
-		ConnectTime: &metav1.Duration{Duration: 2 * time.Second},
-	}}
+	return cluster.BGPPeer(name, addr, peerASN, 9*time.Second)
 }
 
 // nodeAddrs returns the nodes' addresses of one family, by node name.
@@ -205,8 +200,7 @@ func TestBGP(t *testing.T) {
 	b.create(v4)
 	pool := cluster.Pool("e2e-bgp", false, "198.51.100.10-198.51.100.13", "2001:db8:b6::10-2001:db8:b6::13")
 	b.create(pool)
-	b.create(&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "e2e-bgp"},
-		Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []string{pool.Name}}})
+	b.create(cluster.BGPAdvertisement("e2e-bgp", pool.Name))
 	start := time.Now()
 	b.waitSessions(all4, "Established", 30*time.Second)
 	t.Logf("IPv4 sessions of %d nodes Established in %v", len(all4), time.Since(start).Round(time.Millisecond))
@@ -274,8 +268,7 @@ func TestBGP(t *testing.T) {
 	// A pool selected by an L2Advertisement and a BGPAdvertisement.
 	{
 		t.Log("=== layer 2 and BGP for one pool")
-		b.create(&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "e2e-both"},
-			Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []string{b.name}}})
+		b.create(cluster.BGPAdvertisement("e2e-both", b.name))
 		both := b.service("both", cluster.SingleStack(corev1.IPv4Protocol))
 		b.expose(both, p1, p2)
 		ip := b.vip(both)

@@ -52,6 +52,8 @@ type Announcer struct {
 	sessions *session.Sessions
 	kick     chan struct{}
 	changed  chan struct{}
+	yield    chan struct{} // closed by Yield
+	yieldOne sync.Once
 
 	mu       sync.Mutex // guards the fields below; never held across I/O
 	model    *config.Config
@@ -68,6 +70,7 @@ type Announcer struct {
 func New(cfg Config, log logr.Logger) *Announcer {
 	return &Announcer{
 		cfg: setConfigDefaults(cfg), log: log, kick: make(chan struct{}, 1), changed: make(chan struct{}, 1),
+		yield:    make(chan struct{}),
 		sessions: session.New(session.Options{Logger: log.WithName("gobgp")}),
 	}
 }
@@ -96,9 +99,12 @@ func (a *Announcer) poke() {
 	}
 }
 
-// Yield does nothing: BGP defends no address against other stations, and a
-// stopping speaker's routes go when Run closes the sessions.
-func (a *Announcer) Yield() {}
+// Yield closes the sessions (a Cease to every peer) without waiting, so a
+// stopping speaker's routes go at once and the router moves its flows to
+// the other nodes while this one still forwards (the speaker's handover
+// delay); a router that must wait for a hold time has no such grace. Run
+// announces nothing more afterwards and returns when its context ends.
+func (a *Announcer) Yield() { a.yieldOne.Do(func() { close(a.yield) }) }
 
 // Sessions returns the state of every session as last seen, sorted by peer,
 // for the per-node status object.
@@ -182,16 +188,25 @@ func (a *Announcer) Run(ctx context.Context) error {
 		a.apply(ctx)
 		select {
 		case <-ctx.Done():
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.CloseTimeout)
-			defer cancel()
-			if err := a.sessions.Close(cctx); err != nil {
-				return fmt.Errorf("bgp: %w", err)
-			}
-			return nil
+			return a.close(ctx)
+		case <-a.yield:
+			err := a.close(ctx)
+			<-ctx.Done()
+			return err
 		case <-tick.C:
 		case <-a.kick:
 		}
 	}
+}
+
+// close closes every session within CloseTimeout, even once ctx ended.
+func (a *Announcer) close(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.CloseTimeout)
+	defer cancel()
+	if err := a.sessions.Close(cctx); err != nil {
+		return fmt.Errorf("bgp: %w", err)
+	}
+	return nil
 }
 
 // apply plans from the last model and desired state and applies the plan.

@@ -197,3 +197,49 @@ func TestAnnouncerDown(t *testing.T) {
 	st, _ := a.Status(desired)
 	t.Logf("why: %s", st[ip].Why)
 }
+
+// TestAnnouncerYield: Yield withdraws at once, before Run's context ends
+// (a stopping speaker's handover delay), and nothing is announced again.
+func TestAnnouncerYield(t *testing.T) {
+	r, port := startRouter(t)
+	a := bgp.New(bgp.Config{RetryInterval: 200 * time.Millisecond}, testr.New(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	a.SetConfig(model(t, port, true), routes.Node{Name: "node-1"}, netip.MustParseAddr("10.0.0.10"))
+	a.Announce(announce.Desired{netip.MustParseAddr("192.0.2.10"): {Eligible: true}})
+	poll(t, 15*time.Second, "route at the router", func() error {
+		if got := prefixes(t, r); len(got) != 1 {
+			return fmt.Errorf("router holds %v", got)
+		}
+		return nil
+	})
+
+	a.Yield()
+	poll(t, 2*time.Second, "withdrawn after Yield", func() error {
+		if got := prefixes(t, r); len(got) != 0 {
+			return fmt.Errorf("router still holds %v", got)
+		}
+		return nil
+	})
+	a.Announce(announce.Desired{netip.MustParseAddr("192.0.2.11"): {Eligible: true}})
+	time.Sleep(time.Second) // five retry intervals: nothing may come back
+	if got := prefixes(t, r); len(got) != 0 {
+		t.Errorf("router holds %v after Yield", got)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v before its context ended", err)
+	default:
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within 5s of its context ending")
+	}
+}

@@ -4,6 +4,7 @@
 //	go run ./e2etest/cmd/bench alloc -n 5000
 //	go run ./e2etest/cmd/bench failover -reps 20 -stress 10m
 //	go run ./e2etest/cmd/bench external -reps 10 -services 500
+//	go run ./e2etest/cmd/bench bgp -latency 100 -scale 1000 -reps 10
 package main
 
 import (
@@ -30,6 +31,10 @@ benchmarks:
   external  kill and unplug a real Redis behind an ExternalService, switch
             its primary, and measure 500 ExternalServices probed every
             second (root)
+  bgp       Service address → route in an FRR router's FIB, 1000 Services,
+            SIGTERM, kill -9 and link down, against a bare gobgpd (GoBGP
+            v4, built in a throwaway module) peering with the same router
+            (root)
 
 run "bench <benchmark> -h" for its flags`
 
@@ -51,6 +56,8 @@ func main() {
 		err = failover(ctx, os.Args[2:])
 	case "external":
 		err = external(ctx, os.Args[2:])
+	case "bgp":
+		err = bgp(ctx, os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return
@@ -122,4 +129,23 @@ func external(ctx context.Context, args []string) error {
 		return fmt.Errorf("external: unexpected arguments %q", fs.Args())
 	}
 	return bench.External(ctx, o, os.Stdout)
+}
+
+func bgp(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bgp", flag.ContinueOnError)
+	var o bench.BGPOptions
+	fs.IntVar(&o.Latency, "latency", 100, "Services created one at a time for address → route")
+	fs.IntVar(&o.Scale, "scale", 1000, "Services created at once")
+	fs.IntVar(&o.Reps, "reps", 10, "repetitions of each fault")
+	fs.IntVar(&o.Creators, "creators", 16, "concurrent clients creating the scale Services")
+	fs.DurationVar(&o.HoldTime, "hold", 3*time.Second, "BGP hold time of the peer and of gobgpd")
+	fs.StringVar(&o.GoBGPDir, "gobgp-dir", "", "where gobgpd and its driver are built (and reused); default: the user cache dir")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the logs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bgp: unexpected arguments %q", fs.Args())
+	}
+	return bench.BGP(ctx, o, os.Stdout)
 }

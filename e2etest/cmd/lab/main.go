@@ -1,6 +1,7 @@
 // Command lab runs Portico's network lab: network namespaces for three
 // nodes and a client on a bridge, a real kube-apiserver and etcd, the
-// controller, and a speaker and kube-proxy per node, with a guided demo.
+// controller, a speaker and kube-proxy per node, and a router running FRR
+// that peers with every node over BGP, with a guided demo.
 //
 //	go run ./e2etest/cmd/lab up      # make lab
 //	go run ./e2etest/cmd/lab status
