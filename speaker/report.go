@@ -95,7 +95,7 @@ func (s *Speaker) report(ctx context.Context, as []election.Announcement, v clus
 				WithObservedGeneration(svc.Generation)
 			apply := corev1ac.Service(svc.Name, svc.Namespace).WithStatus(corev1ac.ServiceStatus().WithConditions(cond))
 			if err := s.client.Status().Apply(ctx, apply, client.FieldOwner(fieldOwner(condType)), client.ForceOwnership); err != nil {
-				if apierrors.IsNotFound(err) {
+				if s.serviceGone(ctx, svc, err) {
 					continue
 				}
 				return fmt.Errorf("speaker: service %s: reporting announcement: %w", key, err)
@@ -107,6 +107,24 @@ func (s *Speaker) report(ctx context.Context, as []election.Announcement, v clus
 		}
 	}
 	return nil
+}
+
+// serviceGone reports whether an apply failed because svc no longer exists
+// (or was replaced by another of its name). An apply to a deleted Service's
+// status is a create to the API server, which refuses it as invalid (no
+// spec.ports) rather than not found, so the Service is looked up again.
+func (s *Speaker) serviceGone(ctx context.Context, svc *corev1.Service, err error) bool {
+	if apierrors.IsNotFound(err) {
+		return true
+	}
+	var cur corev1.Service
+	switch gerr := s.client.Get(ctx, client.ObjectKeyFromObject(svc), &cur); {
+	case apierrors.IsNotFound(gerr):
+		return true
+	case gerr == nil:
+		return cur.UID != svc.UID
+	}
+	return false
 }
 
 // eventAction is the action of the Events about ip's announced condition:

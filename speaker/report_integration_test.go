@@ -191,3 +191,29 @@ func TestReportEventPerFamily(t *testing.T) {
 		t.Errorf("AnnouncerChanged Events by note, with their counts (-want +got):\n%s", d)
 	}
 }
+
+// TestReportDeletedService: a Service deleted after the view was taken is
+// skipped, not an error: the apply of its condition would be a create,
+// which the API server refuses as invalid.
+func TestReportDeletedService(t *testing.T) {
+	ctx := context.Background()
+	c, svc, v4, _ := dualStackService(t)
+	var cur corev1.Service
+	if err := c.Get(ctx, client.ObjectKeyFromObject(svc), &cur); err != nil {
+		t.Fatal(err)
+	}
+	view := clusterView{Services: []corev1.Service{cur}, Alive: map[string]bool{"node-1": true}}
+	if err := c.Delete(ctx, &cur); err != nil {
+		t.Fatal(err)
+	}
+	rec := events.NewFakeRecorder(10)
+	s := &Speaker{client: c, recorder: rec, o: Options{NodeName: "node-1"}, reported: map[reportKey]lastReport{}}
+	as := []election.Announcement{{IP: v4, Node: "node-1", Services: []string{svc.Namespace + "/" + svc.Name}}}
+	st := map[netip.Addr]announce.Status{v4: {Announced: true, Method: "ARP/NDP"}}
+	if err := s.report(ctx, as, view, st); err != nil {
+		t.Errorf("report on a deleted Service: %v", err)
+	}
+	if len(rec.Events) != 0 {
+		t.Errorf("Events for a deleted Service: %q", <-rec.Events)
+	}
+}
