@@ -990,3 +990,42 @@ func TestDeleteCleansUp(t *testing.T) {
 		return ""
 	})
 }
+
+// TestHeadless: spec.headless makes the owned Service headless, and
+// turning it off replaces the Service with one that has a ClusterIP.
+func TestHeadless(t *testing.T) {
+	needServer(t)
+	ns := newNamespace(t)
+	es := &v1beta1.ExternalService{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "direct"},
+		Spec: v1beta1.ExternalServiceSpec{
+			Ports:       []v1beta1.ExternalServicePort{{Port: 5432}},
+			Endpoints:   []v1beta1.ExternalEndpoint{{Address: "192.0.2.90"}},
+			HealthCheck: v1beta1.HealthCheck{Type: v1beta1.HealthCheckNone},
+			Headless:    true,
+		},
+	}
+	create(t, es)
+	clusterIP := func(want func(string) bool, what string) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() string {
+			var svc corev1.Service
+			if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(es), &svc); err != nil {
+				return err.Error()
+			}
+			if !want(svc.Spec.ClusterIP) {
+				return fmt.Sprintf("clusterIP %q, want %s", svc.Spec.ClusterIP, what)
+			}
+			return ""
+		})
+	}
+	clusterIP(func(ip string) bool { return ip == corev1.ClusterIPNone }, "None")
+	eventually(t, 10*time.Second, func() string {
+		if got, _ := slicesOf(t, ns, es.Name); strings.Join(got, ",") != "192.0.2.90:5432=true" {
+			return fmt.Sprintf("slices of the headless Service: %v", got)
+		}
+		return ""
+	})
+	updateES(t, ns, es.Name, func(es *v1beta1.ExternalService) { es.Spec.Headless = false })
+	clusterIP(func(ip string) bool { _, err := netip.ParseAddr(ip); return err == nil }, "an address")
+}
