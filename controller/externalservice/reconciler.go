@@ -235,9 +235,6 @@ func (r *Reconciler) writeStatus(ctx context.Context, es *v1beta1.ExternalServic
 	}
 	old := es.DeepCopy()
 	es.Status = withTimes(st, old.Status, in, time.Now())
-	if sameStatus(old.Status, es.Status) {
-		return nil
-	}
 	if err := r.client.Status().Update(ctx, es); err != nil {
 		return err
 	}
