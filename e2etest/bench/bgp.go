@@ -113,17 +113,11 @@ func BGP(ctx context.Context, o BGPOptions, w io.Writer) (err error) {
 	if err := frr.Installed(); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "portico-bgp-")
+	dir, tidy, err := logDir("portico-bgp-", o.Keep, w)
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return err
 	}
-	defer func() {
-		if o.Keep || err != nil {
-			fmt.Fprintf(w, "\nlogs kept in %s\n", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	}()
+	defer func() { tidy(err) }()
 	b := &bgpBench{o: o, r: report{w: w}}
 	bins, err := buildGoBGP(ctx, o.GoBGPDir)
 	if err != nil {

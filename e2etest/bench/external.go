@@ -71,17 +71,11 @@ func External(ctx context.Context, o ExternalOptions, w io.Writer) (err error) {
 	if o.Steady <= 0 {
 		o.Steady = time.Minute
 	}
-	dir, err := os.MkdirTemp("", "portico-bench-external-")
+	dir, tidy, err := logDir("portico-bench-external-", o.Keep, w)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if !o.Keep {
-			_ = os.RemoveAll(dir)
-		} else {
-			fmt.Fprintf(w, "logs kept in %s\n", dir)
-		}
-	}()
+	defer func() { tidy(err) }()
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	var ctrlArgs []string

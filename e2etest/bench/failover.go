@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -146,17 +145,11 @@ func Failover(ctx context.Context, o FailoverOptions, w io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "portico-failover-")
+	dir, tidy, err := logDir("portico-failover-", c.Keep, w)
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return err
 	}
-	defer func() {
-		if c.Keep || err != nil {
-			fmt.Fprintf(w, "\nlogs kept in %s\n", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	}()
+	defer func() { tidy(err) }()
 	r := report{w: w}
 	printFailoverHeader(r, c)
 	var res []*targetResult

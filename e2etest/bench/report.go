@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -57,4 +58,21 @@ func serviceStatusWrites(d writeCounts) float64 {
 	return d.sum(func(k writeKey) bool {
 		return k.group == "" && k.resource == "services" && k.subresource == "status"
 	})
+}
+
+// logDir makes a temporary directory for a bench's logs. The returned
+// function, deferred with the bench's error, removes it unless keep is set
+// or the bench failed, and otherwise says where the logs are.
+func logDir(prefix string, keep bool, w io.Writer) (string, func(err error), error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: %w", err)
+	}
+	return dir, func(err error) {
+		if keep || err != nil {
+			fmt.Fprintf(w, "\nlogs kept in %s\n", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	}, nil
 }
