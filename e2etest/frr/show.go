@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,6 +22,10 @@ type Path struct {
 	Best             bool
 	Multipath        bool // one of several paths bgpd installs (ECMP)
 	Valid            bool
+	// Stale: the peer's session went away with graceful restart
+	// negotiated, and bgpd keeps the path until the peer's End-of-RIB or
+	// the restart timer (RFC 4724 §4.2).
+	Stale bool
 }
 
 // Routes returns bgpd's table for one family: prefix → paths. It reads
@@ -58,6 +64,7 @@ type jsonPath struct {
 	} `json:"largeCommunity"`
 	LocPrf   *uint32 `json:"locPrf"`
 	Valid    bool    `json:"valid"`
+	Stale    bool    `json:"stale"`
 	Multi    bool    `json:"multipath"`
 	BestPath struct {
 		Overall bool `json:"overall"`
@@ -93,7 +100,7 @@ func parseRoutes(out []byte) (map[netip.Prefix][]Path, error) {
 			}
 			p := Path{
 				ASPath: strings.TrimPrefix(jp.ASPath.String, "Local"), Communities: jp.Community.List, LargeCommunities: jp.LargeCommunity.List,
-				LocalPref: t.DefaultLocPrf, Best: jp.BestPath.Overall, Multipath: jp.Multi, Valid: jp.Valid,
+				LocalPref: t.DefaultLocPrf, Best: jp.BestPath.Overall, Multipath: jp.Multi, Valid: jp.Valid, Stale: jp.Stale,
 			}
 			if jp.LocPrf != nil {
 				p.LocalPref = *jp.LocPrf
@@ -125,6 +132,14 @@ type Session struct {
 	// Uptime is how long the session has been Established (FRR 8.4 counts
 	// whole seconds); 0 when it is not.
 	Uptime time.Duration
+	// RemoteGRMode is the peer's graceful-restart role as bgpd sees it:
+	// "Restart" when the peer asked bgpd to keep its routes across a
+	// restart for RestartFamilies, "Helper" when it only offers to keep
+	// bgpd's, "" without the capability.
+	RemoteGRMode string
+	// RestartFamilies are the families the peer's graceful-restart
+	// capability covers, as FRR names them ("ipv4Unicast"), sorted.
+	RestartFamilies []string
 }
 
 // Neighbors returns every configured neighbor's session, from "show bgp
@@ -159,11 +174,22 @@ func parseNeighbors(out []byte) (map[netip.Addr]Session, error) {
 			State    string `json:"bgpState"`
 			RemoteAs uint32 `json:"remoteAs"`
 			UpMsec   int64  `json:"bgpTimerUpMsec"`
+			Caps     struct {
+				// "none", or an object keyed by family.
+				Families json.RawMessage `json:"addressFamiliesByPeer"`
+			} `json:"neighborCapabilities"`
+			GR struct {
+				RemoteMode string `json:"remoteGrMode"`
+			} `json:"gracefulRestartInfo"`
 		}
 		if err := json.Unmarshal(raw, &n); err != nil {
 			return nil, fmt.Errorf("bgp neighbors: %s: %w", a, err)
 		}
-		sess := Session{State: n.State, RemoteASN: n.RemoteAs}
+		sess := Session{State: n.State, RemoteASN: n.RemoteAs, RemoteGRMode: n.GR.RemoteMode}
+		var fams map[string]json.RawMessage
+		if json.Unmarshal(n.Caps.Families, &fams) == nil { // else "none" or absent
+			sess.RestartFamilies = slices.Sorted(maps.Keys(fams))
+		}
 		if n.State == "Established" {
 			sess.Uptime = time.Duration(n.UpMsec) * time.Millisecond
 		}

@@ -76,15 +76,15 @@ func TestParseNeighbors(t *testing.T) {
 		want map[netip.Addr]Session
 	}{
 		{"show-bgp-neighbors-json.json", map[netip.Addr]Session{
-			a("10.213.83.11"):     {State: "Established", RemoteASN: 64601, Uptime: 5 * time.Second},
-			a("10.213.83.12"):     {State: "Established", RemoteASN: 64602, Uptime: 5 * time.Second},
-			a("fd00:213:157::11"): {State: "Established", RemoteASN: 64601, Uptime: 5 * time.Second},
-			a("fd00:213:157::12"): {State: "Established", RemoteASN: 64602, Uptime: 5 * time.Second},
+			a("10.213.83.11"):     {State: "Established", RemoteASN: 64601, Uptime: 5 * time.Second, RemoteGRMode: "Helper"},
+			a("10.213.83.12"):     {State: "Established", RemoteASN: 64602, Uptime: 5 * time.Second, RemoteGRMode: "Helper"},
+			a("fd00:213:157::11"): {State: "Established", RemoteASN: 64601, Uptime: 5 * time.Second, RemoteGRMode: "Helper"},
+			a("fd00:213:157::12"): {State: "Established", RemoteASN: 64602, Uptime: 5 * time.Second, RemoteGRMode: "Helper"},
 		}},
 		// node-2 after the router removed it as an IPv4 neighbor.
 		{"node-show-bgp-neighbors-json.json", map[netip.Addr]Session{
-			a("10.213.83.2"):     {State: "Idle", RemoteASN: 64512},
-			a("fd00:213:157::2"): {State: "Established", RemoteASN: 64512, Uptime: 6 * time.Second},
+			a("10.213.83.2"):     {State: "Idle", RemoteASN: 64512, RemoteGRMode: "NotApplicable"},
+			a("fd00:213:157::2"): {State: "Established", RemoteASN: 64512, Uptime: 6 * time.Second, RemoteGRMode: "Helper"},
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
