@@ -148,6 +148,9 @@ type Speaker struct {
 	// elected is set once the first election has been applied: from then on
 	// this node answers for its share (see Ready).
 	elected atomic.Bool
+	// wasAlive is set once membership counted this node alive: from then on
+	// it knows what it announces (see routes.Node.Settled).
+	wasAlive atomic.Bool
 }
 
 var (
@@ -222,6 +225,10 @@ func (s *Speaker) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 	// Answer first, report after: the report needs the API server, the
 	// answers must not wait for it.
 	self, selfIPv4 := thisNode(view.Nodes, s.o.NodeName)
+	if view.Alive[s.o.NodeName] {
+		s.wasAlive.Store(true)
+	}
+	self.Settled = s.wasAlive.Load()
 	for _, an := range s.o.Announcers {
 		if c, ok := an.(configured); ok {
 			c.SetConfig(view.Config, self, selfIPv4)

@@ -87,7 +87,13 @@ type BGPPeerSpec struct {
 	// +listType=atomic
 	NodeSelectors []metav1.LabelSelector `json:"nodeSelectors,omitempty"`
 	// GracefulRestart keeps routes at the router while a speaker restarts
-	// (RFC 4724).
+	// (RFC 4724, restart time 120s). When the speaker dies without closing
+	// its session (a crash, kill -9, an OOM kill) the router keeps this
+	// node's routes as stale; the restarted speaker opens the session only
+	// once it knows its routes again, and its End-of-RIB refreshes them
+	// without a withdrawal. A SIGTERM still closes the session with a Cease
+	// NOTIFICATION, which ends graceful restart: the router withdraws the
+	// node's routes at once, as it does without this field.
 	// +optional
 	GracefulRestart bool `json:"gracefulRestart,omitempty"`
 }

@@ -324,6 +324,9 @@ func TestBGPPolicy(t *testing.T) {
 		b.waitSessions(all4, "Established", time.Second)
 		t.Logf("%s: at the far router from all %d nodes, never at the lab router, whose IPv4 sessions are up", fp, len(all4))
 	}
+
+	t.Log("=== gracefulRestart on pol-v6: kill -9 keeps the path, SIGTERM withdraws it")
+	b.testGracefulRestart(v6.Name, frr.IPv6, host6, all6, nodes[2])
 }
 
 // The far router: AS farASN, BGP on farAddr, which only the lab router

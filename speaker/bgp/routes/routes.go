@@ -22,6 +22,12 @@ const LocalPrefIgnored = "localPref is sent to iBGP peers only (RFC 4271 5.1.5);
 type Node struct {
 	Name   string
 	Labels map[string]string
+	// Settled: membership has counted the node alive (past its hold-down)
+	// since the speaker started. Until then desired holds nothing the node
+	// may announce, and a gracefulRestart peer gets no session (see For).
+	// A later hold-down leaves open sessions be: it withdraws routes, which
+	// an UPDATE does as well as closing would.
+	Settled bool
 }
 
 // Plan is, by BGPPeer name, the routes to announce to that peer, sorted by
@@ -49,8 +55,8 @@ type Route struct {
 }
 
 // For returns the plan of node. A peer is in it when its nodeSelectors
-// select the node (none: every node) and the node is not labelled
-// ExcludeLabel. An address of desired is announced to a peer when it is
+// select the node (none: every node), the node is not labelled
+// ExcludeLabel and, for a peer with gracefulRestart, the node is Settled. An address of desired is announced to a peer when it is
 // Eligible, of the peer's address family, and some BGPAdvertisement whose
 // nodeSelectors select the node names the peer and the address's pool; the
 // prefix is the address masked to that advertisement's aggregation length.
@@ -63,6 +69,15 @@ func For(cfg *config.Config, node Node, desired announce.Desired) Plan {
 	set := labels.Set(node.Labels)
 	peers := map[string]*config.BGPPeer{}
 	for _, p := range cfg.BGPPeers() {
+		// A graceful-restart session ends its first updates with an
+		// End-of-RIB, and a router that kept this node's routes across a
+		// restart drops every one not sent by then (RFC 4724 §4.2). A
+		// speaker that has not settled announces nothing, so opening the
+		// session then would flap the very routes graceful restart is there
+		// to keep; it opens once the node knows its routes.
+		if p.GracefulRestart && !node.Settled {
+			continue
+		}
 		if selects(p.NodeSelectors, set) {
 			peers[p.Name] = p
 			plan[p.Name] = nil

@@ -18,6 +18,9 @@ func TestFor(t *testing.T) {
 	v6 := peer("tor-v6", 64512, 65001, "2001:db8:ff::1")
 	rack1 := peer("rack1-only", 64512, 65001, "10.0.0.3", func(s *v1beta1.BGPPeerSpec) { s.NodeSelectors = sel("rack", "1") })
 	me := routes.Node{Name: "node-1", Labels: map[string]string{"rack": "2"}}
+	gr := peer("tor-gr", 64512, 65001, "10.0.0.4", func(s *v1beta1.BGPPeerSpec) { s.GracefulRestart = true })
+	settled := me
+	settled.Settled = true
 	comm := func(s ...string) func(*v1beta1.BGPAdvertisementSpec) {
 		return func(a *v1beta1.BGPAdvertisementSpec) { a.Communities = s }
 	}
@@ -76,6 +79,18 @@ func TestFor(t *testing.T) {
 		advs:  []v1beta1.BGPAdvertisement{adv("rack1", func(a *v1beta1.BGPAdvertisementSpec) { a.NodeSelectors = sel("rack", "1") })},
 		node:  me, desired: eligible("192.0.2.1"),
 		want: routes.Plan{"tor-a": nil},
+	}, {
+		name:  "gracefulRestart peer: no session before the node settles",
+		peers: []v1beta1.BGPPeer{ibgp, gr},
+		advs:  []v1beta1.BGPAdvertisement{adv("all", nil)},
+		node:  me, desired: announce.Desired{},
+		want: routes.Plan{"tor-a": nil},
+	}, {
+		name:  "gracefulRestart peer: its session and routes once the node settled",
+		peers: []v1beta1.BGPPeer{ibgp, gr},
+		advs:  []v1beta1.BGPAdvertisement{adv("all", nil)},
+		node:  settled, desired: eligible("192.0.2.1"),
+		want: routes.Plan{"tor-a": {r("192.0.2.1/32", addrs("192.0.2.1"), "all")}, "tor-gr": {r("192.0.2.1/32", addrs("192.0.2.1"), "all")}},
 	}, {
 		name:    "excluded node: no sessions, no routes",
 		peers:   []v1beta1.BGPPeer{ibgp},
