@@ -240,7 +240,7 @@ func TestBGPPolicy(t *testing.T) {
 	// eBGP two hops away.
 	{
 		t.Log("=== ebgpMultiHop to a router behind the lab router")
-		far := b.farRouter(all4)
+		far := b.farRouter(all4, all6)
 		mh := b.peer("pol-far", farAddr, farASN)
 		b.create(mh)
 		// TTL 1: the lab router drops the SYN, so the session never comes up.
@@ -295,6 +295,39 @@ func TestBGPPolicy(t *testing.T) {
 		t.Logf("with ebgpMultiHop: sessions to %s (two hops) Established and %s learnt from all %d nodes in %v",
 			farAddr, host4, len(all4), time.Since(start).Round(time.Millisecond))
 
+		// IPv6 two hops away, over an IPv6 session: the next hop is each
+		// node's global address (the link-local one means nothing there).
+		mh6 := b.peer("pol-far6", farAddr6, farASN)
+		mh6.Spec.EBGPMultiHop = true
+		b.create(mh6)
+		start = time.Now()
+		b.eventually(30*time.Second, fmt.Sprintf("%s from every node at the far router over IPv6", host6), func() error {
+			n, err := far.Neighbors(b.ctx)
+			if err != nil {
+				return err
+			}
+			for _, a := range all6 {
+				if n[a].State != "Established" {
+					return fmt.Errorf("session with %s is %q", a, n[a].State)
+				}
+			}
+			routes, err := far.Routes(b.ctx, frr.IPv6)
+			if err != nil {
+				return err
+			}
+			var hops []netip.Addr
+			for _, p := range routes[host6] {
+				hops = append(hops, p.NextHops...)
+			}
+			slices.SortFunc(hops, netip.Addr.Compare)
+			if !slices.Equal(hops, all6) {
+				return fmt.Errorf("next hops %v", hops)
+			}
+			return nil
+		})
+		t.Logf("with ebgpMultiHop over IPv6: sessions to %s (two hops) Established and %s learnt with next hops %v in %v",
+			farAddr6, host6, all6, time.Since(start).Round(time.Millisecond))
+
 		// Two IPv4 peers now: an advertisement for one of them.
 		t.Log("=== an advertisement with peers: [pol-far], beside pol-v4")
 		farPool := cluster.Pool("pol-faronly", false, "198.51.100.60-198.51.100.63")
@@ -333,14 +366,18 @@ func TestBGPPolicy(t *testing.T) {
 // routes to, so the nodes reach it through the lab router (two hops).
 const farASN = 64600
 
-var farAddr = netip.MustParseAddr("203.0.113.1")
+var (
+	farAddr  = netip.MustParseAddr("203.0.113.1")
+	farAddr6 = netip.MustParseAddr("2001:db8:fa::1")
+)
 
-// farRouter adds a host on the LAN with farAddr on its loopback, routes
-// farAddr from the nodes via the lab router and from the router to the
-// host, and starts FRR there with every node as an ebgp-multihop neighbor.
+// farRouter adds a host on the LAN with farAddr and farAddr6 on its
+// loopback, routes them from the nodes via the lab router and from the
+// router to the host, and starts FRR there with every node's IPv4 and IPv6
+// address as an ebgp-multihop neighbor.
 // Its replies go straight back over the LAN; the nodes' packets to it are
 // the ones that cross the router, with their TTL decremented.
-func (b *bgpLab) farRouter(nodes4 []netip.Addr) *frr.Router {
+func (b *bgpLab) farRouter(nodes4, nodes6 []netip.Addr) *frr.Router {
 	b.t.Helper()
 	h, err := b.c.Lab.AddHost(b.ctx, "far", 3)
 	if err != nil {
@@ -352,12 +389,15 @@ func (b *bgpLab) farRouter(nodes4 []netip.Addr) *frr.Router {
 		}
 	}
 	run(h.Name, h.Command(b.ctx, "ip", "addr", "add", farAddr.String()+"/32", "dev", "lo"))
+	run(h.Name, h.Command(b.ctx, "ip", "addr", "add", farAddr6.String()+"/128", "dev", "lo"))
 	run(b.rh.Name, b.rh.Command(b.ctx, "ip", "route", "replace", farAddr.String()+"/32", "via", h.IPv4.String()))
+	run(b.rh.Name, b.rh.Command(b.ctx, "ip", "-6", "route", "replace", farAddr6.String()+"/128", "via", h.IPv6.String()))
 	for _, n := range b.c.Lab.Nodes {
 		run(n.Name, n.Command(b.ctx, "ip", "route", "replace", farAddr.String()+"/32", "via", b.rh.IPv4.String()))
+		run(n.Name, n.Command(b.ctx, "ip", "-6", "route", "replace", farAddr6.String()+"/128", "via", b.rh.IPv6.String()))
 	}
 	var nbrs []frr.Neighbor
-	for _, a := range nodes4 {
+	for _, a := range slices.Concat(nodes4, nodes6) {
 		nbrs = append(nbrs, frr.Neighbor{Addr: a, ASN: nodeASN, EBGPMultihop: 2})
 	}
 	r, err := frr.Start(b.ctx, frr.Config{Host: h, ASN: farASN, RouterID: farAddr, Neighbors: nbrs})
