@@ -23,7 +23,8 @@ const Method = "BGP"
 // Config configures an Announcer.
 type Config struct {
 	// RetryInterval is how often the plan is applied again (a failed step
-	// retried) and session states refreshed; default 5s.
+	// retried) and session counts refreshed; default 5s. Session states
+	// and errors are refreshed as GoBGP reports them.
 	RetryInterval time.Duration
 	// CloseTimeout bounds closing the sessions when Run ends; default 5s.
 	CloseTimeout time.Duration
@@ -171,8 +172,9 @@ func (a *Announcer) Status(d announce.Desired) (map[netip.Addr]announce.Status, 
 	return out, a.applied
 }
 
-// Run applies the plan at every change and every RetryInterval until ctx
-// ends, then closes every session with a Cease NOTIFICATION and returns.
+// Run applies the plan at every change and every RetryInterval, and
+// refreshes the sessions' states whenever one changes, until ctx ends;
+// then it closes every session with a Cease NOTIFICATION and returns.
 func (a *Announcer) Run(ctx context.Context) error {
 	a.mu.Lock()
 	if a.running {
@@ -195,6 +197,12 @@ func (a *Announcer) Run(ctx context.Context) error {
 			return err
 		case <-tick.C:
 		case <-a.kick:
+		case <-a.sessions.Changed():
+			// A state or error moved, not the plan: only read it, so a
+			// session going up or down reaches the status at once
+			// rather than at the next tick.
+			a.refresh(ctx)
+			continue
 		}
 	}
 }
@@ -225,10 +233,19 @@ func (a *Announcer) apply(ctx context.Context) {
 	if err := a.sessions.Apply(ctx, peers, plan); err != nil {
 		a.log.Error(err, "applying the BGP plan; retrying", "in", a.cfg.RetryInterval)
 	}
+	a.mu.Lock()
+	a.plan, a.applied = plan, true
+	a.mu.Unlock()
+	a.refresh(ctx)
+}
+
+// refresh reads the sessions' states and signals SessionsChanged if they
+// differ from the last read.
+func (a *Announcer) refresh(ctx context.Context) {
 	states := a.sessions.Status(ctx)
 	a.mu.Lock()
 	changed := !slices.Equal(a.states, states)
-	a.plan, a.states, a.applied = plan, states, true
+	a.states = states
 	a.mu.Unlock()
 	if changed {
 		select {
