@@ -119,10 +119,17 @@ func (a *Announcer) Sessions() []session.Status {
 // an error, a count). Signals coalesce: the channel holds one.
 func (a *Announcer) SessionsChanged() <-chan struct{} { return a.changed }
 
-// Status reports, for every address of d that the plan announces to some
-// peer, whether a session that carries it is established. Addresses the
-// plan announces to no peer are not BGP's to report. known is false until
-// a plan was applied once.
+// Status reports, for every address of d that the plan for d announces to
+// some peer, whether a session that carries it is established. Addresses
+// the plan announces to no peer are not BGP's to report. known is false
+// until a plan was applied once.
+//
+// The plan is made for d, not taken from the last apply: the speaker asks
+// right after Announce(d), before Run has applied it, and a new address
+// would otherwise be reported as sent to no peer, then rewritten as
+// announced a moment later — two writes and two Events per Service where
+// one is true. Handing the route to an established session is Run's next
+// step, and a failure there is retried and logged.
 func (a *Announcer) Status(d announce.Desired) (map[netip.Addr]announce.Status, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -136,8 +143,12 @@ func (a *Announcer) Status(d announce.Desired) (map[netip.Addr]announce.Status, 
 		}
 		down[s.Peer] = why
 	}
+	plan := a.plan
+	if a.model != nil {
+		plan = routes.For(a.model, a.node, d)
+	}
 	carried := map[netip.Addr][]string{} // address → peers whose routes hold it
-	for name, rs := range a.plan {
+	for name, rs := range plan {
 		for _, r := range rs {
 			for _, ip := range r.Addrs {
 				carried[ip] = append(carried[ip], name)

@@ -282,3 +282,29 @@ func TestAnnouncerSessionEvents(t *testing.T) {
 	}
 }
 
+// TestAnnouncerStatusPlansFor: Status judges the desired state it is given,
+// not the last one applied: the speaker asks right after Announce, and an
+// address a session will carry must not be reported as sent to no peer
+// first (a second condition write and Event per Service).
+func TestAnnouncerStatusPlansFor(t *testing.T) {
+	_, port := startRouter(t)
+	a := bgp.New(bgp.Config{RetryInterval: time.Hour}, testr.New(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	first, next := netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11")
+	a.SetConfig(model(t, port, true), routes.Node{Name: "node-1"}, netip.MustParseAddr("10.0.0.10"))
+	a.Announce(announce.Desired{first: {Eligible: true}})
+	poll(t, 15*time.Second, "session up", func() error {
+		if s := a.Sessions(); len(s) != 1 || s[0].State != "Established" {
+			return fmt.Errorf("sessions %+v", s)
+		}
+		return nil
+	})
+	// next was never handed to Announce, so no apply can have planned it.
+	d := announce.Desired{first: {Eligible: true}, next: {Eligible: true}}
+	st, known := a.Status(d)
+	if !known || !st[next].Announced || st[next].Method != bgp.Method {
+		t.Errorf("Status(%v) = %+v, %v; want %s announced over an established session", d, st, known, next)
+	}
+}
