@@ -34,9 +34,16 @@ const (
 	// bgpStatusQuiet is how long after a write a change of a session that
 	// stays down (Idle, Connect, Active, OpenSent and back) waits for the
 	// next: a peer that refuses every attempt changes state every few
-	// seconds, and nothing in it is news. Everything else (a session up
-	// or down, an error, a count, a peer added or gone) is written at once.
+	// seconds, and nothing in it is news.
 	bgpStatusQuiet = 30 * time.Second
+	// bgpStatusCounts is how long after a write a change of the counts
+	// alone (prefixes sent, routes planned) waits for the next. They move
+	// with every Service, and writing each step would cost the API server
+	// a write per Service per node; the metrics carry them live. Anything
+	// else (a session up or down, an error, a peer added or gone) is
+	// written at once, and a deferred write carries the counts as they
+	// are by then.
+	bgpStatusCounts = 5 * time.Second
 )
 
 // Event reasons on a BGPPeer, one per session transition of one node.
@@ -49,8 +56,8 @@ const (
 // bgpStatus writes this node's BGPNodeStatus, Events on its BGPPeers and the
 // session metrics, from what the BGP announcer reports. It writes only when
 // the report differs from what it last wrote, so writes follow session
-// changes (a session that stays down writes at most every bgpStatusQuiet),
-// and only its own node's object.
+// changes (a session that stays down writes at most every bgpStatusQuiet,
+// counts at most every bgpStatusCounts), and only its own node's object.
 type bgpStatus struct {
 	client    client.Client
 	recorder  events.EventRecorder
@@ -66,21 +73,28 @@ type bgpStatus struct {
 }
 
 // run reports at every change until ctx ends; while the API server is away
-// it retries, and the sessions are not touched.
+// it retries, and the sessions are not touched. A deferred write (see
+// write) is made when it falls due, with the report as it is then.
 func (b *bgpStatus) run(ctx context.Context) error {
-	retry := time.NewTicker(bgpStatusRetry)
-	defer retry.Stop()
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	defer due.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-b.src.SessionsChanged():
-		case <-retry.C:
+		case <-due.C:
 		}
 		cur := b.src.Sessions()
 		b.observe(ctx, cur)
-		if err := b.write(ctx, cur); err != nil {
+		again, err := b.write(ctx, cur)
+		if err != nil {
 			b.log.Error(err, "writing the BGP status; retrying", "in", bgpStatusRetry)
+			again = bgpStatusRetry
+		}
+		if again > 0 {
+			due.Reset(again)
 		}
 	}
 }
@@ -131,21 +145,25 @@ func (b *bgpStatus) event(ctx context.Context, s session.Status, eventType, reas
 }
 
 // write applies the BGPNodeStatus for cur unless it says what was last
-// written. A node that never had a session writes nothing.
-func (b *bgpStatus) write(ctx context.Context, cur []session.Status) error {
+// written. A node that never had a session writes nothing. A change that
+// is not news yet (see bgpStatusQuiet, bgpStatusCounts) is not written;
+// again is then how soon it falls due, else zero.
+func (b *bgpStatus) write(ctx context.Context, cur []session.Status) (again time.Duration, err error) {
 	want := nodeStatusFor(cur)
 	if b.written != nil && equality.Semantic.DeepEqual(*b.written, want) {
-		return nil
+		return 0, nil
 	}
 	if !b.exists && len(cur) == 0 {
-		return nil
+		return 0, nil
 	}
 	now := time.Now
 	if b.now != nil {
 		now = b.now
 	}
-	if b.written != nil && onlyDownStates(*b.written, want) && now().Sub(b.lastWrite) < bgpStatusQuiet {
-		return nil
+	if b.written != nil {
+		if wait := holdOff(*b.written, want) - now().Sub(b.lastWrite); wait > 0 {
+			return wait, nil
+		}
 	}
 	obj := &v1beta1.BGPNodeStatus{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1beta1.GroupVersion.String(), Kind: "BGPNodeStatus"},
@@ -159,7 +177,7 @@ func (b *bgpStatus) write(ctx context.Context, cur []session.Status) error {
 			obj.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: n.Name, UID: n.UID}}
 		}
 		if err := b.client.Patch(ctx, obj, client.Apply, client.FieldOwner(bgpStatusOwner), client.ForceOwnership); err != nil {
-			return fmt.Errorf("speaker: BGPNodeStatus %s/%s: %w", b.ns, b.node, err)
+			return 0, fmt.Errorf("speaker: BGPNodeStatus %s/%s: %w", b.ns, b.node, err)
 		}
 		b.exists = true
 	}
@@ -171,11 +189,11 @@ func (b *bgpStatus) write(ctx context.Context, cur []session.Status) error {
 		Status:     want,
 	}
 	if err := b.client.Status().Patch(ctx, obj, client.Apply, client.FieldOwner(bgpStatusOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("speaker: BGPNodeStatus %s/%s: status: %w", b.ns, b.node, err)
+		return 0, fmt.Errorf("speaker: BGPNodeStatus %s/%s: status: %w", b.ns, b.node, err)
 	}
 	b.written, b.lastWrite = &want, now()
 	b.m.writes.Inc()
-	return nil
+	return 0, nil
 }
 
 // nodeStatusFor is the status that reports cur (sorted by peer).
@@ -199,26 +217,33 @@ func nodeStatusFor(cur []session.Status) v1beta1.BGPNodeStatusStatus {
 	return out
 }
 
-// onlyDownStates reports whether a and b differ only in the state and
-// since of sessions that are not Established in either.
-func onlyDownStates(a, b v1beta1.BGPNodeStatusStatus) bool {
-	if a.Peers != b.Peers || a.Established != b.Established || len(a.Sessions) != len(b.Sessions) {
-		return false
+// holdOff is how long after writing a the change to b may wait: zero when
+// it is news (a session up or down, an error, a peer added or gone),
+// bgpStatusQuiet when it also moves sessions that stay down between down
+// states, and bgpStatusCounts when only counts differ.
+func holdOff(a, b v1beta1.BGPNodeStatusStatus) time.Duration {
+	if !equality.Semantic.DeepEqual(withoutNoise(a, true), withoutNoise(b, true)) {
+		return 0
 	}
-	for i := range a.Sessions {
-		x, y := a.Sessions[i], b.Sessions[i]
-		if x.State == "Established" || y.State == "Established" {
-			if !equality.Semantic.DeepEqual(x, y) {
-				return false
-			}
-			continue
-		}
-		x.State, x.Since, y.State, y.Since = "", nil, "", nil
-		if !equality.Semantic.DeepEqual(x, y) {
-			return false
-		}
+	if !equality.Semantic.DeepEqual(withoutNoise(a, false), withoutNoise(b, false)) {
+		return bgpStatusQuiet
 	}
-	return true
+	return bgpStatusCounts
+}
+
+// withoutNoise is s without its counts and, with downStates, without the
+// state and since of sessions that are not Established.
+func withoutNoise(s v1beta1.BGPNodeStatusStatus, downStates bool) v1beta1.BGPNodeStatusStatus {
+	out := s
+	out.Sessions = make([]v1beta1.BGPNodeSession, len(s.Sessions))
+	for i, x := range s.Sessions {
+		x.PrefixesSent, x.Routes = 0, 0
+		if downStates && x.State != "Established" {
+			x.State, x.Since = "", nil
+		}
+		out.Sessions[i] = x
+	}
+	return out
 }
 
 func orNone(s string) string {

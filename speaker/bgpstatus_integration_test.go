@@ -51,7 +51,7 @@ func TestBGPStatus(t *testing.T) {
 	step := func(cur []session.Status) {
 		t.Helper()
 		b.observe(ctx, cur)
-		if err := b.write(ctx, cur); err != nil {
+		if _, err := b.write(ctx, cur); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -136,5 +136,134 @@ func TestBGPStatus(t *testing.T) {
 	got.Spec.Node = "other"
 	if err := c.Update(ctx, &got); err == nil || !strings.Contains(err.Error(), "spec.node cannot change") {
 		t.Errorf("changing spec.node: %v, want the CEL rule's message", err)
+	}
+}
+
+// TestBGPStatusCounts: while Services come one after another, the prefix
+// counts change with each, and the BGPNodeStatus is written at most every
+// bgpStatusCounts rather than once per Service; the last counts are
+// written once they fall due, and a session going down meanwhile is
+// written at once.
+func TestBGPStatusCounts(t *testing.T) {
+	kubeapi.NeedServer(t, apiConfig != nil, apiSkipWhy)
+	ctx := context.Background()
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1beta1.AddToScheme(scheme)
+	c, err := client.New(apiConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bgpcounts-"}}
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Delete(context.Background(), ns) })
+	clock := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	b := &bgpStatus{client: c, recorder: events.NewFakeRecorder(100), node: "bgp-counts-node", ns: ns.Name, m: newBGPMetrics(), log: logr.Discard(),
+		now: func() time.Time { return clock }}
+	since := clock.Add(-time.Hour)
+	up := func(n int) []session.Status {
+		return []session.Status{{Peer: "tor", State: "Established", Since: since, PrefixesSent: n, Routes: n}}
+	}
+	write := func(cur []session.Status) time.Duration {
+		t.Helper()
+		b.observe(ctx, cur)
+		again, err := b.write(ctx, cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return again
+	}
+	writes := func() int { return int(testutil.ToFloat64(b.m.writes)) }
+	stored := func() v1beta1.BGPNodeSession {
+		t.Helper()
+		var got v1beta1.BGPNodeStatus
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: b.node}, &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Status.Sessions) != 1 {
+			t.Fatalf("sessions %+v", got.Status.Sessions)
+		}
+		return got.Status.Sessions[0]
+	}
+
+	write(up(0))
+	// 1000 Services over 10 s, one every 10 ms.
+	const n, every = 1000, 10 * time.Millisecond
+	var again time.Duration
+	for i := 1; i <= n; i++ {
+		clock = clock.Add(every)
+		again = write(up(i))
+	}
+	// The first write, then one per bgpStatusCounts at most.
+	if limit := 1 + int(n*every/bgpStatusCounts); writes() > limit {
+		t.Errorf("%d writes for %d count changes over %v; want at most %d", writes(), n, n*every, limit)
+	}
+	if got := stored().PrefixesSent; got == n && again > 0 || got != n && again <= 0 {
+		t.Fatalf("stored %d prefixes with the next write due in %v; want %d written or a write due", got, again, n)
+	}
+	if again > 0 {
+		clock = clock.Add(again)
+		if next := write(up(n)); next != 0 {
+			t.Errorf("the due write was put off again by %v", next)
+		}
+	}
+	if got := stored().PrefixesSent; got != n {
+		t.Errorf("prefixes sent in the status after the due write = %d, want %d", got, n)
+	}
+
+	// A session going down is news: written at once, counts or not.
+	before := writes()
+	clock = clock.Add(time.Millisecond)
+	down := []session.Status{{Peer: "tor", State: "Idle", Since: clock, Routes: n, LastError: "hold timer expired"}}
+	if again := write(down); again != 0 || writes() != before+1 || stored().State != "Idle" {
+		t.Errorf("session down: again %v, writes %d → %d, stored %+v; want written at once", again, before, writes(), stored())
+	}
+}
+
+func TestHoldOff(t *testing.T) {
+	at := metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	later := metav1.NewTime(at.Add(time.Minute))
+	st := func(ss ...v1beta1.BGPNodeSession) v1beta1.BGPNodeStatusStatus {
+		out := v1beta1.BGPNodeStatusStatus{Peers: int32(len(ss))}
+		for _, s := range ss {
+			if s.State == "Established" {
+				out.Established++
+			} else {
+				out.NotEstablished = append(out.NotEstablished, s.Peer)
+			}
+		}
+		out.Sessions = ss
+		return out
+	}
+	up := v1beta1.BGPNodeSession{Peer: "tor", State: "Established", Since: &at, PrefixesSent: 3, Routes: 3}
+	active := v1beta1.BGPNodeSession{Peer: "tor", State: "Active", Since: &at, Routes: 3, LastError: "refused"}
+	with := func(s v1beta1.BGPNodeSession, f func(*v1beta1.BGPNodeSession)) v1beta1.BGPNodeSession {
+		f(&s)
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		a, b v1beta1.BGPNodeStatusStatus
+		want time.Duration
+	}{
+		{"prefixes sent", st(up), st(with(up, func(s *v1beta1.BGPNodeSession) { s.PrefixesSent = 4 })), bgpStatusCounts},
+		{"routes planned", st(up), st(with(up, func(s *v1beta1.BGPNodeSession) { s.Routes = 9 })), bgpStatusCounts},
+		{"routes of a session that is down", st(active), st(with(active, func(s *v1beta1.BGPNodeSession) { s.Routes = 9 })), bgpStatusCounts},
+		{"down to another down state", st(active), st(with(active, func(s *v1beta1.BGPNodeSession) { s.State, s.Since = "Connect", &later })), bgpStatusQuiet},
+		{"down state and counts", st(active), st(with(active, func(s *v1beta1.BGPNodeSession) { s.State, s.Routes = "Connect", 1 })), bgpStatusQuiet},
+		{"went down", st(up), st(active), 0},
+		{"came up", st(active), st(up), 0},
+		{"re-established", st(up), st(with(up, func(s *v1beta1.BGPNodeSession) { s.Since = &later })), 0},
+		{"new error", st(active), st(with(active, func(s *v1beta1.BGPNodeSession) { s.LastError = "bad peer AS" })), 0},
+		{"peer added", st(up), st(up, with(active, func(s *v1beta1.BGPNodeSession) { s.Peer = "tor-2" })), 0},
+		{"peer gone", st(up), st(), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := holdOff(tc.a, tc.b); got != tc.want {
+				t.Errorf("holdOff = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -17,11 +17,13 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -184,7 +186,7 @@ func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
 		})
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("speaker").
-		Watches(&corev1.Service{}, toElect).
+		Watches(&corev1.Service{}, toElect, builder.WithPredicates(electedServices(!o.IgnoreNoClass))).
 		Watches(&discoveryv1.EndpointSlice{}, toElect).
 		Watches(&corev1.Node{}, toElect).
 		Watches(&v1beta1.IPAddressPool{}, toElect).
@@ -201,6 +203,26 @@ func New(mgr ctrl.Manager, o Options) (*Speaker, error) {
 		return nil, fmt.Errorf("speaker: %w", err)
 	}
 	return s, nil
+}
+
+// electedServices passes the Service events that can change the election:
+// those of a Service that, before or after, Portico serves and that has an
+// address (electionInput ignores every other). A cluster's ClusterIP
+// Services, other classes' load balancers and a new Service still waiting
+// for the controller's address then cost the speakers nothing; each run of
+// the election reads and judges every Service, so a burst of 1000 creates
+// used to cost every speaker a full election per create it saw.
+func electedServices(serveNoClass bool) predicate.Funcs {
+	elected := func(o client.Object) bool {
+		svc, ok := o.(*corev1.Service)
+		return ok && v1beta1.Serves(svc, serveNoClass) && len(v1beta1.IngressAddrs(svc)) > 0
+	}
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return elected(e.Object) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return elected(e.Object) },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return elected(e.ObjectOld) || elected(e.ObjectNew) },
+		GenericFunc: func(event.GenericEvent) bool { return true },
+	}
 }
 
 // Reconcile re-runs the election on any change and applies this node's share.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,9 +36,15 @@ type BGPOptions struct {
 	// GoBGPDir holds (or receives) the built gobgpd and its driver.
 	// Default: portico/gobgp-<version> in the user's cache directory.
 	GoBGPDir string
+	// Phases are the parts to run, in this order whatever the order
+	// given: "latency", "scale", "faults". Default all of them.
+	Phases []string
 	// Keep leaves the logs in place.
 	Keep bool
 }
+
+// bgpPhases returns the bgp bench's phases, in the order they run.
+func bgpPhases() []string { return []string{"latency", "scale", "faults"} }
 
 // setBGPDefaults fills the unset fields of o and checks the rest.
 func setBGPDefaults(o BGPOptions, cacheDir func() (string, error)) (BGPOptions, error) {
@@ -62,6 +69,14 @@ func setBGPDefaults(o BGPOptions, cacheDir func() (string, error)) (BGPOptions, 
 			return o, fmt.Errorf("bgp: locating the cache for gobgpd: %w", err)
 		}
 		o.GoBGPDir = filepath.Join(d, "portico", "gobgp-"+gobgpVersion)
+	}
+	if len(o.Phases) == 0 {
+		o.Phases = bgpPhases()
+	}
+	for _, ph := range o.Phases {
+		if !slices.Contains(bgpPhases(), ph) {
+			return o, fmt.Errorf("bgp: phase %q: want one of %v", ph, bgpPhases())
+		}
 	}
 	switch {
 	case o.Latency < 1 || o.Scale < 1 || o.Reps < 1 || o.Creators < 1:
@@ -130,7 +145,11 @@ func BGP(ctx context.Context, o BGPOptions, w io.Writer) (err error) {
 	}
 	defer b.tearDown()
 	b.printHeader(time.Since(start))
-	for _, phase := range []func(context.Context) error{b.latency, b.scale, b.faults} {
+	names := bgpPhases()
+	for i, phase := range []func(context.Context) error{b.latency, b.scale, b.faults} {
+		if !slices.Contains(o.Phases, names[i]) {
+			continue
+		}
 		if err := phase(ctx); err != nil {
 			b.printResult()
 			return err

@@ -9,8 +9,11 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
+	"github.com/portico-lb/portico/e2etest/cluster"
 	"github.com/portico-lb/portico/e2etest/frr"
 	"github.com/portico-lb/portico/e2etest/netlab"
 )
@@ -24,6 +27,8 @@ type bgpResult struct {
 	scalePortico, scaleCreate, scaleRef time.Duration
 	scaleAddressed                      time.Duration // first address → last address
 	scaleTail                           time.Duration // last address → all routes
+	scaleCreated                        time.Duration // first create → last create returned
+	scaleFloor                          time.Duration // the same creates of Services nobody serves
 	speakerCPU, refCPU                  time.Duration
 	speakerRSS, refRSS                  int64
 	writes                              writeCounts
@@ -80,9 +85,13 @@ func (b *bgpBench) latency(ctx context.Context) error {
 func (b *bgpBench) scale(ctx context.Context) error {
 	n := b.o.Scale
 	b.res.scaleN = n
+	var err error
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("scale-%d", i)
+	}
+	if b.res.scaleFloor, err = b.apiFloor(ctx, n); err != nil {
+		return err
 	}
 	u0, err := b.speakerUsage()
 	if err != nil {
@@ -99,6 +108,7 @@ func (b *bgpBench) scale(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("bench: creating Services: %w", err)
 	}
+	b.res.scaleCreated = time.Since(t0)
 	var ps []netip.Prefix
 	var first, lastIP time.Time
 	for _, name := range names {
@@ -156,6 +166,37 @@ func (b *bgpBench) scale(ctx context.Context) error {
 	}
 	b.res.refCPU, b.res.refRSS = g1.cpu-g0.cpu, g1.maxRSS
 	return b.refWithdraw(ctx, ps)
+}
+
+// unservedClass is a loadBalancerClass no controller serves.
+const unservedClass = "bench.portico.dev/none"
+
+// apiFloor creates n Services like the scale run's, of a class Portico does
+// not serve, the same way (Creators clients), and returns how long the API
+// server took to accept them all: what creating them costs with no
+// controller work behind it, the floor of the scale run's addressing. They
+// are deleted before it returns.
+func (b *bgpBench) apiFloor(ctx context.Context, n int) (time.Duration, error) {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("floor-%d", i)
+	}
+	unserved := func(s *corev1.Service) { s.Spec.LoadBalancerClass = ptr.To(unservedClass) }
+	t0 := time.Now()
+	if err := b.parallel(ctx, names, func(ctx context.Context, name string) error {
+		svc := cluster.Service(bgpNS, name, unserved, cluster.SingleStack(corev1.IPv4Protocol), cluster.Port(corev1.ProtocolTCP, 80))
+		_, err := b.clients.fast.CoreV1().Services(bgpNS).Create(ctx, svc, metav1.CreateOptions{})
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("bench: creating unserved Services: %w", err)
+	}
+	d := time.Since(t0)
+	if err := b.parallel(ctx, names, func(ctx context.Context, name string) error {
+		return b.clients.fast.CoreV1().Services(bgpNS).Delete(ctx, name, metav1.DeleteOptions{})
+	}); err != nil {
+		return 0, fmt.Errorf("bench: deleting unserved Services: %w", err)
+	}
+	return d, nil
 }
 
 // quietWrites returns the API server's write counters once they stayed the

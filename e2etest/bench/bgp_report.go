@@ -48,11 +48,17 @@ func (b *bgpBench) printResult() {
 		r.line("Portico: first address → all routes", "%s (first create → all routes %s)", seconds(res.scalePortico), seconds(res.scaleCreate))
 		r.line("  of which the controller addressing them", "%s (first → last Service with an address)", seconds(res.scaleAddressed))
 		r.line("  last address → all routes (the speakers' tail)", "%s", seconds(res.scaleTail))
+		r.line("  the bench's creates", "%s (first create → last create returned)", seconds(res.scaleCreated))
+		fx, _ := ratioOf(res.scaleAddressed, res.scaleFloor, 0)
+		r.line("API server alone: the same creates, unserved class", "%s (the floor of the addressing; addressing / floor %s)", seconds(res.scaleFloor), fx)
 		r.line("gobgpd: one AddPathStream → all routes", "%s", seconds(res.scaleRef))
 		x, ok := ratioOf(res.scalePortico, res.scaleRef, 1.5)
 		r.line("ratio", "%s  (goal ≤ 1.5×: %s)", x, verdict(ok))
 		if !ok && res.scaleAddressed > res.scalePortico*9/10 {
 			r.note("%s", "  the routes follow the addresses: the controller's address writes set the pace, not BGP")
+		}
+		if fx, _ := ratioOf(res.scalePortico, res.scaleFloor, 0); res.scaleFloor > 0 {
+			r.note("  all routes / the API server's floor for the creates alone: %s", fx)
 		}
 		r.line("speakers' CPU (3 nodes, the whole run)", "%s, %.1f ms per Service per node", seconds(res.speakerCPU), ms(res.speakerCPU)/float64(n)/3)
 		r.line("speaker peak RSS (largest)", "%s", mib(res.speakerRSS))

@@ -11,7 +11,7 @@ import (
 
 func TestSetBGPDefaults(t *testing.T) {
 	cache := func() (string, error) { return "/c", nil }
-	def := BGPOptions{Latency: 100, Scale: 1000, Reps: 10, Creators: 16, HoldTime: 3 * time.Second, GoBGPDir: "/c/portico/gobgp-" + gobgpVersion}
+	def := BGPOptions{Latency: 100, Scale: 1000, Reps: 10, Creators: 16, HoldTime: 3 * time.Second, GoBGPDir: "/c/portico/gobgp-" + gobgpVersion, Phases: []string{"latency", "scale", "faults"}}
 	for _, tc := range []struct {
 		name    string
 		in      BGPOptions
@@ -20,8 +20,9 @@ func TestSetBGPDefaults(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "zero", want: def},
-		{name: "kept", in: BGPOptions{Latency: 5, Scale: 20, Reps: 1, Creators: 2, HoldTime: 9 * time.Second, GoBGPDir: "/g"},
-			want: BGPOptions{Latency: 5, Scale: 20, Reps: 1, Creators: 2, HoldTime: 9 * time.Second, GoBGPDir: "/g"}},
+		{name: "kept", in: BGPOptions{Latency: 5, Scale: 20, Reps: 1, Creators: 2, HoldTime: 9 * time.Second, GoBGPDir: "/g", Phases: []string{"scale"}},
+			want: BGPOptions{Latency: 5, Scale: 20, Reps: 1, Creators: 2, HoldTime: 9 * time.Second, GoBGPDir: "/g", Phases: []string{"scale"}}},
+		{name: "unknown phase", in: BGPOptions{Phases: []string{"scale", "warp"}}, wantErr: true},
 		{name: "no cache dir", cache: func() (string, error) { return "", errors.New("no HOME") }, wantErr: true},
 		{name: "negative", in: BGPOptions{Reps: -1}, wantErr: true},
 		{name: "scale beyond the pool", in: BGPOptions{Scale: 5000}, wantErr: true},

@@ -168,6 +168,31 @@ func (b *bgpLab) waitSessions(addrs []netip.Addr, state string, within time.Dura
 	})
 }
 
+// statusLag bounds how long after the router sees a session change each
+// node's BGPNodeStatus may take to say so: the speakers write session
+// states as GoBGP reports them, not at a poll (which took up to 5 s).
+const statusLag = 2 * time.Second
+
+// waitStatusState waits until every node's BGPNodeStatus says its session
+// with peer is state, within statusLag, and logs how long that took.
+func (b *bgpLab) waitStatusState(nodes []string, peer, state string) {
+	b.t.Helper()
+	start := time.Now()
+	b.eventually(statusLag, fmt.Sprintf("the BGPNodeStatus of %v to say the session with %s is %s", nodes, peer, state), func() error {
+		for _, n := range nodes {
+			s, err := b.session(n, peer)
+			if err != nil {
+				return err
+			}
+			if s.State != state {
+				return fmt.Errorf("node %s: session %+v", n, s)
+			}
+		}
+		return nil
+	})
+	b.t.Logf("every BGPNodeStatus says %s with %s %v after the router did", state, peer, time.Since(start).Round(time.Millisecond))
+}
+
 // session returns node's BGPNodeStatus entry for peer, if any.
 func (b *bgpLab) session(node, peer string) (v1beta1.BGPNodeSession, error) {
 	var st v1beta1.BGPNodeStatus
@@ -204,6 +229,7 @@ func TestBGP(t *testing.T) {
 	start := time.Now()
 	b.waitSessions(all4, "Established", 30*time.Second)
 	t.Logf("IPv4 sessions of %d nodes Established in %v", len(all4), time.Since(start).Round(time.Millisecond))
+	b.waitStatusState(nodes, v4.Name, "Established")
 
 	p1, p2 := b.pod(nodes[0], "bgp-web-1"), b.pod(nodes[1], "bgp-web-2")
 	svc := b.service("web", cluster.FromPool(pool.Name), cluster.SingleStack(corev1.IPv4Protocol))
@@ -420,6 +446,7 @@ func TestBGP(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.waitSessions(all6, "Established", 30*time.Second)
+		b.waitStatusState(nodes, wrong.Name, "Established")
 		svc6 := b.service("web6", cluster.FromPool(pool.Name), ipv6())
 		b.expose(svc6, p1, p2)
 		vip6 := b.vip(svc6)

@@ -23,7 +23,8 @@ const Method = "BGP"
 // Config configures an Announcer.
 type Config struct {
 	// RetryInterval is how often the plan is applied again (a failed step
-	// retried) and session states refreshed; default 5s.
+	// retried) and session counts refreshed; default 5s. Session states
+	// and errors are refreshed as GoBGP reports them.
 	RetryInterval time.Duration
 	// CloseTimeout bounds closing the sessions when Run ends; default 5s.
 	CloseTimeout time.Duration
@@ -118,10 +119,17 @@ func (a *Announcer) Sessions() []session.Status {
 // an error, a count). Signals coalesce: the channel holds one.
 func (a *Announcer) SessionsChanged() <-chan struct{} { return a.changed }
 
-// Status reports, for every address of d that the plan announces to some
-// peer, whether a session that carries it is established. Addresses the
-// plan announces to no peer are not BGP's to report. known is false until
-// a plan was applied once.
+// Status reports, for every address of d that the plan for d announces to
+// some peer, whether a session that carries it is established. Addresses
+// the plan announces to no peer are not BGP's to report. known is false
+// until a plan was applied once.
+//
+// The plan is made for d, not taken from the last apply: the speaker asks
+// right after Announce(d), before Run has applied it, and a new address
+// would otherwise be reported as sent to no peer, then rewritten as
+// announced a moment later — two writes and two Events per Service where
+// one is true. Handing the route to an established session is Run's next
+// step, and a failure there is retried and logged.
 func (a *Announcer) Status(d announce.Desired) (map[netip.Addr]announce.Status, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -135,8 +143,12 @@ func (a *Announcer) Status(d announce.Desired) (map[netip.Addr]announce.Status, 
 		}
 		down[s.Peer] = why
 	}
+	plan := a.plan
+	if a.model != nil {
+		plan = routes.For(a.model, a.node, d)
+	}
 	carried := map[netip.Addr][]string{} // address → peers whose routes hold it
-	for name, rs := range a.plan {
+	for name, rs := range plan {
 		for _, r := range rs {
 			for _, ip := range r.Addrs {
 				carried[ip] = append(carried[ip], name)
@@ -171,8 +183,9 @@ func (a *Announcer) Status(d announce.Desired) (map[netip.Addr]announce.Status, 
 	return out, a.applied
 }
 
-// Run applies the plan at every change and every RetryInterval until ctx
-// ends, then closes every session with a Cease NOTIFICATION and returns.
+// Run applies the plan at every change and every RetryInterval, and
+// refreshes the sessions' states whenever one changes, until ctx ends;
+// then it closes every session with a Cease NOTIFICATION and returns.
 func (a *Announcer) Run(ctx context.Context) error {
 	a.mu.Lock()
 	if a.running {
@@ -195,6 +208,12 @@ func (a *Announcer) Run(ctx context.Context) error {
 			return err
 		case <-tick.C:
 		case <-a.kick:
+		case <-a.sessions.Changed():
+			// A state or error moved, not the plan: only read it, so a
+			// session going up or down reaches the status at once
+			// rather than at the next tick.
+			a.refresh(ctx)
+			continue
 		}
 	}
 }
@@ -225,10 +244,19 @@ func (a *Announcer) apply(ctx context.Context) {
 	if err := a.sessions.Apply(ctx, peers, plan); err != nil {
 		a.log.Error(err, "applying the BGP plan; retrying", "in", a.cfg.RetryInterval)
 	}
+	a.mu.Lock()
+	a.plan, a.applied = plan, true
+	a.mu.Unlock()
+	a.refresh(ctx)
+}
+
+// refresh reads the sessions' states and signals SessionsChanged if they
+// differ from the last read.
+func (a *Announcer) refresh(ctx context.Context) {
 	states := a.sessions.Status(ctx)
 	a.mu.Lock()
 	changed := !slices.Equal(a.states, states)
-	a.plan, a.states, a.applied = plan, states, true
+	a.states = states
 	a.mu.Unlock()
 	if changed {
 		select {

@@ -243,3 +243,68 @@ func TestAnnouncerYield(t *testing.T) {
 		t.Fatal("Run did not return within 5s of its context ending")
 	}
 }
+
+// TestAnnouncerSessionEvents: session states reach Sessions and
+// SessionsChanged as GoBGP reports them, not at the next retry: with a
+// retry interval of an hour, only the state events can tell that the
+// session came up and, after the router stopped, went down.
+func TestAnnouncerSessionEvents(t *testing.T) {
+	r, port := startRouter(t)
+	a := bgp.New(bgp.Config{RetryInterval: time.Hour}, testr.New(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	a.SetConfig(model(t, port, true), routes.Node{Name: "node-1"}, netip.MustParseAddr("10.0.0.10"))
+	a.Announce(announce.Desired{netip.MustParseAddr("192.0.2.10"): {Eligible: true}})
+
+	// waitState drains SessionsChanged until Sessions says state.
+	waitState := func(state string, within time.Duration) {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			if s := a.Sessions(); len(s) == 1 && s[0].State == state {
+				return
+			}
+			select {
+			case <-a.SessionsChanged():
+			case <-deadline:
+				t.Fatalf("session not %s within %v: %+v", state, within, a.Sessions())
+			}
+		}
+	}
+	// GoBGP dials its first attempt after about a second.
+	waitState("Established", 15*time.Second)
+	t0 := time.Now()
+	r.Stop() // a Cease: the speaker's session leaves Established at once
+	waitState("Idle", 5*time.Second)
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("session down reported %v after the router stopped; want within 2s", d)
+	}
+}
+
+// TestAnnouncerStatusPlansFor: Status judges the desired state it is given,
+// not the last one applied: the speaker asks right after Announce, and an
+// address a session will carry must not be reported as sent to no peer
+// first (a second condition write and Event per Service).
+func TestAnnouncerStatusPlansFor(t *testing.T) {
+	_, port := startRouter(t)
+	a := bgp.New(bgp.Config{RetryInterval: time.Hour}, testr.New(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	first, next := netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11")
+	a.SetConfig(model(t, port, true), routes.Node{Name: "node-1"}, netip.MustParseAddr("10.0.0.10"))
+	a.Announce(announce.Desired{first: {Eligible: true}})
+	poll(t, 15*time.Second, "session up", func() error {
+		if s := a.Sessions(); len(s) != 1 || s[0].State != "Established" {
+			return fmt.Errorf("sessions %+v", s)
+		}
+		return nil
+	})
+	// next was never handed to Announce, so no apply can have planned it.
+	d := announce.Desired{first: {Eligible: true}, next: {Eligible: true}}
+	st, known := a.Status(d)
+	if !known || !st[next].Announced || st[next].Method != bgp.Method {
+		t.Errorf("Status(%v) = %+v, %v; want %s announced over an established session", d, st, known, next)
+	}
+}

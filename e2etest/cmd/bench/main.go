@@ -140,6 +140,7 @@ func bgp(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Creators, "creators", 16, "concurrent clients creating the scale Services")
 	fs.DurationVar(&o.HoldTime, "hold", 3*time.Second, "BGP hold time of the peer and of gobgpd")
 	fs.StringVar(&o.GoBGPDir, "gobgp-dir", "", "where gobgpd and its driver are built (and reused); default: the user cache dir")
+	phases := fs.String("phases", "latency,scale,faults", "phases to run, comma separated (they run in this order)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the logs")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -147,5 +148,6 @@ func bgp(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bgp: unexpected arguments %q", fs.Args())
 	}
+	o.Phases = strings.Split(*phases, ",")
 	return bench.BGP(ctx, o, os.Stdout)
 }

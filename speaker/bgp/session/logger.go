@@ -20,13 +20,17 @@ type logger struct {
 	log     logr.Logger
 	peer    PeerConfig
 	lastErr string
+	// notify is called (outside mu) when lastErr changes: an error often
+	// comes without a state change (a refused connect while Active).
+	notify func()
 }
 
-// bind makes l log for peer c and forgets the last error.
-func (l *logger) bind(log logr.Logger, c PeerConfig) {
+// bind makes l log for peer c, forgets the last error, and calls notify
+// whenever a new one is noted.
+func (l *logger) bind(log logr.Logger, c PeerConfig, notify func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.log, l.peer, l.lastErr = log.WithValues("peer", c.Name), c, ""
+	l.log, l.peer, l.lastErr, l.notify = log.WithValues("peer", c.Name), c, "", notify
 }
 
 func (l *logger) logr() logr.Logger {
@@ -70,9 +74,14 @@ func (l *logger) lastError() string {
 
 func (l *logger) note(msg string, f gobgplog.Fields) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s := explain(l.peer, msg, f); s != "" {
+	s := explain(l.peer, msg, f)
+	changed, notify := s != "" && s != l.lastErr, l.notify
+	if s != "" {
 		l.lastErr = s
+	}
+	l.mu.Unlock()
+	if changed && notify != nil {
+		notify()
 	}
 }
 

@@ -38,6 +38,7 @@ type peer struct {
 	cfg PeerConfig
 	*gobgp
 	now    func() time.Time
+	notify func()             // Sessions.notify, after a state change
 	cancel context.CancelFunc // ends the state watch
 	// installed are the routes announced, by prefix.
 	installed map[netip.Prefix]routes.Route
@@ -49,13 +50,13 @@ type peer struct {
 
 // startPeer starts the session of c on g, a stopped server. On error g is
 // stopped again and can be reused.
-func startPeer(ctx context.Context, g *gobgp, c PeerConfig, o Options) (*peer, error) {
+func startPeer(ctx context.Context, g *gobgp, c PeerConfig, o Options, notify func()) (*peer, error) {
 	if !c.RouterID.Is4() {
 		return nil, fmt.Errorf("router ID %v is not an IPv4 address (set routerID or the node's IPv4 InternalIP)", c.RouterID)
 	}
-	g.log.bind(o.Logger, c)
+	g.log.bind(o.Logger, c, notify)
 	p := &peer{
-		cfg: c, gobgp: g, now: o.Now,
+		cfg: c, gobgp: g, now: o.Now, notify: notify,
 		installed: map[netip.Prefix]routes.Route{},
 		state:     "Idle", since: o.Now(),
 	}
@@ -114,10 +115,14 @@ func (p *peer) onEvent(r *api.WatchEventResponse) {
 	}
 	st := stateName(ev.GetPeer().GetState().GetSessionState())
 	p.mu.Lock()
-	if st != p.state {
+	changed := st != p.state
+	if changed {
 		p.state, p.since = st, p.now()
 	}
 	p.mu.Unlock()
+	if changed {
+		p.notify()
+	}
 }
 
 // stateName is RFC 4271's name of a GoBGP session state.

@@ -18,6 +18,9 @@ import (
 // safe for concurrent use; Apply and Close are serialised.
 type Sessions struct {
 	o Options
+	// changed holds one signal that a session's state or last error
+	// changed; see Changed.
+	changed chan struct{}
 
 	// mu guards the fields below. It is held across GoBGP calls: none of
 	// them opens a socket (sessions dial from GoBGP's own goroutines), and
@@ -30,7 +33,23 @@ type Sessions struct {
 
 // New returns Sessions holding no session.
 func New(o Options) *Sessions {
-	return &Sessions{o: setOptionsDefaults(o), peers: map[string]*peer{}}
+	return &Sessions{o: setOptionsDefaults(o), peers: map[string]*peer{}, changed: make(chan struct{}, 1)}
+}
+
+// Changed signals that Status may report a new state or last error for
+// some session. GoBGP's own goroutines send it as the session moves, so a
+// watcher learns of a change when it happens rather than at its next
+// poll. Signals coalesce (the channel holds one), and counts (prefixes,
+// updates) do not signal: they move with every route and are polled.
+func (s *Sessions) Changed() <-chan struct{} { return s.changed }
+
+// notify sends Changed's signal without waiting: one already pending
+// covers this change too.
+func (s *Sessions) notify() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
 }
 
 // ErrClosed is returned by Apply after Close.
@@ -113,7 +132,7 @@ func (s *Sessions) start(ctx context.Context, c PeerConfig) (*peer, error) {
 	} else {
 		g = newGoBGP()
 	}
-	p, err := startPeer(ctx, g, c, s.o)
+	p, err := startPeer(ctx, g, c, s.o, s.notify)
 	if err != nil {
 		s.spare = append(s.spare, g)
 	}
