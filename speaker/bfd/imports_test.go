@@ -1,0 +1,18 @@
+package bfd
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/portico-lb/portico/internal/importcheck"
+)
+
+// TestImports keeps the promise of doc.go: no Kubernetes, no Portico API
+// or config; the standard library, x/net and logr.
+func TestImports(t *testing.T) {
+	importcheck.Check(t, func(path string) bool {
+		return importcheck.Standard(path) ||
+			strings.HasPrefix(path, "golang.org/x/net/") ||
+			path == "github.com/go-logr/logr"
+	})
+}
