@@ -146,8 +146,13 @@ func (r *runner) run(s *session) {
 		}
 		select {
 		case m := <-r.rx:
-			received++
-			s.receive(&m.p, m.at)
+			if s.receive(&m.p, m.at) {
+				received++
+			} else {
+				r.mu.Lock()
+				r.status.Refused++
+				r.mu.Unlock()
+			}
 		case <-r.kick:
 			r.mu.Lock()
 			t := r.pending

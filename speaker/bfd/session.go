@@ -228,8 +228,18 @@ func (s *session) adminDown(now time.Time) {
 }
 
 // receive applies a packet that passed the checks of Packet.UnmarshalBinary
-// and was demultiplexed to this session: the rest of §6.8.6.
-func (s *session) receive(p *Packet, now time.Time) {
+// and was demultiplexed to this session: the rest of §6.8.6. It reports
+// false if the packet was discarded before it changed anything.
+func (s *session) receive(p *Packet, now time.Time) bool {
+	if p.YourDiscr == 0 && s.state == StateUp {
+		// §6.8.6 lets a packet without Your Discriminator be matched by
+		// other fields (we use the source address), but a peer we are Up
+		// with knows our discriminator. So such a packet is not from it,
+		// or it restarted, which its silence shows within a Detection
+		// Time: a spoofer on the link has to guess 32 random bits, not
+		// just an address, to take an Up session down.
+		return false
+	}
 	s.remoteDiscr = p.MyDiscr
 	s.remoteState = p.State
 	s.remoteDemand = p.Demand
@@ -240,7 +250,7 @@ func (s *session) receive(p *Packet, now time.Time) {
 		s.finalReceived(now)
 	}
 	if s.state == StateAdminDown {
-		return // §6.8.6: discarded, after the variables above
+		return true // §6.8.6: discarded, after the variables above
 	}
 	if p.Poll {
 		s.owesFinal = true
@@ -269,6 +279,7 @@ func (s *session) receive(p *Packet, now time.Time) {
 		s.nextTx = now
 	}
 	s.rearm(now)
+	return true
 }
 
 // tick runs the timers at now. It reports whether a packet is to be sent

@@ -371,3 +371,22 @@ func TestAdminDown(t *testing.T) {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
 }
+
+func TestUpIgnoresUnknownDiscriminator(t *testing.T) {
+	// Our hardening of §6.8.6: once Up, a packet that does not name our
+	// discriminator is not from the peer, whatever its source address.
+	s := up(t, fast, fast)
+	forged := from(StateAdminDown, fast)
+	forged.YourDiscr, forged.MyDiscr = 0, 0x9999
+	if s.receive(forged, t0.Add(time.Millisecond)) {
+		t.Fatal("an Up session took a packet with Your Discriminator 0")
+	}
+	if s.state != StateUp || s.remoteDiscr != peerDiscr {
+		t.Fatalf("state %v remote discr %#x, want Up with %#x", s.state, s.remoteDiscr, peerDiscr)
+	}
+	// The same packet naming us is the peer's, and is obeyed.
+	forged.YourDiscr, forged.MyDiscr = localDiscr, peerDiscr
+	if !s.receive(forged, t0.Add(2*time.Millisecond)) || s.state != StateDown {
+		t.Fatalf("state %v after the peer's AdminDown, want Down", s.state)
+	}
+}
