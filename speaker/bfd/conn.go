@@ -1,6 +1,7 @@
 package bfd
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,6 +11,7 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // The UDP ports of RFC 5881 §4 and RFC 5883 §5.
@@ -53,8 +55,6 @@ type listener struct {
 	key  listenerKey
 	conn *net.UDPConn
 	oob  []byte // control message space; only the receive goroutine uses it
-	cm4  ipv4.ControlMessage
-	cm6  ipv6.ControlMessage
 }
 
 // listen opens the wildcard receive socket for k on port.
@@ -83,25 +83,39 @@ func listen(k listenerKey, port uint16) (*listener, error) {
 }
 
 // read receives one datagram into b. ttl is -1 when the kernel gave none,
-// which the caller refuses like any wrong TTL.
+// which the caller refuses like any wrong TTL. It does not allocate.
 func (l *listener) read(b []byte) (n int, src netip.AddrPort, ttl int, err error) {
 	n, oobn, _, src, err := l.conn.ReadMsgUDPAddrPort(b, l.oob)
 	if err != nil {
 		return 0, src, -1, err
 	}
-	ttl = -1
-	if l.key.v6 {
-		l.cm6 = ipv6.ControlMessage{HopLimit: -1}
-		if l.cm6.Parse(l.oob[:oobn]) == nil {
-			ttl = l.cm6.HopLimit
-		}
-	} else {
-		l.cm4 = ipv4.ControlMessage{TTL: -1}
-		if l.cm4.Parse(l.oob[:oobn]) == nil {
-			ttl = l.cm4.TTL
-		}
+	return n, netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), receivedTTL(l.oob[:oobn], l.key.v6), nil
+}
+
+// receivedTTL finds the IP_TTL (IPV6_HOPLIMIT) control message in oob,
+// walking it in place: x/net's ControlMessage.Parse allocates a slice per
+// packet. -1 if there is none.
+func receivedTTL(oob []byte, v6 bool) int {
+	level, typ := int32(unix.IPPROTO_IP), int32(unix.IP_TTL)
+	if v6 {
+		level, typ = unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT
 	}
-	return n, netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), ttl, nil
+	for range 8 { // a bound: we asked for one message
+		if len(oob) == 0 {
+			break
+		}
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			break
+		}
+		if h.Level == level && h.Type == typ && len(data) >= 4 {
+			// An int in host order (ip(7), ipv6(7)); only the low byte
+			// can be set, so it reads the same either way round.
+			return int(binary.NativeEndian.Uint32(data))
+		}
+		oob = rest
+	}
+	return -1
 }
 
 // dialSource opens a session's transmit socket: bound to local (the

@@ -90,6 +90,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 type side struct {
 	m      *Manager
 	port   uint16
+	mhPort uint16
 	stop   context.CancelFunc
 	ran    chan error
 	events *watcher
@@ -97,8 +98,8 @@ type side struct {
 
 func start(t *testing.T) *side {
 	t.Helper()
-	port := freePort(t)
-	s := &side{m: New(Config{Logger: testr.New(t), Port: port, MultihopPort: freePort(t)}), port: port, ran: make(chan error, 1), events: newWatcher()}
+	port, mh := freePort(t), freePort(t)
+	s := &side{m: New(Config{Logger: testr.New(t), Port: port, MultihopPort: mh}), port: port, mhPort: mh, ran: make(chan error, 1), events: newWatcher()}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	go func() { s.ran <- s.m.Run(ctx) }()
@@ -111,9 +112,15 @@ func start(t *testing.T) *side {
 	return s
 }
 
-func (s *side) add(t *testing.T, addr netip.Addr, peerPort uint16, timers Timers) {
+// add starts a session to the other side, over multihop if asked (with
+// the minimum TTL one hop would leave: loopback leaves 255).
+func (s *side) add(t *testing.T, addr netip.Addr, other *side, multihop bool, timers Timers) {
 	t.Helper()
-	if err := s.m.Add(t.Context(), Peer{Addr: addr, Port: peerPort, Timers: timers, OnStateChange: s.events.record}); err != nil {
+	p := Peer{Addr: addr, Port: other.port, Timers: timers, OnStateChange: s.events.record}
+	if multihop {
+		p.Port, p.Multihop, p.MinTTL = other.mhPort, true, 254
+	}
+	if err := s.m.Add(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -131,12 +138,25 @@ func TestLoopbackSessions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time loopback sessions take a few seconds")
 	}
-	for _, lo := range []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()} {
-		t.Run(lo.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		lo       netip.Addr
+		multihop bool
+	}{
+		{netip.MustParseAddr("127.0.0.1"), false},
+		{netip.IPv6Loopback(), false},
+		{netip.MustParseAddr("127.0.0.1"), true},
+		{netip.IPv6Loopback(), true},
+	} {
+		lo := tc.lo
+		name := lo.String()
+		if tc.multihop {
+			name += " multihop"
+		}
+		t.Run(name, func(t *testing.T) {
 			a, b := start(t), start(t)
 			timers := Timers{DesiredMinTx: 50 * time.Millisecond, RequiredMinRx: 50 * time.Millisecond, DetectMult: 3}
-			a.add(t, lo, b.port, timers)
-			b.add(t, lo, a.port, timers)
+			a.add(t, lo, b, tc.multihop, timers)
+			b.add(t, lo, a, tc.multihop, timers)
 
 			// Up through Down and Init, at the 1 s rate of §6.8.3.
 			a.events.await(t, StateUp, 10*time.Second)
@@ -180,7 +200,7 @@ func TestLoopbackSessions(t *testing.T) {
 
 			// b comes back with a new discriminator; then dies without a
 			// word, and a notices within its detection time.
-			b.add(t, lo, a.port, timers)
+			b.add(t, lo, a, tc.multihop, timers)
 			a.events.await(t, StateUp, 10*time.Second)
 			b.events.await(t, StateUp, 10*time.Second)
 			eventually(t, 5*time.Second, "a's detection time settles", func() bool {
