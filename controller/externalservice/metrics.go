@@ -15,10 +15,20 @@ type metrics struct {
 	roleChanges *prometheus.CounterVec
 	ready       *prometheus.GaugeVec
 	writes      *prometheus.CounterVec
+	// byCheck holds each check type's children of latency and failures,
+	// looked up once: observe runs for every probe, 1000 times a second
+	// at the scale, and a label lookup hashes the values each time.
+	// Filled by newMetrics and only read after.
+	byCheck map[v1beta1.HealthCheckType]checkMetrics
+}
+
+type checkMetrics struct {
+	latency       prometheus.Observer
+	failed, authd prometheus.Counter
 }
 
 func newMetrics() *metrics {
-	return &metrics{
+	m := &metrics{
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "portico_external_probe_duration_seconds",
 			Help:    "Duration of ExternalService probes, by check type.",
@@ -41,6 +51,19 @@ func newMetrics() *metrics {
 			Help: "API writes made by the ExternalService reconciler, by kind of object.",
 		}, []string{"kind"}),
 	}
+	m.byCheck = map[v1beta1.HealthCheckType]checkMetrics{}
+	for _, c := range []v1beta1.HealthCheckType{v1beta1.HealthCheckTCP, v1beta1.HealthCheckMySQL, v1beta1.HealthCheckRedis} {
+		m.byCheck[c] = m.childrenOf(c)
+	}
+	return m
+}
+
+func (m *metrics) childrenOf(check v1beta1.HealthCheckType) checkMetrics {
+	return checkMetrics{
+		latency: m.latency.WithLabelValues(string(check)),
+		failed:  m.failures.WithLabelValues(string(check), "failure"),
+		authd:   m.failures.WithLabelValues(string(check), "auth"),
+	}
 }
 
 // Collectors returns the collectors for the caller to register.
@@ -49,12 +72,16 @@ func (m *metrics) collectors() []prometheus.Collector {
 }
 
 func (m *metrics) observe(key types.NamespacedName, check v1beta1.HealthCheckType, r probe.Result, roleChanged bool) {
-	m.latency.WithLabelValues(string(check)).Observe(r.Latency.Seconds())
+	c, ok := m.byCheck[check]
+	if !ok {
+		c = m.childrenOf(check)
+	}
+	c.latency.Observe(r.Latency.Seconds())
 	switch r.Outcome {
 	case probe.Failure:
-		m.failures.WithLabelValues(string(check), "failure").Inc()
+		c.failed.Inc()
 	case probe.AuthFailure:
-		m.failures.WithLabelValues(string(check), "auth").Inc()
+		c.authd.Inc()
 	}
 	if roleChanged {
 		m.roleChanges.WithLabelValues(key.Namespace, key.Name).Inc()

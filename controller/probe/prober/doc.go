@@ -9,9 +9,11 @@
 //
 // A probe never panics on what a server sends and never puts credentials in
 // a Result. Wrong credentials are probe.AuthFailure, distinct from a server
-// that is down. The drivers parse the wire protocols; this package parses
-// only their decoded answers (the ROLE array, the read_only values), and
-// those parsers have fuzz targets.
+// that is down. The drivers parse the wire protocols, except on a kept Redis
+// connection, which is asked ROLE alone and whose reply this package reads
+// itself (resp.go: bounded, RESP2 only, anything else refused and the
+// connection dropped); that reader and the parsers of the drivers' decoded
+// answers (the ROLE array, the read_only values) have fuzz targets.
 //
 // The package does I/O but holds no state between probes and knows nothing
 // of Kubernetes; scheduling lives in probe/scheduler, decisions in probe.

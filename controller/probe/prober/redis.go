@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,7 +20,9 @@ import (
 // Redis probes a Redis server: PING must answer PONG and ROLE tells master
 // (RolePrimary) from slave (RoleReplica). With credentials the client
 // authenticates first: AUTH password, or AUTH username password for an ACL
-// user.
+// user. A fresh connection is checked with go-redis; a kept one (see
+// Reuse) is asked ROLE alone with the package's own RESP reader (resp.go
+// says why).
 type Redis struct {
 	Credentials *Credentials
 	// Reuse keeps a working connection for the next probe of the same
@@ -27,7 +30,7 @@ type Redis struct {
 	// a fresh one every probe.
 	Reuse time.Duration
 
-	sessions sessions[*redisConn]
+	sessions sessions[*keptRedis]
 }
 
 var _ Prober = (*Redis)(nil)
@@ -35,27 +38,28 @@ var _ Prober = (*Redis)(nil)
 // Probe implements Prober.
 func (r *Redis) Probe(ctx context.Context, addr netip.AddrPort) probe.Result {
 	start := time.Now()
-	if c, opened, ok := r.sessions.take(addr, r.Reuse); ok {
-		res := r.check(ctx, start, c, false)
-		if res.Outcome == probe.Success {
-			r.sessions.put(addr, c, opened)
-			return res
+	if k, opened, ok := r.sessions.take(addr, r.Reuse); ok {
+		role, err := k.role(ctx)
+		if err == nil {
+			r.sessions.put(addr, k, opened)
+			return done(start, probe.Success, role, "")
 		}
-		_ = c.Close()
-		if ctx.Err() != nil {
-			return res
+		_ = k.Close()
+		if expired(ctx) {
+			return failed(start, err)
 		}
 		// The kept connection may have been closed by the server (an idle
-		// timeout, CLIENT KILL); a fresh one decides.
+		// timeout, CLIENT KILL) or refused ROLE (a changed ACL); a fresh
+		// one decides, and tells refused credentials from a dead server.
 	}
 	c, res := r.open(ctx, start, addr)
 	if c == nil {
 		return res
 	}
 	opened := time.Now()
-	res = r.check(ctx, start, c, true)
+	res = r.check(ctx, start, c)
 	if res.Outcome == probe.Success && r.Reuse > 0 {
-		r.sessions.put(addr, c, opened)
+		r.sessions.put(addr, c.keep(), opened)
 	} else {
 		_ = c.Close()
 	}
@@ -104,40 +108,132 @@ func (r *Redis) open(ctx context.Context, start time.Time, addr netip.AddrPort) 
 	if err != nil {
 		return nil, failed(start, fmt.Errorf("redis: %w", err))
 	}
+	lent := &lentConn{Conn: conn}
 	var once sync.Once
 	o.Dialer = func(context.Context, string, string) (net.Conn, error) {
 		var c net.Conn
-		once.Do(func() { c = conn })
+		once.Do(func() { c = lent })
 		if c == nil {
 			return nil, errors.New("redis: the probe's connection was closed")
 		}
 		return c, nil
 	}
-	return &redisConn{redis.NewClient(o), conn}, probe.Result{}
+	return &redisConn{redis.NewClient(o), lent}, probe.Result{}
 }
 
 // redisConn is a client over one connection; closing it closes both, the
 // connection also when the client never took it.
 type redisConn struct {
 	*redis.Client
-	conn net.Conn
+	conn *lentConn
 }
 
 func (c *redisConn) Close() error {
 	err := c.Client.Close()
-	_ = c.conn.Close()
+	_ = c.conn.Conn.Close()
 	return err
 }
 
-// check runs PING (on a fresh connection) and ROLE on c. On a kept
-// connection ROLE alone decides: its reply proves the server answers
-// commands as well as a PONG would, and one round trip instead of two
-// halves the system calls, most of a probe's CPU at 1000 probes/s.
-func (r *Redis) check(ctx context.Context, start time.Time, c *redisConn, fresh bool) probe.Result {
-	if fresh {
-		if err := c.Ping(ctx).Err(); err != nil {
-			return r.failed(start, "PING", err)
+// keep releases the client but not the connection, which it returns for
+// the kept path. go-redis has read each reply whole (RESP2 sends nothing
+// unasked), so no byte of the connection is left in the client's buffer.
+func (c *redisConn) keep() *keptRedis {
+	c.conn.kept.Store(true)
+	_ = c.Client.Close()
+	return &keptRedis{conn: c.conn.Conn, buf: make([]byte, 512)}
+}
+
+// lentConn is the probe's connection as go-redis holds it: go-redis closes
+// it when its client closes, unless the probe kept it.
+type lentConn struct {
+	net.Conn
+	kept atomic.Bool
+}
+
+func (c *lentConn) Close() error {
+	if c.kept.Load() {
+		return nil
+	}
+	return c.Conn.Close()
+}
+
+// keptRedis is a connection that passed a full check (AUTH, PING, ROLE)
+// and is now asked ROLE alone. buf holds the request, then the reply; it
+// is reused, so a steady probe allocates nothing for the protocol.
+type keptRedis struct {
+	conn net.Conn
+	buf  []byte
+}
+
+func (k *keptRedis) Close() error { return k.conn.Close() }
+
+// role sends ROLE and reads the reply within ctx's deadline. Any error
+// leaves the connection out of step with the server; the caller closes it.
+func (k *keptRedis) role(ctx context.Context) (v1beta1.TargetRole, error) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(5 * time.Second)
+	}
+	if err := k.conn.SetDeadline(dl); err != nil {
+		return "", fmt.Errorf("redis: ROLE: %w", err)
+	}
+	// A cancelled probe (its job stopped) ends now, not at its deadline.
+	stop := context.AfterFunc(ctx, func() { _ = k.conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	n := copy(k.buf, roleRequest)
+	if _, err := k.conn.Write(k.buf[:n]); err != nil {
+		return "", k.ioFailed(ctx, err)
+	}
+	n = 0
+	for {
+		if n == len(k.buf) {
+			if n >= maxReply {
+				return "", fmt.Errorf("redis: ROLE: reply longer than %d bytes", maxReply)
+			}
+			k.buf = append(k.buf, make([]byte, min(n, maxReply-n))...)
 		}
+		m, err := k.conn.Read(k.buf[n:])
+		n += m
+		if m > 0 {
+			first, used, perr := parseRoleReply(k.buf[:n])
+			switch {
+			case perr == errIncomplete:
+			case perr != nil:
+				var re replyError
+				if errors.As(perr, &re) {
+					return "", fmt.Errorf("redis: ROLE: %w", perr)
+				}
+				return "", perr
+			case used != n:
+				return "", fmt.Errorf("redis: ROLE: %d bytes after the reply", n-used)
+			default:
+				return roleNamed(first)
+			}
+		}
+		if err != nil {
+			return "", k.ioFailed(ctx, err)
+		}
+	}
+}
+
+func (k *keptRedis) ioFailed(ctx context.Context, err error) error {
+	if expired(ctx) {
+		return fmt.Errorf("redis: ROLE: no reply before the probe timeout: %w", err)
+	}
+	return fmt.Errorf("redis: ROLE: %w", err)
+}
+
+// expired reports whether ctx has ended or its deadline has passed: the
+// connection's deadline (set to ctx's) may fire before ctx's own timer.
+func expired(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || (ok && !time.Now().Before(dl))
+}
+
+// check runs PING and ROLE on a fresh connection.
+func (r *Redis) check(ctx context.Context, start time.Time, c *redisConn) probe.Result {
+	if err := c.Ping(ctx).Err(); err != nil {
+		return r.failed(start, "PING", err)
 	}
 	reply, err := c.Do(ctx, "ROLE").Slice()
 	if err != nil {
@@ -149,6 +245,7 @@ func (r *Redis) check(ctx context.Context, start time.Time, c *redisConn, fresh 
 	}
 	return done(start, probe.Success, role, "")
 }
+
 func (r *Redis) failed(start time.Time, cmd string, err error) probe.Result {
 	if authError(err) {
 		msg := "redis: credentials refused: " + err.Error()
@@ -186,14 +283,16 @@ func parseRole(reply []any) (v1beta1.TargetRole, error) {
 	if !ok {
 		return "", fmt.Errorf("redis: ROLE: first element is a %T, want a string", reply[0])
 	}
-	switch s {
+	return roleNamed([]byte(s))
+}
+
+// roleNamed maps the role's name in a ROLE reply to a TargetRole.
+func roleNamed(name []byte) (v1beta1.TargetRole, error) {
+	switch string(name) {
 	case "master":
 		return v1beta1.RolePrimary, nil
 	case "slave", "replica":
 		return v1beta1.RoleReplica, nil
 	}
-	if len(s) > 32 {
-		s = s[:32] + "…"
-	}
-	return "", fmt.Errorf("redis: ROLE: %q is not a master or replica", s)
+	return "", fmt.Errorf("redis: ROLE: %q is not a master or replica", truncate(string(name), 32))
 }

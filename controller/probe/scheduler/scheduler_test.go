@@ -375,3 +375,26 @@ func TestForget(t *testing.T) {
 		}
 	})
 }
+
+// TestUntilBatch: runs are moved later to the next multiple of batch, never
+// earlier, and by less than batch.
+func TestUntilBatch(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		now  time.Time
+		d    time.Duration
+		want time.Duration
+	}{
+		{t0, 0, 0},
+		{t0, batch, batch},
+		{t0, time.Millisecond, batch},
+		{t0.Add(time.Millisecond), 0, batch - time.Millisecond},
+		{t0.Add(5 * time.Millisecond), time.Second, time.Second + batch - 5*time.Millisecond},
+		{t0.Add(batch - 1), 1, 1},
+	}
+	for _, tt := range tests {
+		if got := untilBatch(tt.now, tt.d); got != tt.want {
+			t.Errorf("untilBatch(%v, %v) = %v, want %v", tt.now.Sub(t0), tt.d, got, tt.want)
+		}
+	}
+}
