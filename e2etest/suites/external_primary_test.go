@@ -233,4 +233,22 @@ func testDNSName(t *testing.T, c *cluster.Cluster, pl realserver.Place, a, b *re
 		}
 		return nil
 	})
+
+	// A TTL above the controller's 5 s floor sets when the name is looked
+	// up again. The lookup that drops a record shows in the slices at
+	// once; records changed right after it are followed at the next
+	// lookup, one TTL later (plus the new address's healthy threshold),
+	// where the floor alone would follow them after about 5 s.
+	const ttl = 12 * time.Second
+	srv.SetTTL(t, ttl)
+	srv.SetRecords(t, map[string][]netip.Addr{"redis.test": {a.Addr.Addr()}})
+	x.waitSlices(es.Name, slice(a.Addr.Addr(), 6379, true), 2*ttl)
+	dropped := time.Now()
+	srv.SetRecords(t, map[string][]netip.Addr{"redis.test": {b.Addr.Addr()}})
+	x.waitSlices(es.Name, slice(b.Addr.Addr(), 6379, true), ttl+10*time.Second)
+	gap := time.Since(dropped)
+	t.Logf("TTL %v: records changed right after a lookup were followed %v later", ttl, gap.Round(time.Millisecond))
+	if gap < ttl-2*time.Second {
+		t.Errorf("with TTL %v the records were followed %v after the previous lookup; want about one TTL (the 5 s floor alone would give ~5 s)", ttl, gap)
+	}
 }
