@@ -107,11 +107,12 @@ type BGPPeerSpec struct {
 
 // BGPPeerBFD are the BFD timers of a BGP session. Both sides agree on the
 // slower of their intervals (RFC 5880 §6.8.2), so the router's settings may
-// lengthen these. Intervals are Go durations from 10ms to 60s.
+// lengthen these. Intervals are Go durations from 10ms to 60s in whole
+// microseconds, BFD's unit.
 type BGPPeerBFD struct {
 	// ReceiveInterval is the shortest interval between BFD packets this node
-	// is willing to receive (Required Min RX Interval), 10ms to 60s.
-	// Empty means 300ms.
+	// is willing to receive (Required Min RX Interval), 10ms to 60s in whole
+	// microseconds. Empty means 300ms.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
@@ -119,8 +120,8 @@ type BGPPeerBFD struct {
 	// +kubebuilder:validation:XValidation:rule=`!self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') || (duration(self) >= duration('10ms') && duration(self) <= duration('60s'))`,messageExpression=`'spec.bfd.receiveInterval: ' + self + ' is out of range; use 10ms to 60s'`
 	ReceiveInterval *metav1.Duration `json:"receiveInterval,omitempty"`
 	// TransmitInterval is the shortest interval at which this node wants to
-	// send BFD packets (Desired Min TX Interval), 10ms to 60s. Empty means
-	// 300ms.
+	// send BFD packets (Desired Min TX Interval), 10ms to 60s in whole
+	// microseconds. Empty means 300ms.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
