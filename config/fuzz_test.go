@@ -58,7 +58,10 @@ func FuzzFor(f *testing.F) {
 				Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{a2, forged.Pools[(i+1)%len(forged.Pools)].Spec.Addresses[0]}}}
 		}
 		forged.L2Advertisements[0].Status.LastValid = &v1beta1.L2AdvertisementVersion{Spec: v1beta1.L2AdvertisementSpec{Interfaces: []string{community}}}
-		forged.BGPPeers[0].Status.LastValid = &v1beta1.BGPPeerVersion{Spec: v1beta1.BGPPeerSpec{PeerAddress: a1, MyASN: 1, PeerASN: 2}}
+		// The forged peer's BFD interval is as long as a1 in
+		// milliseconds: below the 10ms floor for short strings.
+		forged.BGPPeers[0].Status.LastValid = &v1beta1.BGPPeerVersion{Spec: v1beta1.BGPPeerSpec{PeerAddress: a1, MyASN: 1, PeerASN: 2,
+			BFD: &v1beta1.BGPPeerBFD{ReceiveInterval: dur(time.Duration(len(a1)) * time.Millisecond)}}}
 		forged.BGPAdvertisements[0].Status.LastValid = &v1beta1.BGPAdvertisementVersion{Spec: v1beta1.BGPAdvertisementSpec{Communities: []string{key}}}
 		c3, p3 := For(forged)
 		checkModel(t, c3, p3)
@@ -110,6 +113,12 @@ func checkModel(t *testing.T, c *Config, problems []Problem) {
 			if c.BGPPeer(name) == nil {
 				t.Fatalf("BGPAdvertisement %s names peer %q, which is not in the model", a.Name, name)
 			}
+		}
+	}
+	for _, p := range c.BGPPeers() {
+		if b := p.BFD; b != nil && (b.ReceiveInterval < 10*time.Millisecond || b.TransmitInterval < 10*time.Millisecond ||
+			b.ReceiveInterval > time.Minute || b.TransmitInterval > time.Minute || b.DetectMultiplier < 2) {
+			t.Fatalf("BGPPeer %s has BFD timers outside RFC 5880's sense and FRR's range: %+v", p.Name, b)
 		}
 	}
 	for _, p := range problems {
