@@ -134,3 +134,33 @@ func Example_bgpAdvertisement() {
 	// 64512:100 65535:65281 [[64512 1 2]] 0
 	// 192.0.2.254 179 1m30s 30s
 }
+
+// An empty bfd block turns BFD on with its defaults, filled in here and
+// nowhere else; ebgpMultiHop makes the session multihop (RFC 5883).
+func Example_bfd() {
+	peer := func(name string, bfd *v1beta1.BGPPeerBFD, multihop bool) v1beta1.BGPPeer {
+		return v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1beta1.BGPPeerSpec{
+			MyASN: 64512, PeerASN: 64513, PeerAddress: "192.0.2.1", EBGPMultiHop: multihop, BFD: bfd,
+		}}
+	}
+	lab := &v1beta1.BGPPeerBFD{
+		ReceiveInterval:  &metav1.Duration{Duration: 50 * time.Millisecond},
+		TransmitInterval: &metav1.Duration{Duration: 50 * time.Millisecond},
+	}
+	cfg, _ := config.For(config.ClusterResources{BGPPeers: []v1beta1.BGPPeer{
+		peer("plain", nil, false),
+		peer("defaults", &v1beta1.BGPPeerBFD{}, false),
+		peer("lab", lab, true),
+	}})
+	for _, p := range cfg.BGPPeers() {
+		if p.BFD == nil {
+			fmt.Println(p.Name, "no BFD")
+			continue
+		}
+		fmt.Println(p.Name, p.BFD.ReceiveInterval, p.BFD.TransmitInterval, p.BFD.DetectMultiplier, "multihop:", p.BFD.Multihop)
+	}
+	// Output:
+	// defaults 300ms 300ms 3 multihop: false
+	// lab 50ms 50ms 3 multihop: true
+	// plain no BFD
+}

@@ -58,7 +58,10 @@ func FuzzFor(f *testing.F) {
 				Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{a2, forged.Pools[(i+1)%len(forged.Pools)].Spec.Addresses[0]}}}
 		}
 		forged.L2Advertisements[0].Status.LastValid = &v1beta1.L2AdvertisementVersion{Spec: v1beta1.L2AdvertisementSpec{Interfaces: []string{community}}}
-		forged.BGPPeers[0].Status.LastValid = &v1beta1.BGPPeerVersion{Spec: v1beta1.BGPPeerSpec{PeerAddress: a1, MyASN: 1, PeerASN: 2}}
+		// The forged peer's BFD interval is as long as a1 in
+		// milliseconds: below the 10ms floor for short strings.
+		forged.BGPPeers[0].Status.LastValid = &v1beta1.BGPPeerVersion{Spec: v1beta1.BGPPeerSpec{PeerAddress: a1, MyASN: 1, PeerASN: 2,
+			BFD: &v1beta1.BGPPeerBFD{ReceiveInterval: dur(time.Duration(len(a1)) * time.Millisecond)}}}
 		forged.BGPAdvertisements[0].Status.LastValid = &v1beta1.BGPAdvertisementVersion{Spec: v1beta1.BGPAdvertisementSpec{Communities: []string{key}}}
 		c3, p3 := For(forged)
 		checkModel(t, c3, p3)
@@ -112,6 +115,12 @@ func checkModel(t *testing.T, c *Config, problems []Problem) {
 			}
 		}
 	}
+	for _, p := range c.BGPPeers() {
+		if b := p.BFD; b != nil && (b.ReceiveInterval < 10*time.Millisecond || b.TransmitInterval < 10*time.Millisecond ||
+			b.ReceiveInterval > time.Minute || b.TransmitInterval > time.Minute || b.DetectMultiplier < 2) {
+			t.Fatalf("BGPPeer %s has BFD timers outside RFC 5880's sense and FRR's range: %+v", p.Name, b)
+		}
+	}
 	for _, p := range problems {
 		if p.Kind == "" || p.Name == "" || p.Reason == "" || p.Message == "" {
 			t.Fatalf("incomplete Problem %#v", p)
@@ -121,13 +130,18 @@ func checkModel(t *testing.T, c *Config, problems []Problem) {
 
 // FuzzPeer builds a BGPPeer from fuzzed fields. For must not panic, and a peer
 // it accepts must be usable as is: addresses valid and of one family, a
-// port, timers that a BGP session accepts.
+// port, timers that a BGP session accepts, and BFD timers that fit the wire
+// (whole microseconds, a multiplier of 8 bits) and RFC 5880's sense.
 func FuzzPeer(f *testing.F) {
-	f.Add("192.0.2.1", "", "", int64(64512), int32(0), int64(-1), int64(-1), int64(-1))                         // defaults
-	f.Add("fd00::1", "fd00::2", "10.0.0.1", int64(4294967295), int32(1179), int64(9e9), int64(3e9), int64(1e9)) // every field
-	f.Add("192.0.2.1", "fd00::2", "fd00::3", int64(0), int32(70000), int64(2e9), int64(5e9), int64(0))          // every error
-	f.Add("fe80::1%eth0", "::ffff:1.2.3.4", "0.0.0.0", int64(-1), int32(-1), int64(0), int64(1), int64(-1))     // odd addresses
-	f.Fuzz(func(t *testing.T, addr, source, routerID string, asn int64, port int32, hold, keepalive, connect int64) {
+	// The last six arguments are the BFD block: present, receive and
+	// transmit intervals, multiplier, passive, and ebgpMultiHop.
+	f.Add("192.0.2.1", "", "", int64(64512), int32(0), int64(-1), int64(-1), int64(-1), false, int64(-1), int64(-1), int32(-1), false, false)                       // defaults, no BFD
+	f.Add("192.0.2.1", "", "", int64(64512), int32(0), int64(-1), int64(-1), int64(-1), true, int64(-1), int64(-1), int32(-1), false, false)                        // BFD with its defaults
+	f.Add("fd00::1", "fd00::2", "10.0.0.1", int64(4294967295), int32(1179), int64(9e9), int64(3e9), int64(1e9), true, int64(5e7), int64(5e7), int32(3), true, true) // every field, the lab's BFD, multihop
+	f.Add("192.0.2.1", "fd00::2", "fd00::3", int64(0), int32(70000), int64(2e9), int64(5e9), int64(0), true, int64(9e6), int64(61e9), int32(256), false, false)     // every error
+	f.Add("fe80::1%eth0", "::ffff:1.2.3.4", "0.0.0.0", int64(-1), int32(-1), int64(0), int64(1), int64(-1), true, int64(1e7+1), int64(0), int32(1), false, true)    // odd addresses, part of a microsecond
+	f.Fuzz(func(t *testing.T, addr, source, routerID string, asn int64, port int32, hold, keepalive, connect int64,
+		withBFD bool, rx, tx int64, mult int32, passive, multihop bool) {
 		d := func(ns int64) *metav1.Duration {
 			if ns < 0 {
 				return nil // unset
@@ -136,8 +150,14 @@ func FuzzPeer(f *testing.F) {
 		}
 		in := v1beta1.BGPPeer{ObjectMeta: objectMeta("p", 0, nil), Spec: v1beta1.BGPPeerSpec{
 			MyASN: asn, PeerASN: 64513, PeerAddress: addr, PeerPort: port, SourceAddress: source, RouterID: routerID,
-			HoldTime: d(hold), KeepaliveTime: d(keepalive), ConnectTime: d(connect),
+			HoldTime: d(hold), KeepaliveTime: d(keepalive), ConnectTime: d(connect), EBGPMultiHop: multihop,
 		}}
+		if withBFD {
+			in.Spec.BFD = &v1beta1.BGPPeerBFD{ReceiveInterval: d(rx), TransmitInterval: d(tx), Passive: passive}
+			if mult >= 0 {
+				in.Spec.BFD.DetectMultiplier = &mult
+			}
+		}
 		c, problems := For(ClusterResources{BGPPeers: []v1beta1.BGPPeer{in}})
 		p := c.BGPPeer("p")
 		if p == nil {
@@ -163,6 +183,24 @@ func FuzzPeer(f *testing.F) {
 			t.Fatalf("keepalives without a hold time: %+v", p)
 		case p.ConnectTime < 0:
 			t.Fatalf("negative connect time: %+v", p)
+		case (p.BFD != nil) != withBFD:
+			t.Fatalf("BFD block present %v, BFD in the model %+v", withBFD, p.BFD)
+		}
+		if b := p.BFD; b != nil {
+			for _, iv := range []time.Duration{b.ReceiveInterval, b.TransmitInterval} {
+				// RFC 5880 §6.8.1: intervals are 32-bit microseconds,
+				// and a zero receive interval would mean "send me
+				// nothing", which the peer's model must not say.
+				if iv < 10*time.Millisecond || iv > time.Minute || iv%time.Microsecond != 0 {
+					t.Fatalf("BFD interval %v does not fit: %+v", iv, b)
+				}
+			}
+			switch {
+			case b.DetectMultiplier < 2:
+				t.Fatalf("BFD multiplier %d would drop BGP for one lost packet, or never detect: %+v", b.DetectMultiplier, b)
+			case b.Passive != passive || b.Multihop != multihop:
+				t.Fatalf("BFD passive/multihop not carried: %+v, want passive %v multihop %v", b, passive, multihop)
+			}
 		}
 	})
 }

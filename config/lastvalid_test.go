@@ -114,6 +114,12 @@ func TestEveryErrorKeepsTheLastValidVersion(t *testing.T) {
 		{name: "peer: keepalive above hold time", kind: kindPeer, obj: "target-peer", edit: func(r *ClusterResources) {
 			r.BGPPeers[len(r.BGPPeers)-1].Spec.KeepaliveTime = dur(time.Minute)
 		}},
+		{name: "peer: BFD interval below 10ms", kind: kindPeer, obj: "target-peer", edit: func(r *ClusterResources) {
+			r.BGPPeers[len(r.BGPPeers)-1].Spec.BFD = &v1beta1.BGPPeerBFD{TransmitInterval: dur(time.Millisecond)}
+		}},
+		{name: "peer: BFD multiplier 1", kind: kindPeer, obj: "target-peer", edit: func(r *ClusterResources) {
+			r.BGPPeers[len(r.BGPPeers)-1].Spec.BFD = &v1beta1.BGPPeerBFD{DetectMultiplier: ptr(int32(1))}
+		}},
 		// A Secret deleted or emptied is not here: status never holds a
 		// password, so no process can rebuild the last valid version
 		// without it (TestPeerBecomesInvalid).

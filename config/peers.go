@@ -7,6 +7,7 @@ import (
 
 	v1beta1 "github.com/portico-lb/portico/api/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -20,6 +21,21 @@ const (
 	passwordKey      = "password"
 	minConnectTime   = time.Second
 	keepalivePerHold = 3
+)
+
+// Defaults and limits of a BGPPeer's BFD. 300ms × 3 detects a failure in
+// under a second without a real-time scheduler; 10ms to 60s and a multiplier
+// of 2 to 255 are what routers commonly accept (FRR's bfdd among them), and
+// a multiplier of 1 would take BGP down for one lost packet. The wire carries
+// intervals in microseconds (RFC 5880 §4.1).
+const (
+	defaultBFDInterval   = 300 * time.Millisecond
+	defaultBFDMultiplier = 3
+	minBFDInterval       = 10 * time.Millisecond
+	maxBFDInterval       = 60 * time.Second
+	bfdIntervalUnit      = time.Microsecond
+	minBFDMultiplier     = 2
+	maxBFDMultiplier     = math.MaxUint8
 )
 
 // BGPPeer is a validated BGPPeer with its defaults applied and its password
@@ -45,6 +61,26 @@ type BGPPeer struct {
 	// NodeSelectors select the nodes that open the session; empty means all.
 	NodeSelectors   []labels.Selector
 	GracefulRestart bool
+	// BFD is nil when the session runs without BFD.
+	BFD *BFD
+}
+
+// BFD is a session's BFD with its defaults applied. It is a comparable
+// value, apart from the rest of the peer, so that the speaker can tell a
+// change of BFD alone (renegotiated with a poll sequence, RFC 5880 §6.8.3,
+// while the BGP session stays up) from a change of the session.
+type BFD struct {
+	// ReceiveInterval is the Required Min RX Interval, TransmitInterval the
+	// Desired Min TX Interval: whole microseconds, 10ms to 60s.
+	ReceiveInterval  time.Duration
+	TransmitInterval time.Duration
+	DetectMultiplier uint8
+	// Passive waits for the peer's first packet before sending.
+	Passive bool
+	// Multihop is RFC 5883 (UDP 4784) instead of single hop (RFC 5881,
+	// UDP 3784, TTL 255); it follows the peer's EBGPMultiHop, so it can
+	// change only with the session.
+	Multihop bool
 }
 
 // peerInputs is what validating a BGPPeer needs besides the object itself.
@@ -101,6 +137,9 @@ func buildPeer(name string, spec *v1beta1.BGPPeerSpec, env peerInputs) (*BGPPeer
 	}
 
 	p.HoldTime, p.KeepaliveTime, p.ConnectTime, ps = peerTimers(o, spec)
+	problems = append(problems, ps...)
+
+	p.BFD, ps = bfd(o, spec.BFD, spec.EBGPMultiHop)
 	problems = append(problems, ps...)
 
 	p.Password, ps = password(o, spec.PasswordSecret, env)
@@ -166,6 +205,49 @@ func peerTimers(o object, spec *v1beta1.BGPPeerSpec) (hold, keepalive, connect t
 		}
 	}
 	return hold, keepalive, connect, problems
+}
+
+// bfd fills in and checks a peer's BFD block; nil stays nil (no BFD). The
+// API server checks the same bounds, but a recorded last valid version or
+// an object written before the rules existed reaches here unchecked.
+func bfd(o object, spec *v1beta1.BGPPeerBFD, multihop bool) (*BFD, []Problem) {
+	if spec == nil {
+		return nil, nil
+	}
+	b := &BFD{
+		ReceiveInterval:  defaultBFDInterval,
+		TransmitInterval: defaultBFDInterval,
+		DetectMultiplier: defaultBFDMultiplier,
+		Passive:          spec.Passive,
+		Multihop:         multihop,
+	}
+	var problems []Problem
+	interval := func(field string, d *metav1.Duration, into *time.Duration) {
+		if d == nil {
+			return
+		}
+		switch v := d.Duration; {
+		case v < minBFDInterval || v > maxBFDInterval:
+			problems = append(problems, o.errorf(field, v1beta1.ReasonInvalid, "%s must be between %s and %s", v, minBFDInterval, maxBFDInterval))
+		case v%bfdIntervalUnit != 0:
+			problems = append(problems, o.errorf(field, v1beta1.ReasonInvalid, "%s is not a whole number of microseconds, the unit of BFD intervals", v))
+		default:
+			*into = v
+		}
+	}
+	interval("spec.bfd.receiveInterval", spec.ReceiveInterval, &b.ReceiveInterval)
+	interval("spec.bfd.transmitInterval", spec.TransmitInterval, &b.TransmitInterval)
+	if m := spec.DetectMultiplier; m != nil {
+		if *m < minBFDMultiplier || *m > maxBFDMultiplier {
+			problems = append(problems, o.errorf("spec.bfd.detectMultiplier", v1beta1.ReasonInvalid, "%d must be between %d and %d", *m, minBFDMultiplier, maxBFDMultiplier))
+		} else {
+			b.DetectMultiplier = uint8(*m)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return b, nil
 }
 
 // password resolves the TCP MD5 password from its Secret. A reference without

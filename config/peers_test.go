@@ -82,6 +82,7 @@ func TestPeerFromObject(t *testing.T) {
 			s.EBGPMultiHop, s.GracefulRestart = true, true
 			s.PasswordSecret = &v1beta1.SecretReference{Name: "bgp", Namespace: "other"}
 			s.NodeSelectors = []metav1.LabelSelector{labelSelector("rack", "a")}
+			s.BFD = &v1beta1.BGPPeerBFD{ReceiveInterval: dur(50 * time.Millisecond), TransmitInterval: dur(70 * time.Millisecond), DetectMultiplier: ptr(int32(5)), Passive: true}
 		}),
 		want: &BGPPeer{
 			Name: "p", MyASN: 4200000000, PeerASN: 1, Address: netip.MustParseAddr("192.0.2.1"), Port: 1179,
@@ -89,7 +90,18 @@ func TestPeerFromObject(t *testing.T) {
 			HoldTime: 9 * time.Second, KeepaliveTime: 3 * time.Second, ConnectTime: 5 * time.Second,
 			EBGPMultiHop: true, GracefulRestart: true, Password: "elsewhere",
 			NodeSelectors: []labels.Selector{mustSelector("rack=a")},
+			BFD:           &BFD{ReceiveInterval: 50 * time.Millisecond, TransmitInterval: 70 * time.Millisecond, DetectMultiplier: 5, Passive: true, Multihop: true},
 		},
+	}, {
+		name: "empty BFD block is BFD with its defaults",
+		in:   modPeer(bgpPeer("p", "192.0.2.1"), func(s *v1beta1.BGPPeerSpec) { s.BFD = &v1beta1.BGPPeerBFD{} }),
+		want: modPeerModel(peerModel("p", "192.0.2.1"), func(p *BGPPeer) {
+			p.BFD = &BFD{ReceiveInterval: 300 * time.Millisecond, TransmitInterval: 300 * time.Millisecond, DetectMultiplier: 3}
+		}),
+	}, {
+		name:     "invalid BFD leaves the peer out",
+		in:       modPeer(bgpPeer("p", "192.0.2.1"), func(s *v1beta1.BGPPeerSpec) { s.BFD = &v1beta1.BGPPeerBFD{DetectMultiplier: ptr(int32(1))} }),
+		problems: []Problem{perr(kindPeer, "p", "spec.bfd.detectMultiplier", inv, "1 must be between 2 and 255")},
 	}, {
 		name: "IPv6 peer with an IPv4 router ID",
 		in: modPeer(bgpPeer("p", "fd00::1"), func(s *v1beta1.BGPPeerSpec) {
@@ -248,6 +260,7 @@ func TestPeerFromObject(t *testing.T) {
 			PeerAddress: "x", PeerPort: 99999, RouterID: "y",
 			HoldTime: dur(-time.Second), ConnectTime: dur(0),
 			PasswordSecret: &v1beta1.SecretReference{Name: "none"},
+			BFD:            &v1beta1.BGPPeerBFD{ReceiveInterval: dur(0)},
 		}},
 		problems: []Problem{
 			perr(kindPeer, "p", "spec.myASN", inv, "0 is not an AS number (1 to 4294967295)"),
@@ -257,6 +270,7 @@ func TestPeerFromObject(t *testing.T) {
 			perr(kindPeer, "p", "spec.routerID", inv, `"y" is not an IP address`),
 			perr(kindPeer, "p", "spec.holdTime", inv, "-1s must be 0 or between 3s and 18h12m15s"),
 			perr(kindPeer, "p", "spec.connectTime", inv, "0s must be between 1s and 18h12m15s"),
+			perr(kindPeer, "p", "spec.bfd.receiveInterval", inv, "0s must be between 10ms and 1m0s"),
 			perr(kindPeer, "p", "spec.passwordSecret", v1beta1.ReasonSecretNotFound, `Secret "portico-system/none" not found`),
 		},
 	}}
@@ -347,6 +361,109 @@ func TestPeerTimers(t *testing.T) {
 				t.Errorf("peerTimers = %v, %v, %v; want %v, %v, %v", hold, ka, conn, tt.wantHold, tt.wantKA, tt.wantC)
 			}
 			diffProblems(t, problems, tt.problems)
+		})
+	}
+}
+
+// TestPeerBFD covers the defaults and every limit of the BFD block, which
+// bfd checks again because recorded versions bypass the API server's rules.
+func TestPeerBFD(t *testing.T) {
+	const inv = v1beta1.ReasonInvalid
+	o := object{kindPeer, "p"}
+	ms := time.Millisecond
+	def := func(f func(*BFD)) *BFD {
+		b := &BFD{ReceiveInterval: 300 * ms, TransmitInterval: 300 * ms, DetectMultiplier: 3}
+		if f != nil {
+			f(b)
+		}
+		return b
+	}
+	tests := []struct {
+		name     string
+		in       *v1beta1.BGPPeerBFD
+		multihop bool
+		want     *BFD
+		problems []Problem
+	}{
+		{name: "absent is no BFD"},
+		{name: "absent with ebgpMultiHop is still no BFD", multihop: true},
+		{name: "empty block: 300ms × 3", in: &v1beta1.BGPPeerBFD{}, want: def(nil)},
+		{name: "ebgpMultiHop makes it multihop", in: &v1beta1.BGPPeerBFD{}, multihop: true, want: def(func(b *BFD) { b.Multihop = true })},
+		{name: "passive", in: &v1beta1.BGPPeerBFD{Passive: true}, want: def(func(b *BFD) { b.Passive = true })},
+		{
+			name: "the lab's 50ms × 3",
+			in:   &v1beta1.BGPPeerBFD{ReceiveInterval: dur(50 * ms), TransmitInterval: dur(50 * ms), DetectMultiplier: ptr(int32(3))},
+			want: def(func(b *BFD) { b.ReceiveInterval, b.TransmitInterval = 50*ms, 50*ms }),
+		},
+		{
+			name: "receive and transmit are independent",
+			in:   &v1beta1.BGPPeerBFD{ReceiveInterval: dur(20 * ms)},
+			want: def(func(b *BFD) { b.ReceiveInterval = 20 * ms }),
+		},
+		{
+			name: "lower bounds",
+			in:   &v1beta1.BGPPeerBFD{ReceiveInterval: dur(10 * ms), TransmitInterval: dur(10 * ms), DetectMultiplier: ptr(int32(2))},
+			want: def(func(b *BFD) { b.ReceiveInterval, b.TransmitInterval, b.DetectMultiplier = 10*ms, 10*ms, 2 }),
+		},
+		{
+			name: "upper bounds",
+			in:   &v1beta1.BGPPeerBFD{ReceiveInterval: dur(time.Minute), TransmitInterval: dur(time.Minute), DetectMultiplier: ptr(int32(255))},
+			want: def(func(b *BFD) {
+				b.ReceiveInterval, b.TransmitInterval, b.DetectMultiplier = time.Minute, time.Minute, 255
+			}),
+		},
+		{
+			name: "whole microseconds",
+			in:   &v1beta1.BGPPeerBFD{TransmitInterval: dur(12345 * time.Microsecond)},
+			want: def(func(b *BFD) { b.TransmitInterval = 12345 * time.Microsecond }),
+		},
+		{
+			name:     "receive interval below 10ms",
+			in:       &v1beta1.BGPPeerBFD{ReceiveInterval: dur(9999 * time.Microsecond)},
+			problems: []Problem{perr(kindPeer, "p", "spec.bfd.receiveInterval", inv, "9.999ms must be between 10ms and 1m0s")},
+		},
+		{
+			name:     "transmit interval above 60s",
+			in:       &v1beta1.BGPPeerBFD{TransmitInterval: dur(time.Minute + time.Microsecond)},
+			problems: []Problem{perr(kindPeer, "p", "spec.bfd.transmitInterval", inv, "1m0.000001s must be between 10ms and 1m0s")},
+		},
+		{
+			name:     "negative interval",
+			in:       &v1beta1.BGPPeerBFD{TransmitInterval: dur(-50 * ms)},
+			problems: []Problem{perr(kindPeer, "p", "spec.bfd.transmitInterval", inv, "-50ms must be between 10ms and 1m0s")},
+		},
+		{
+			name:     "part of a microsecond",
+			in:       &v1beta1.BGPPeerBFD{ReceiveInterval: dur(50*ms + 500)},
+			problems: []Problem{perr(kindPeer, "p", "spec.bfd.receiveInterval", inv, "50.0005ms is not a whole number of microseconds, the unit of BFD intervals")},
+		},
+		{
+			name:     "multiplier 0",
+			in:       &v1beta1.BGPPeerBFD{DetectMultiplier: ptr(int32(0))},
+			problems: []Problem{perr(kindPeer, "p", "spec.bfd.detectMultiplier", inv, "0 must be between 2 and 255")},
+		},
+		{
+			name:     "multiplier above 8 bits",
+			in:       &v1beta1.BGPPeerBFD{DetectMultiplier: ptr(int32(256))},
+			problems: []Problem{perr(kindPeer, "p", "spec.bfd.detectMultiplier", inv, "256 must be between 2 and 255")},
+		},
+		{
+			name: "every error at once, in field order",
+			in:   &v1beta1.BGPPeerBFD{ReceiveInterval: dur(ms), TransmitInterval: dur(time.Hour), DetectMultiplier: ptr(int32(-3))},
+			problems: []Problem{
+				perr(kindPeer, "p", "spec.bfd.receiveInterval", inv, "1ms must be between 10ms and 1m0s"),
+				perr(kindPeer, "p", "spec.bfd.transmitInterval", inv, "1h0m0s must be between 10ms and 1m0s"),
+				perr(kindPeer, "p", "spec.bfd.detectMultiplier", inv, "-3 must be between 2 and 255"),
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, problems := bfd(o, tt.in, tt.multihop)
+			diffProblems(t, problems, tt.problems)
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("bfd (-want +got):\n%s", d)
+			}
 		})
 	}
 }

@@ -96,6 +96,55 @@ type BGPPeerSpec struct {
 	// node's routes at once, as it does without this field.
 	// +optional
 	GracefulRestart bool `json:"gracefulRestart,omitempty"`
+	// BFD turns on Bidirectional Forwarding Detection (RFC 5880) for this
+	// session, so that a dead link or node is noticed within a few BFD
+	// intervals (900ms with the defaults on both sides) instead of at the
+	// hold time. Only asynchronous mode is
+	// spoken: no echo mode and no authentication. The BFD session is single
+	// hop (RFC 5881: UDP port 3784, TTL 255 sent and required on receipt)
+	// unless ebgpMultiHop is set, then multihop (RFC 5883: UDP port 4784).
+	// When BFD goes Down the BGP session is brought down at once, and the
+	// BGP session does not come up while its BFD session is Down, so the
+	// router must run BFD for this neighbor too. Absent means no BFD; an
+	// empty block means BFD with the defaults of its fields.
+	// +optional
+	BFD *BGPPeerBFD `json:"bfd,omitempty"`
+}
+
+// BGPPeerBFD are the BFD timers of a BGP session. Both sides agree on the
+// slower of their intervals (RFC 5880 §6.8.2), so the router's settings may
+// lengthen these. Intervals are Go durations from 10ms to 60s in whole
+// microseconds, BFD's unit.
+type BGPPeerBFD struct {
+	// ReceiveInterval is the shortest interval between BFD packets this node
+	// is willing to receive (Required Min RX Interval), 10ms to 60s in whole
+	// microseconds. Empty means 300ms.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$')`,messageExpression=`'spec.bfd.receiveInterval: "' + self + '" is not a duration such as 300ms'`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') || (duration(self) >= duration('10ms') && duration(self) <= duration('60s'))`,messageExpression=`'spec.bfd.receiveInterval: ' + self + ' is out of range; use 10ms to 60s'`
+	ReceiveInterval *metav1.Duration `json:"receiveInterval,omitempty"`
+	// TransmitInterval is the shortest interval at which this node wants to
+	// send BFD packets (Desired Min TX Interval), 10ms to 60s in whole
+	// microseconds. Empty means 300ms.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$')`,messageExpression=`'spec.bfd.transmitInterval: "' + self + '" is not a duration such as 300ms'`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+)$') || (duration(self) >= duration('10ms') && duration(self) <= duration('60s'))`,messageExpression=`'spec.bfd.transmitInterval: ' + self + ' is out of range; use 10ms to 60s'`
+	TransmitInterval *metav1.Duration `json:"transmitInterval,omitempty"`
+	// DetectMultiplier is how many of this node's intervals the router may
+	// miss before it declares the session down (Detect Mult), 2 to 255.
+	// Empty means 3.
+	// +optional
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=255
+	DetectMultiplier *int32 `json:"detectMultiplier,omitempty"`
+	// Passive makes this node wait for the router's first BFD packet before
+	// it sends any (RFC 5880 §6.1), for a router that must start the session.
+	// +optional
+	Passive bool `json:"passive,omitempty"`
 }
 
 // SecretReference names a Secret.

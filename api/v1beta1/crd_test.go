@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	apiextensionsinternal "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
@@ -138,5 +139,34 @@ func TestRulesFitOldestKubernetes(t *testing.T) {
 			t.Errorf("%s: rules cost %d in all, over the CRD limit %d", kind, total, validation.StaticEstimatedCRDCostLimit)
 		}
 		t.Logf("%s: estimated cost of all rules %d (limit %d)", kind, total, validation.StaticEstimatedCRDCostLimit)
+	}
+}
+
+// TestBFDExplain checks that `kubectl explain bgppeer.spec.bfd` states what
+// the speaker's BFD does not do and which ports it uses, since a router
+// configured for echo mode, authentication or the other hop count never
+// brings the session up.
+func TestBFDExplain(t *testing.T) {
+	crd := loadCRDs(t)["BGPPeer"]
+	bfd := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["bfd"]
+	for _, want := range []string{
+		"asynchronous mode", "no echo mode", "no authentication",
+		"single", "3784", "TTL 255", "ebgpMultiHop", "RFC 5883", "4784",
+		"BFD goes Down the BGP session is brought down",
+		"does not come up while its BFD session is Down",
+		"Absent means no BFD",
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(bfd.Description), " "), want) {
+			t.Errorf("spec.bfd description lacks %q:\n%s", want, bfd.Description)
+		}
+	}
+	for field, want := range map[string]string{
+		"receiveInterval":  "Empty means 300ms",
+		"transmitInterval": "Empty means 300ms",
+		"detectMultiplier": "Empty means 3",
+	} {
+		if d := strings.Join(strings.Fields(bfd.Properties[field].Description), " "); !strings.Contains(d, want) {
+			t.Errorf("spec.bfd.%s description lacks %q:\n%s", field, want, d)
+		}
 	}
 }

@@ -152,6 +152,23 @@ func TestAdmissionRejects(t *testing.T) {
 			s.PasswordSecret = &v1beta1.SecretReference{Name: "tor", Namespace: "kube.system"}
 		}), `spec.passwordSecret.namespace: "kube.system" is not a namespace name`},
 
+		{"BFD receive interval 9ms", peer(func(s *v1beta1.BGPPeerSpec) { s.BFD = &v1beta1.BGPPeerBFD{ReceiveInterval: dur(9 * time.Millisecond)} }), "spec.bfd.receiveInterval: 9ms is out of range; use 10ms to 60s"},
+		{"BFD receive interval above 60s", peer(func(s *v1beta1.BGPPeerSpec) {
+			s.BFD = &v1beta1.BGPPeerBFD{ReceiveInterval: dur(time.Minute + time.Millisecond)}
+		}), "spec.bfd.receiveInterval: 1m0.001s is out of range; use 10ms to 60s"},
+		{"BFD receive interval 0", peer(func(s *v1beta1.BGPPeerSpec) { s.BFD = &v1beta1.BGPPeerBFD{ReceiveInterval: dur(0)} }), "spec.bfd.receiveInterval: 0s is out of range"},
+		{"BFD receive interval negative", peer(func(s *v1beta1.BGPPeerSpec) {
+			s.BFD = &v1beta1.BGPPeerBFD{ReceiveInterval: dur(-50 * time.Millisecond)}
+		}), `spec.bfd.receiveInterval: "-50ms" is not a duration such as 300ms`},
+		{"BFD receive interval not a duration", raw("BGPPeer", map[string]any{"myASN": 1, "peerASN": 2, "peerAddress": "192.0.2.1", "bfd": map[string]any{"receiveInterval": "300"}}), `spec.bfd.receiveInterval: "300" is not a duration such as 300ms`},
+		{"BFD transmit interval 9ms", peer(func(s *v1beta1.BGPPeerSpec) { s.BFD = &v1beta1.BGPPeerBFD{TransmitInterval: dur(9 * time.Millisecond)} }), "spec.bfd.transmitInterval: 9ms is out of range; use 10ms to 60s"},
+		{"BFD transmit interval above 60s", peer(func(s *v1beta1.BGPPeerSpec) { s.BFD = &v1beta1.BGPPeerBFD{TransmitInterval: dur(2 * time.Minute)} }), "spec.bfd.transmitInterval: 2m0s is out of range; use 10ms to 60s"},
+		{"BFD transmit interval not a duration", raw("BGPPeer", map[string]any{"myASN": 1, "peerASN": 2, "peerAddress": "192.0.2.1", "bfd": map[string]any{"transmitInterval": "fast"}}), `spec.bfd.transmitInterval: "fast" is not a duration such as 300ms`},
+		{"BFD detect multiplier 1", peer(func(s *v1beta1.BGPPeerSpec) { s.BFD = &v1beta1.BGPPeerBFD{DetectMultiplier: ptr.To[int32](1)} }), "spec.bfd.detectMultiplier in body should be greater than or equal to 2"},
+		{"BFD detect multiplier 0 via raw", raw("BGPPeer", map[string]any{"myASN": 1, "peerASN": 2, "peerAddress": "192.0.2.1", "bfd": map[string]any{"detectMultiplier": 0}}), "spec.bfd.detectMultiplier in body should be greater than or equal to 2"},
+		{"BFD detect multiplier 256", peer(func(s *v1beta1.BGPPeerSpec) { s.BFD = &v1beta1.BGPPeerBFD{DetectMultiplier: ptr.To[int32](256)} }), "spec.bfd.detectMultiplier in body should be less than or equal to 255"},
+		{"BFD passive not a bool", raw("BGPPeer", map[string]any{"myASN": 1, "peerASN": 2, "peerAddress": "192.0.2.1", "bfd": map[string]any{"passive": "yes"}}), "spec.bfd.passive: Invalid value"},
+
 		// BGPAdvertisement
 		{"aggregation 33", bgpAdv(v1beta1.BGPAdvertisementSpec{AggregationLength: ptr.To[int32](33)}), "spec.aggregationLength in body should be less than or equal to 32"},
 		{"aggregation negative", bgpAdv(v1beta1.BGPAdvertisementSpec{AggregationLength: ptr.To[int32](-1)}), "spec.aggregationLength in body should be greater than or equal to 0"},
@@ -281,6 +298,17 @@ func TestAdmissionAccepts(t *testing.T) {
 			"hold 3s keepalive 1s":         peer(func(s *v1beta1.BGPPeerSpec) { s.HoldTime, s.KeepaliveTime = dur(3*time.Second), dur(time.Second) }),
 			"hold 65535s":                  peer(func(s *v1beta1.BGPPeerSpec) { s.HoldTime = dur(65535 * time.Second) }),
 			"keepalive below default hold": peer(func(s *v1beta1.BGPPeerSpec) { s.KeepaliveTime = dur(30 * time.Second) }),
+			"BFD with defaults":            peer(func(s *v1beta1.BGPPeerSpec) { s.BFD = &v1beta1.BGPPeerBFD{} }),
+			"BFD at the lower bounds": peer(func(s *v1beta1.BGPPeerSpec) {
+				s.BFD = &v1beta1.BGPPeerBFD{ReceiveInterval: dur(10 * time.Millisecond), TransmitInterval: dur(10 * time.Millisecond), DetectMultiplier: ptr.To[int32](2)}
+			}),
+			"BFD at the upper bounds": peer(func(s *v1beta1.BGPPeerSpec) {
+				s.BFD = &v1beta1.BGPPeerBFD{ReceiveInterval: dur(time.Minute), TransmitInterval: dur(time.Minute), DetectMultiplier: ptr.To[int32](255), Passive: true}
+			}),
+			"BFD multihop, the lab's timers": peer(func(s *v1beta1.BGPPeerSpec) {
+				s.EBGPMultiHop = true
+				s.BFD = &v1beta1.BGPPeerBFD{ReceiveInterval: dur(50 * time.Millisecond), TransmitInterval: dur(50 * time.Millisecond), DetectMultiplier: ptr.To[int32](3)}
+			}),
 			"everything": peer(func(s *v1beta1.BGPPeerSpec) {
 				s.HoldTime, s.KeepaliveTime, s.ConnectTime = dur(90*time.Second), dur(30*time.Second), dur(10*time.Second)
 				s.EBGPMultiHop, s.GracefulRestart = true, true
@@ -295,6 +323,15 @@ func TestAdmissionAccepts(t *testing.T) {
 				}
 				if name == "minimal" && p.Spec.PeerPort != 179 {
 					t.Errorf("peerPort = %d, want the default 179", p.Spec.PeerPort)
+				}
+				// BFD's defaults live in the config package alone: the API
+				// server stores an absent block as absent and an empty one
+				// as empty.
+				if name == "minimal" && p.Spec.BFD != nil {
+					t.Errorf("bfd = %+v, want it absent", p.Spec.BFD)
+				}
+				if name == "BFD with defaults" && (p.Spec.BFD == nil || *p.Spec.BFD != (v1beta1.BGPPeerBFD{})) {
+					t.Errorf("bfd = %+v, want the empty block as sent", p.Spec.BFD)
 				}
 			})
 		}

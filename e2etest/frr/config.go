@@ -38,6 +38,10 @@ type Config struct {
 	// Communities ("64512:100") and LargeCommunities ("64512:1:2") are set
 	// on every announced network.
 	Communities, LargeCommunities []string
+
+	// BFDProfiles are bfdd's profiles. With at least one, bfdd runs
+	// beside zebra and bgpd; without, it does not.
+	BFDProfiles []BFDProfile
 }
 
 // Neighbor is one BGP peer.
@@ -51,6 +55,12 @@ type Neighbor struct {
 	// EBGPMultihop, when above 0, allows the eBGP session over that many
 	// hops (ebgp-multihop); 0 means directly connected only.
 	EBGPMultihop int
+
+	// BFDProfile, when set, runs BFD for this neighbor with that profile
+	// ("neighbor … bfd profile"); bgpd then takes the session down when
+	// BFD goes Down. The BFD session is multihop (RFC 5883, UDP 4784) when
+	// EBGPMultihop is set, single hop (RFC 5881, UDP 3784) otherwise.
+	BFDProfile string
 }
 
 var (
@@ -74,11 +84,28 @@ func setConfigDefaults(c Config) (Config, error) {
 	if !c.RouterID.Is4() {
 		return c, fmt.Errorf("frr: %s: router ID %s: want an IPv4 address", c.Host.Name, c.RouterID)
 	}
+	c.BFDProfiles = append([]BFDProfile(nil), c.BFDProfiles...)
+	profiles := map[string]bool{}
+	for i, p := range c.BFDProfiles {
+		var err error
+		if c.BFDProfiles[i], err = setBFDProfileDefaults(p); err != nil {
+			return c, fmt.Errorf("frr: %s: %w", c.Host.Name, err)
+		}
+		if profiles[p.Name] {
+			return c, fmt.Errorf("frr: %s: BFD profile %s twice", c.Host.Name, p.Name)
+		}
+		profiles[p.Name] = true
+	}
 	c.Neighbors = append([]Neighbor(nil), c.Neighbors...)
 	seen := map[netip.Addr]bool{}
 	for _, n := range c.Neighbors {
 		if err := checkNeighbor(n); err != nil {
 			return c, fmt.Errorf("frr: %s: %w", c.Host.Name, err)
+		}
+		// FRR would accept a profile it does not know and run BFD with
+		// its defaults: a typo would go unnoticed.
+		if n.BFDProfile != "" && !profiles[n.BFDProfile] {
+			return c, fmt.Errorf("frr: %s: neighbor %s: BFD profile %q is not in Config.BFDProfiles", c.Host.Name, n.Addr, n.BFDProfile)
 		}
 		if seen[n.Addr] {
 			return c, fmt.Errorf("frr: %s: neighbor %s twice", c.Host.Name, n.Addr)
@@ -113,6 +140,8 @@ func checkNeighbor(n Neighbor) error {
 		return fmt.Errorf("neighbor %s: password: want 1 to 80 printable characters without spaces", n.Addr)
 	case n.EBGPMultihop < 0 || n.EBGPMultihop > 255:
 		return fmt.Errorf("neighbor %s: ebgp-multihop %d: want 0 to 255", n.Addr, n.EBGPMultihop)
+	case n.BFDProfile != "" && !bfdProfileRE.MatchString(n.BFDProfile):
+		return fmt.Errorf("neighbor %s: BFD profile %q: want a name of letters, digits, '.', '_' and '-'", n.Addr, n.BFDProfile)
 	}
 	return nil
 }
@@ -199,6 +228,10 @@ func neighborLines(n Neighbor) []string {
 	}
 	if n.EBGPMultihop > 0 {
 		l = append(l, fmt.Sprintf("neighbor %s ebgp-multihop %d", n.Addr, n.EBGPMultihop))
+	}
+	// After ebgp-multihop: bgpd picks single hop or multihop BFD from it.
+	if n.BFDProfile != "" {
+		l = append(l, fmt.Sprintf("neighbor %s bfd profile %s", n.Addr, n.BFDProfile))
 	}
 	return l
 }

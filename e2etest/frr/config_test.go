@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -47,6 +48,20 @@ func TestSetConfigDefaults(t *testing.T) {
 			wantErr: "frr: router: network 198.51.100.7/24: want a masked prefix"},
 		{name: "bad community", in: Config{Host: router, Communities: []string{"1:2:3"}}, wantErr: `frr: router: community "1:2:3": want AA:NN`},
 		{name: "bad large community", in: Config{Host: router, LargeCommunities: []string{"1:2"}}, wantErr: `frr: router: large community "1:2": want A:B:C`},
+		{name: "BFD profile defaults", in: Config{Host: router, BFDProfiles: []BFDProfile{{Name: "p"}},
+			Neighbors: []Neighbor{{Addr: node1, ASN: 1, BFDProfile: "p"}}},
+			want: Config{Host: router, ASN: DefaultASN, RouterID: router.IPv4,
+				BFDProfiles: []BFDProfile{{Name: "p", ReceiveInterval: 300 * time.Millisecond, TransmitInterval: 300 * time.Millisecond, DetectMultiplier: 3}},
+				Neighbors:   []Neighbor{{Addr: node1, ASN: 1, BFDProfile: "p"}}}},
+		{name: "BFD profile twice", in: Config{Host: router, BFDProfiles: []BFDProfile{{Name: "p"}, {Name: "p", DetectMultiplier: 5}}},
+			wantErr: "frr: router: BFD profile p twice"},
+		{name: "bad BFD profile", in: Config{Host: router, BFDProfiles: []BFDProfile{{Name: "p", ReceiveInterval: time.Millisecond}}},
+			wantErr: "frr: router: BFD profile p: receive interval 1ms: want whole milliseconds from 10ms to 1m0s"},
+		{name: "neighbor with an unknown BFD profile", in: Config{Host: router, BFDProfiles: []BFDProfile{{Name: "p"}},
+			Neighbors: []Neighbor{{Addr: node1, ASN: 1, BFDProfile: "q"}}},
+			wantErr: `frr: router: neighbor 10.213.57.11: BFD profile "q" is not in Config.BFDProfiles`},
+		{name: "neighbor with a BFD profile that is not a word", in: Config{Host: router, Neighbors: []Neighbor{{Addr: node1, ASN: 1, BFDProfile: "a b"}}},
+			wantErr: `frr: router: neighbor 10.213.57.11: BFD profile "a b": want a name of letters, digits, '.', '_' and '-'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := setConfigDefaults(tc.in)
@@ -70,10 +85,14 @@ func TestSetConfigDefaults(t *testing.T) {
 func fullConfig(t *testing.T) Config {
 	t.Helper()
 	c, err := setConfigDefaults(Config{Host: router, Neighbors: []Neighbor{
-		{Addr: node1, ASN: 64601, Password: "s3cret", EBGPMultihop: 2},
-		{Addr: node1v6, ASN: DefaultASN},
+		{Addr: node1, ASN: 64601, Password: "s3cret", EBGPMultihop: 2, BFDProfile: "quiet"},
+		{Addr: node1v6, ASN: DefaultASN, BFDProfile: "lab"},
 	}, Networks: []netip.Prefix{netip.MustParsePrefix("198.51.100.7/32"), netip.MustParsePrefix("2001:db8:b6::7/128")},
-		Communities: []string{"64512:100", "64512:200"}, LargeCommunities: []string{"64512:1:2"}})
+		Communities: []string{"64512:100", "64512:200"}, LargeCommunities: []string{"64512:1:2"},
+		BFDProfiles: []BFDProfile{
+			{Name: "lab", ReceiveInterval: 50 * time.Millisecond, TransmitInterval: 50 * time.Millisecond, DetectMultiplier: 3},
+			{Name: "quiet", TransmitInterval: time.Second, DetectMultiplier: 5, Passive: true},
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +112,9 @@ router bgp 64512
  neighbor 10.213.57.11 remote-as 64601
  neighbor 10.213.57.11 password s3cret
  neighbor 10.213.57.11 ebgp-multihop 2
+ neighbor 10.213.57.11 bfd profile quiet
  neighbor fd00:213:57::11 remote-as 64512
+ neighbor fd00:213:57::11 bfd profile lab
  address-family ipv4 unicast
   maximum-paths 64
   maximum-paths ibgp 64
@@ -121,12 +142,12 @@ route-map portico-in permit 10
 	}
 }
 
-// TestRenderedConfigParses checks the rendered configuration with bgpd's
-// own parser (bgpd -C). FRR 8.4 exits 0 even for lines it rejects, so the
-// test reads its log.
+// TestRenderedConfigParses checks the rendered configurations with the
+// daemons' own parsers (bgpd -C, bfdd -C). FRR 8.4 exits 0 even for lines
+// it rejects, so the test reads the output.
 func TestRenderedConfigParses(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs bgpd; skipped with -short")
+		t.Skip("runs bgpd and bfdd; skipped with -short")
 	}
 	if err := Installed(); err != nil {
 		t.Skip(err)
@@ -134,20 +155,38 @@ func TestRenderedConfigParses(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("bgpd -C -u root needs root")
 	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "bgpd.conf")
-	if err := os.WriteFile(conf, []byte(renderBGPD(fullConfig(t))), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bgpdBin, "-C", "-f", conf, "-u", "root", "-g", vtyGroup, "--vty_socket", dir,
-		"-i", filepath.Join(dir, "pid"), "-z", filepath.Join(dir, "zserv.api"), "-P", "0")
-	out, err := cmd.CombinedOutput()
-	// Every FRR daemon makes /var/tmp/frr/<daemon>.<pid> for crash logs
-	// and removes it on a clean exit, which -C skips.
-	if cmd.Process != nil {
-		os.Remove(fmt.Sprintf("/var/tmp/frr/bgpd.%d", cmd.Process.Pid))
-	}
-	if err != nil || strings.Contains(string(out), "[EC ") {
-		t.Errorf("bgpd -C: %v\n%s", err, out)
+	c := fullConfig(t)
+	for _, d := range []struct {
+		name, bin, conf string
+		extra           []string
+	}{
+		{"bgpd", bgpdBin, renderBGPD(c), nil},
+		{"bfdd", bfddBin, renderBFDD(c), []string{"--bfdctl", "bfdd.sock"}},
+	} {
+		t.Run(d.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := filepath.Join(dir, d.name+".conf")
+			if err := os.WriteFile(conf, []byte(d.conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"-C", "-f", conf, "-u", "root", "-g", vtyGroup, "--vty_socket", dir,
+				"-i", filepath.Join(dir, "pid"), "-z", filepath.Join(dir, "zserv.api"), "-P", "0"}
+			for _, e := range d.extra {
+				if e == "bfdd.sock" {
+					e = filepath.Join(dir, e)
+				}
+				args = append(args, e)
+			}
+			cmd := exec.Command(d.bin, args...)
+			out, err := cmd.CombinedOutput()
+			// Every FRR daemon makes /var/tmp/frr/<daemon>.<pid> for crash
+			// logs and removes it on a clean exit, which -C skips.
+			if cmd.Process != nil {
+				os.Remove(fmt.Sprintf("/var/tmp/frr/%s.%d", d.name, cmd.Process.Pid))
+			}
+			if err != nil || strings.Contains(string(out), "[EC ") || strings.Contains(string(out), "Unknown command") {
+				t.Errorf("%s -C: %v\n%s", d.name, err, out)
+			}
+		})
 	}
 }

@@ -21,17 +21,18 @@ import (
 const (
 	zebraBin = "/usr/lib/frr/zebra"
 	bgpdBin  = "/usr/lib/frr/bgpd"
+	bfddBin  = "/usr/lib/frr/bfdd"
 	vtyGroup = "frrvty"
 )
 
 // ErrNotInstalled says FRR's binaries or its vty group are missing.
 var ErrNotInstalled = errors.New("frr: not installed (run e2etest/setup/deps.sh as root)")
 
-// Installed reports whether zebra, bgpd, vtysh and the frrvty group are
-// there; the error wraps ErrNotInstalled and names what is missing.
+// Installed reports whether zebra, bgpd, bfdd, vtysh and the frrvty group
+// are there; the error wraps ErrNotInstalled and names what is missing.
 func Installed() error {
 	var missing []string
-	for _, b := range []string{zebraBin, bgpdBin} {
+	for _, b := range []string{zebraBin, bgpdBin, bfddBin} {
 		if _, err := os.Stat(b); err != nil {
 			missing = append(missing, b)
 		}
@@ -58,9 +59,10 @@ func vtyshPath() (string, error) {
 	return "/usr/bin/vtysh", nil
 }
 
-// Router is a running FRR instance: zebra and bgpd in one lab host, with
-// their configuration, vty sockets, zebra socket, pid files and logs in
-// Dir, so that instances never meet each other or the machine's own FRR.
+// Router is a running FRR instance: zebra, bgpd and, with BFD profiles,
+// bfdd in one lab host, with their configuration, vty sockets, zebra
+// socket, bfdd's control socket, pid files and logs in Dir, so that
+// instances never meet each other or the machine's own FRR.
 type Router struct {
 	Host *netlab.Host
 	ASN  uint32
@@ -68,16 +70,19 @@ type Router struct {
 
 	vtysh   string
 	ip      string
-	procs   []*netlab.Process // zebra, then bgpd
+	procs   []*netlab.Process // zebra, bfdd when bfdd is set, then bgpd
 	daemons []string          // their names
+	bfdd    bool              // bfdd runs: Config had BFD profiles
 	stop    sync.Once
 	cfgMu   sync.Mutex // one configuration session at a time
 }
 
-// Start writes the configuration to a fresh directory and starts zebra and
-// then bgpd in c.Host's namespace, returning once bgpd answers on its vty
-// (at most 20 s). The daemons run until Stop, and at the latest until the
-// lab is destroyed. On error nothing is left running.
+// Start writes the configuration to a fresh directory and starts zebra,
+// bfdd when c has BFD profiles, and then bgpd in c.Host's namespace,
+// returning once each answers on its vty (at most 20 s each). bfdd starts
+// before bgpd so that bgpd's BFD requests, which go through zebra, find it.
+// The daemons run until Stop, and at the latest until the lab is
+// destroyed. On error nothing is left running.
 func Start(ctx context.Context, c Config) (_ *Router, err error) {
 	c, err = setConfigDefaults(c)
 	if err != nil {
@@ -97,23 +102,32 @@ func Start(ctx context.Context, c Config) (_ *Router, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("frr: %s: %w", c.Host.Name, err)
 	}
-	r := &Router{Host: c.Host, ASN: c.ASN, Dir: dir, vtysh: vtysh, ip: ip}
+	r := &Router{Host: c.Host, ASN: c.ASN, Dir: dir, vtysh: vtysh, ip: ip, bfdd: len(c.BFDProfiles) > 0}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w\n%s", err, r.Logs())
 			r.Stop()
 		}
 	}()
-	for name, body := range map[string]string{"zebra.conf": renderZebra(c), "bgpd.conf": renderBGPD(c)} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+	type daemon struct {
+		name, bin, conf, ready string
+		extra                  []string
+	}
+	daemons := []daemon{{"zebra", zebraBin, renderZebra(c), "show version", nil}}
+	if r.bfdd {
+		// --bfdctl: bfdd's control socket defaults to /var/run/frr,
+		// shared with every other instance and the machine's FRR.
+		daemons = append(daemons, daemon{"bfdd", bfddBin, renderBFDD(c), "show bfd peers json",
+			[]string{"--bfdctl", filepath.Join(dir, "bfdd.sock")}})
+	}
+	daemons = append(daemons, daemon{"bgpd", bgpdBin, renderBGPD(c), "show bgp summary json", nil})
+	for _, d := range daemons {
+		if err := os.WriteFile(filepath.Join(dir, d.name+".conf"), []byte(d.conf), 0o600); err != nil {
 			return nil, fmt.Errorf("frr: %s: %w", c.Host.Name, err)
 		}
 	}
-	for _, d := range []struct{ name, bin, ready string }{
-		{"zebra", zebraBin, "show version"},
-		{"bgpd", bgpdBin, "show bgp summary json"},
-	} {
-		if err := r.startDaemon(ctx, d.name, d.bin, d.ready); err != nil {
+	for _, d := range daemons {
+		if err := r.startDaemon(ctx, d.name, d.bin, d.ready, d.extra...); err != nil {
 			return nil, err
 		}
 	}
@@ -124,15 +138,15 @@ func Start(ctx context.Context, c Config) (_ *Router, err error) {
 //
 // -u root -g frrvty: FRR refuses a user outside its vty group, and root
 // is in frrvty only through -g. -P 0: no TCP vty, only the socket in Dir.
-func (r *Router) startDaemon(ctx context.Context, name, bin, ready string) error {
-	args := []string{
+func (r *Router) startDaemon(ctx context.Context, name, bin, ready string, extra ...string) error {
+	args := append([]string{
 		"-f", filepath.Join(r.Dir, name+".conf"),
 		"--vty_socket", r.Dir,
 		"-i", filepath.Join(r.Dir, name+".pid"),
 		"-z", filepath.Join(r.Dir, "zserv.api"),
 		"-u", "root", "-g", vtyGroup, "-P", "0",
 		"--log", "stdout",
-	}
+	}, extra...)
 	// The processes outlive ctx (it bounds Start only); Stop ends them.
 	p, err := r.Host.Start(context.Background(), r.logPath(name), bin, args...)
 	if err != nil {
@@ -154,11 +168,11 @@ func (r *Router) startDaemon(ctx context.Context, name, bin, ready string) error
 
 func (r *Router) logPath(daemon string) string { return filepath.Join(r.Dir, daemon+".log") }
 
-// Logs returns the last lines of zebra's and bgpd's logs, for a failing
-// test's message.
+// Logs returns the last lines of the daemons' logs (zebra's, bfdd's and
+// bgpd's), for a failing test's message.
 func (r *Router) Logs() string {
 	var b strings.Builder
-	for _, d := range []string{"zebra", "bgpd"} {
+	for _, d := range []string{"zebra", "bfdd", "bgpd"} {
 		out, err := os.ReadFile(r.logPath(d))
 		if err != nil {
 			continue
@@ -172,7 +186,7 @@ func (r *Router) Logs() string {
 	return b.String()
 }
 
-// Stop ends bgpd and zebra (SIGTERM, SIGKILL after two seconds) and
+// Stop ends bgpd, bfdd and zebra (SIGTERM, SIGKILL after two seconds) and
 // removes Dir. It is idempotent and never fails: there is nothing a caller
 // could do about a leftover, and Lab.Destroy kills whatever still runs.
 func (r *Router) Stop() {
@@ -239,6 +253,9 @@ func (r *Router) configure(ctx context.Context, lines ...string) error {
 func (r *Router) AddNeighbor(ctx context.Context, n Neighbor) error {
 	if err := checkNeighbor(n); err != nil {
 		return fmt.Errorf("frr: %s: %w", r.Host.Name, err)
+	}
+	if n.BFDProfile != "" && !r.bfdd {
+		return fmt.Errorf("frr: %s: neighbor %s: BFD profile %s: bfdd is not running (Config had no BFD profile)", r.Host.Name, n.Addr, n.BFDProfile)
 	}
 	lines := neighborLines(n)
 	lines = append(lines, fmt.Sprintf("address-family %s unicast", familyOf(n.Addr)))

@@ -153,16 +153,25 @@ func FuzzParse(f *testing.F) {
 		"show-bgp-ipv4-unicast-json-detail.json", "show-bgp-ipv6-unicast-json-detail.json",
 		"node-show-bgp-ipv4-unicast-json-detail.json", "show-bgp-neighbors-json.json",
 		"node-show-bgp-neighbors-json.json", "ip-4-route.json", "ip-6-route.json",
-		"ibgp-show-bgp-ipv4-unicast-json-detail.json",
+		"ibgp-show-bgp-ipv4-unicast-json-detail.json", "show-bfd-peers-json.json",
 	} {
 		f.Add(readTestdata(f, name))
 	}
 	f.Add([]byte(`{"routes":{"198.51.100.7/32":[{"prefix":"x"},{"nexthops":[{"ip":"::"}]}]}}`)) // header and a local IPv6 path
 	f.Add([]byte(`[{"dst":"default"}]`))                                                        // default route, no gateway
+	f.Add([]byte(`[{"peer":"10.0.0.1","local":"","status":"up","uptime":-1}]`))                 // a BFD session without a local address
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseRoutes(b)
 		parseNeighbors(b)
 		parseFIB(IPv4, b)
 		parseFIB(IPv6, b)
+		// A session bfdd lists must come back with its peer address.
+		if peers, err := parseBFDPeers(b); err == nil {
+			for _, p := range peers {
+				if !p.Peer.IsValid() {
+					t.Fatalf("BFD session without a peer address: %+v", p)
+				}
+			}
+		}
 	})
 }

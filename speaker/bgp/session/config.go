@@ -8,8 +8,8 @@ import (
 	"github.com/portico-lb/portico/config"
 )
 
-// PeerConfig is one session's configuration. Two equal PeerConfigs are the
-// same session: Apply resets a session only when its PeerConfig changes.
+// PeerConfig is one session's configuration. Apply resets a session only
+// when its PeerConfig changes outside BFD (see compare).
 type PeerConfig struct {
 	Name    string
 	MyASN   uint32
@@ -27,6 +27,38 @@ type PeerConfig struct {
 	EBGPMultiHop    bool
 	Password        string
 	GracefulRestart bool
+	// BFD is nil for a session without BFD. It is shared with the model,
+	// which is immutable.
+	BFD *config.BFD
+}
+
+// change is what a new PeerConfig asks of a running session.
+type change int
+
+const (
+	unchanged change = iota
+	// bfdChanged: only BFD differs (its timers, passive, or BFD turned on
+	// or off). The BGP session stays up: BFD agrees on new timers with a
+	// poll sequence (RFC 5880 §6.8.3) without going Down, and turning BFD
+	// on or off changes what may take the session down, not the session.
+	bfdChanged
+	// sessionChanged: something GoBGP was configured with differs, and
+	// only a new session applies it.
+	sessionChanged
+)
+
+// compare says what going from old to new asks of the session. It is the
+// one place that knows which fields GoBGP holds: every field but BFD.
+func compare(old, new PeerConfig) change {
+	oldBFD, newBFD := old.BFD, new.BFD
+	old.BFD, new.BFD = nil, nil
+	switch {
+	case old != new:
+		return sessionChanged
+	case (oldBFD == nil) != (newBFD == nil) || oldBFD != nil && *oldBFD != *newBFD:
+		return bfdChanged
+	}
+	return unchanged
 }
 
 // PeerFor returns the session configuration of p on a node whose IPv4
@@ -41,6 +73,7 @@ func PeerFor(p *config.BGPPeer, nodeIPv4 netip.Addr) PeerConfig {
 		SourceAddress: p.SourceAddress, RouterID: rid,
 		HoldTime: p.HoldTime, KeepaliveTime: p.KeepaliveTime, ConnectTime: p.ConnectTime,
 		EBGPMultiHop: p.EBGPMultiHop, Password: p.Password, GracefulRestart: p.GracefulRestart,
+		BFD: p.BFD,
 	}
 }
 

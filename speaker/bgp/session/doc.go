@@ -39,6 +39,12 @@
 // subcode Peer De-configured), so routers withdraw at once rather than at
 // hold time.
 //
+// A peer's BFD settings (PeerConfig.BFD) are not GoBGP's: a change of BFD
+// alone (timers, passive, BFD turned on or off) keeps the session, because
+// BFD agrees on new timers with a poll sequence of its own and a BGP reset
+// for it would be the outage BFD is there to shorten. Every other change
+// resets the session (compare decides).
+//
 // GoBGP's logs go to a logr.Logger; the ones that explain a failed session
 // (a NOTIFICATION sent or received, a refused connection, an expired hold
 // timer) also become the peer's LastError in plain words.

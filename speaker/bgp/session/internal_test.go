@@ -34,9 +34,11 @@ func TestSetOptionsDefaults(t *testing.T) {
 func TestPeerFor(t *testing.T) {
 	node := netip.MustParseAddr("10.1.0.5")
 	p := &config.BGPPeer{Name: "tor", MyASN: 64512, PeerASN: 65001, Address: netip.MustParseAddr("10.1.0.1"), Port: 179,
-		HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, Password: "pw", EBGPMultiHop: true, GracefulRestart: true}
+		HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, Password: "pw", EBGPMultiHop: true, GracefulRestart: true,
+		BFD: &config.BFD{ReceiveInterval: 50 * time.Millisecond, TransmitInterval: 50 * time.Millisecond, DetectMultiplier: 3, Multihop: true}}
 	want := PeerConfig{Name: "tor", MyASN: 64512, PeerASN: 65001, Address: p.Address, Port: 179, RouterID: node,
-		HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, Password: "pw", EBGPMultiHop: true, GracefulRestart: true}
+		HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, Password: "pw", EBGPMultiHop: true, GracefulRestart: true,
+		BFD: &config.BFD{ReceiveInterval: 50 * time.Millisecond, TransmitInterval: 50 * time.Millisecond, DetectMultiplier: 3, Multihop: true}}
 	if d := cmp.Diff(want, PeerFor(p, node), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 		t.Errorf("router ID from the node (-want +got):\n%s", d)
 	}
@@ -73,4 +75,69 @@ func TestExplain(t *testing.T) {
 	if want := "cannot connect to 10.0.0.1 port 179: dial tcp: i/o timeout (a TCP MD5 password the peer does not share looks like this)"; got != want {
 		t.Errorf("with a password: %q, want %q", got, want)
 	}
+}
+
+// TestCompare: a change of BFD alone keeps the BGP session; any other field
+// resets it, with or without a BFD change beside it.
+func TestCompare(t *testing.T) {
+	ms := time.Millisecond
+	bfd := func(f func(*config.BFD)) *config.BFD {
+		b := &config.BFD{ReceiveInterval: 300 * ms, TransmitInterval: 300 * ms, DetectMultiplier: 3}
+		if f != nil {
+			f(b)
+		}
+		return b
+	}
+	base := PeerConfig{Name: "tor", MyASN: 64512, PeerASN: 65001, Address: netip.MustParseAddr("10.1.0.1"), Port: 179,
+		RouterID: netip.MustParseAddr("10.1.0.5"), HoldTime: 9 * time.Second, KeepaliveTime: 3 * time.Second, BFD: bfd(nil)}
+	mod := func(f func(*PeerConfig)) PeerConfig {
+		c := base
+		f(&c)
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		new  PeerConfig
+		want change
+	}{
+		{"same", base, unchanged},
+		// The model is rebuilt on every change, so equal BFD settings
+		// arrive behind a different pointer.
+		{"equal BFD in another value", mod(func(c *PeerConfig) { c.BFD = bfd(nil) }), unchanged},
+		{"receive interval", mod(func(c *PeerConfig) { c.BFD = bfd(func(b *config.BFD) { b.ReceiveInterval = 50 * ms }) }), bfdChanged},
+		{"transmit interval", mod(func(c *PeerConfig) { c.BFD = bfd(func(b *config.BFD) { b.TransmitInterval = 50 * ms }) }), bfdChanged},
+		{"detect multiplier", mod(func(c *PeerConfig) { c.BFD = bfd(func(b *config.BFD) { b.DetectMultiplier = 5 }) }), bfdChanged},
+		{"passive", mod(func(c *PeerConfig) { c.BFD = bfd(func(b *config.BFD) { b.Passive = true }) }), bfdChanged},
+		{"BFD turned off", mod(func(c *PeerConfig) { c.BFD = nil }), bfdChanged},
+		{"hold time", mod(func(c *PeerConfig) { c.HoldTime = 30 * time.Second }), sessionChanged},
+		{"password", mod(func(c *PeerConfig) { c.Password = "pw" }), sessionChanged},
+		{"router ID", mod(func(c *PeerConfig) { c.RouterID = netip.MustParseAddr("10.1.0.6") }), sessionChanged},
+		{"hold time and BFD", mod(func(c *PeerConfig) {
+			c.HoldTime, c.BFD = 30*time.Second, bfd(func(b *config.BFD) { b.ReceiveInterval = 50 * ms })
+		}), sessionChanged},
+		// Multihop follows ebgpMultiHop, which GoBGP holds.
+		{"multihop", mod(func(c *PeerConfig) {
+			c.EBGPMultiHop, c.BFD = true, bfd(func(b *config.BFD) { b.Multihop = true })
+		}), sessionChanged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := compare(base, tc.new); got != tc.want {
+				t.Errorf("compare(base, new) = %d, want %d", got, tc.want)
+			}
+			// The decision is the same either way round.
+			if got := compare(tc.new, base); got != tc.want {
+				t.Errorf("compare(new, base) = %d, want %d", got, tc.want)
+			}
+		})
+	}
+	t.Run("BFD turned on", func(t *testing.T) {
+		off := base
+		off.BFD = nil
+		if got := compare(off, off); got != unchanged {
+			t.Errorf("compare(no BFD, no BFD) = %d, want unchanged", got)
+		}
+		if got := compare(off, base); got != bfdChanged {
+			t.Errorf("compare(no BFD, BFD) = %d, want bfdChanged", got)
+		}
+	})
 }

@@ -58,7 +58,8 @@ var ErrClosed = errors.New("session: closed")
 // Apply makes the sessions those of peers and the routes announced to each
 // those of plan[peer.Name]. A peer that is new starts its session; one that
 // is gone is closed with a Cease NOTIFICATION; one whose PeerConfig changed
-// is closed and started again, and no other session is touched. Routes are
+// is closed and started again, unless only its BFD changed, and no other
+// session is touched. Routes are
 // diffed per peer: only added, changed and withdrawn prefixes are sent.
 //
 // Apply goes on past a peer that fails and returns every failure, each
@@ -79,8 +80,17 @@ func (s *Sessions) Apply(ctx context.Context, peers []PeerConfig, plan routes.Pl
 		want[p.Name] = p
 	}
 	for name, cur := range s.peers {
-		if p, ok := want[name]; ok && p == cur.cfg {
-			continue
+		p, ok := want[name]
+		if ok {
+			switch compare(cur.cfg, p) {
+			case unchanged:
+				continue
+			case bfdChanged:
+				// GoBGP holds nothing of BFD: keeping the new
+				// settings is all a BFD-only change asks here.
+				cur.cfg = p
+				continue
+			}
 		}
 		if err := s.drop(ctx, name); err != nil {
 			errs = append(errs, err)

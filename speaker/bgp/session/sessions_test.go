@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	api "github.com/osrg/gobgp/v3/api"
+	"github.com/portico-lb/portico/config"
 	"github.com/portico-lb/portico/speaker/bgp/routes"
 	"github.com/portico-lb/portico/speaker/bgp/session"
 	"golang.org/x/sys/unix"
@@ -320,4 +321,57 @@ func TestPassword(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	hasRoutes(t, r, waitUp, map[netip.Prefix]seen{netip.MustParsePrefix("192.0.2.1/32"): {NextHop: "127.0.0.1"}})
+}
+
+// TestBFDChangeKeepsSession: turning BFD on, retiming it and turning it off
+// leave the router's session established since the same moment, while a
+// change beside BFD still resets it. BFD renegotiates its own timers; a BGP
+// reset for it would be the very outage BFD is there to shorten.
+func TestBFDChangeKeepsSession(t *testing.T) {
+	ctx := context.Background()
+	r := newRouter(t, ispASN, "127.0.0.1", speakerASN)
+	s := session.New(session.Options{Logger: testr.New(t)})
+	t.Cleanup(func() { s.Close(context.Background()) })
+	c := peerTo("tor", r, ispASN)
+	plan := routes.Plan{"tor": {route("192.0.2.1/32")}}
+	if err := s.Apply(ctx, []session.PeerConfig{c}, plan); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	hasRoutes(t, r, waitUp, map[netip.Prefix]seen{netip.MustParsePrefix("192.0.2.1/32"): {NextHop: "127.0.0.1"}})
+	_, up := r.session(t)
+	since := statusOf(t, s, "tor").Since
+
+	for _, b := range []*config.BFD{
+		{ReceiveInterval: 300 * time.Millisecond, TransmitInterval: 300 * time.Millisecond, DetectMultiplier: 3},
+		{ReceiveInterval: 50 * time.Millisecond, TransmitInterval: 50 * time.Millisecond, DetectMultiplier: 3},
+		{ReceiveInterval: 50 * time.Millisecond, TransmitInterval: 50 * time.Millisecond, DetectMultiplier: 5, Passive: true},
+		nil,
+	} {
+		c.BFD = b
+		if err := s.Apply(ctx, []session.PeerConfig{c}, plan); err != nil {
+			t.Fatalf("Apply with BFD %+v: %v", b, err)
+		}
+		// A reset replaces the speaker's session before Apply returns,
+		// and the new one starts in Idle: no waiting is needed to see it.
+		if st := statusOf(t, s, "tor"); st.State != "Established" || !st.Since.Equal(since) {
+			t.Fatalf("after BFD %+v: speaker session %s since %s, want Established since %s", b, st.State, st.Since, since)
+		}
+		if st, now := r.session(t); st.String() != "ESTABLISHED" || !now.Equal(up) {
+			t.Fatalf("after BFD %+v: router session %s since %s, want ESTABLISHED since %s", b, st, now, up)
+		}
+	}
+
+	// The same Apply with a session field changed beside BFD resets, so the
+	// check above can see a reset.
+	c.BFD = &config.BFD{ReceiveInterval: time.Second, TransmitInterval: time.Second, DetectMultiplier: 3}
+	c.HoldTime, c.KeepaliveTime = 30*time.Second, 10*time.Second
+	if err := s.Apply(ctx, []session.PeerConfig{c}, plan); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	eventually(t, waitUp, "session re-established", func() error {
+		if st, now := r.session(t); !now.After(up) || st.String() != "ESTABLISHED" {
+			return fmt.Errorf("state %s, up since %s (was %s)", st, now, up)
+		}
+		return nil
+	})
 }
